@@ -1,0 +1,1 @@
+"""rtms_proto: a Sans-I/O client for Zoom Realtime Media Streams."""
