@@ -1,1 +1,85 @@
-"""rtms_proto: a Sans-I/O client for Zoom Realtime Media Streams."""
+"""rtms_proto: a Sans-I/O client for Zoom Realtime Media Streams (RTMS).
+
+Bytes and ``now`` go in; actions (open, send, close) and typed events come
+out.  Nothing here touches a socket, a clock or a random number: the
+transports in ``rtms_transports`` (asyncio, trio, blocking sockets) do that.
+
+Public modules: :mod:`rtms_proto.events` (what the application receives),
+:mod:`rtms_proto.actions` (what a driver performs), :mod:`rtms_proto.enums`,
+:mod:`rtms_proto.messages` (the wire codec) and :mod:`rtms_proto.webhooks`.
+"""
+
+from . import actions, enums, events, messages, webhooks
+from .actions import CloseSocket, OpenSocket, SendBytes, SocketId, SocketRole
+from .auth import Credentials, handshake_signature
+from .backoff import BackoffPolicy, Jitter, backoff_delay
+from .config import ConnectionOptions, StreamIdentity
+from .connection import ConnState
+from .enums import EventType, FailureReason, MediaType, Product
+from .errors import (
+    ConnectionClosed,
+    DisallowedHost,
+    InvalidConfig,
+    LocalProtocolError,
+    RemoteProtocolError,
+    RtmsError,
+    WebhookError,
+)
+from .media import MediaConnection
+from .params import (
+    AudioParams,
+    ChatParams,
+    DeskshareParams,
+    MediaParams,
+    TranscriptParams,
+    VideoParams,
+)
+from .session import Layout, Session, SessionConfig
+from .signaling import SignalingConnection
+from .status import StatusTable
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AudioParams",
+    "BackoffPolicy",
+    "ChatParams",
+    "CloseSocket",
+    "ConnState",
+    "ConnectionClosed",
+    "ConnectionOptions",
+    "Credentials",
+    "DeskshareParams",
+    "DisallowedHost",
+    "EventType",
+    "FailureReason",
+    "InvalidConfig",
+    "Jitter",
+    "Layout",
+    "LocalProtocolError",
+    "MediaConnection",
+    "MediaParams",
+    "MediaType",
+    "OpenSocket",
+    "Product",
+    "RemoteProtocolError",
+    "RtmsError",
+    "SendBytes",
+    "Session",
+    "SessionConfig",
+    "SignalingConnection",
+    "SocketId",
+    "SocketRole",
+    "StatusTable",
+    "StreamIdentity",
+    "TranscriptParams",
+    "VideoParams",
+    "WebhookError",
+    "actions",
+    "backoff_delay",
+    "enums",
+    "events",
+    "handshake_signature",
+    "messages",
+    "webhooks",
+]

@@ -32,6 +32,7 @@ __all__ = [
     "StreamState",
     "TranscriptLanguage",
     "ZccEventType",
+    "media_name",
     "to_enum",
 ]
 
@@ -277,6 +278,11 @@ class MediaType(enum.IntFlag, boundary=enum.KEEP):
     TRANSCRIPT = 8
     CHAT = 16
     ALL = 32
+
+
+def media_name(media_type: MediaType) -> str:
+    """Lower-case name of a media type for messages ("audio", "audio|video")."""
+    return (media_type.name or str(int(media_type))).lower()
 
 
 class ContentType(enum.IntEnum):

@@ -69,7 +69,9 @@ class RemoteProtocolError(RtmsError):
     def __str__(self) -> str:
         text = f"{self.reason.value}: {self.detail}"
         if self.status is not None:
-            name = self.status.name if isinstance(self.status, (StatusCode, LegacyStatusCode)) else "?"
+            name = (
+                self.status.name if isinstance(self.status, (StatusCode, LegacyStatusCode)) else "?"
+            )
             text += f" (status {int(self.status)} {name}"
             if self.status_reason:
                 text += f", reason {self.status_reason!r}"
@@ -91,3 +93,14 @@ class RemoteProtocolError(RtmsError):
 
     def __hash__(self) -> int:
         return hash((self.reason, self.detail, self.status, self.status_reason))
+
+
+class DisallowedHost(InvalidConfig):
+    """A server URL names a host outside the allowlist.
+
+    Its own type so that a caller can tell "this URL points somewhere we refuse
+    to connect to" (possibly a forged webhook) from a plain typo in a URL.
+    """
+
+
+__all__ += ["DisallowedHost"]

@@ -1,0 +1,104 @@
+"""Gates on the core as a whole: purity and a frozen public surface."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import rtms_proto
+
+CORE = pathlib.Path(rtms_proto.__file__).parent
+
+BANNED = {
+    "asyncio",
+    "trio",
+    "socket",
+    "ssl",
+    "select",
+    "selectors",
+    "threading",
+    "time",
+    "random",
+    "secrets",
+    "os",
+    "subprocess",
+    "multiprocessing",
+    "logging",
+    "datetime",
+}
+
+
+def _imports(path: pathlib.Path) -> list[tuple[int, str]]:
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def test_core_imports_no_io_clock_or_randomness() -> None:
+    offenders = [
+        f"{path.name}:{line} imports {name}"
+        for path in sorted(CORE.glob("*.py"))
+        for line, name in _imports(path)
+        if name.split(".")[0] in BANNED
+    ]
+    assert offenders == []
+
+
+def test_purity_check_sees_banned_imports(tmp_path: pathlib.Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("import time\nfrom os import path\nfrom . import relative\n")
+    assert [name for _, name in _imports(bad)] == ["time", "os"]
+
+
+def test_public_names_are_frozen() -> None:
+    assert sorted(rtms_proto.__all__) == sorted(
+        [
+            "AudioParams",
+            "BackoffPolicy",
+            "ChatParams",
+            "CloseSocket",
+            "ConnState",
+            "ConnectionClosed",
+            "ConnectionOptions",
+            "Credentials",
+            "DeskshareParams",
+            "DisallowedHost",
+            "EventType",
+            "FailureReason",
+            "InvalidConfig",
+            "Jitter",
+            "Layout",
+            "LocalProtocolError",
+            "MediaConnection",
+            "MediaParams",
+            "MediaType",
+            "OpenSocket",
+            "Product",
+            "RemoteProtocolError",
+            "RtmsError",
+            "SendBytes",
+            "Session",
+            "SessionConfig",
+            "SignalingConnection",
+            "SocketId",
+            "SocketRole",
+            "StatusTable",
+            "StreamIdentity",
+            "TranscriptParams",
+            "VideoParams",
+            "WebhookError",
+            "actions",
+            "backoff_delay",
+            "enums",
+            "events",
+            "handshake_signature",
+            "messages",
+            "webhooks",
+        ]
+    )
+    for name in rtms_proto.__all__:
+        assert getattr(rtms_proto, name) is not None
