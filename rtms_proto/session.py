@@ -252,7 +252,9 @@ class Session:
         self._ending: _Ending | None = None
         self._video_subscription: tuple[int, bool] | None = None
         self._high_water: dict[tuple[type, int | None], int] = {}
-        self._guarded: set[MediaType] = set()
+        self._closing_why = ev.EndReason.CLOSED_BY_APP
+        self._opened_types: set[MediaType] = set()
+        self._replacements: set[SocketId] = set()
 
     def __repr__(self) -> str:
         return f"<Session {self.config.stream.rtms_stream_id} {self._state.value}>"
@@ -466,6 +468,9 @@ class Session:
         )
         self._media[media_type] = conn
         self._conns[conn.sock] = conn
+        if media_type in self._opened_types:
+            self._replacements.add(conn.sock)
+        self._opened_types.add(media_type)
         conn.start(now)
 
     def _teardown(self, now: float) -> None:
@@ -502,7 +507,7 @@ class Session:
                         or tp is ev.VideoReceived
                         or tp is ev.DeskshareReceived
                     ):
-                        if self._guarded and self._is_replay(item):
+                        if self._is_replay(item, sock in self._replacements):
                             continue
                     elif tp in _REACTIVE:
                         reactions.append(item)
@@ -512,6 +517,7 @@ class Session:
                         self._react(conn, item, now)
                 if conn.is_terminal:
                     del self._conns[sock]
+                    self._replacements.discard(sock)
         self._maybe_finish()
 
     def _react(self, conn: Connection, item: Output, now: float) -> None:
@@ -536,6 +542,7 @@ class Session:
             elif item.state == StreamState.TERMINATING:
                 self._retries.clear()
                 self._state = SessionState_.CLOSING_STREAM
+                self._closing_why = ev.EndReason.STREAM_TERMINATED
         elif isinstance(item, ev.SessionStateChanged):
             if item.state == SessionState.STOPPED:
                 self._end(
@@ -549,8 +556,14 @@ class Session:
             assert isinstance(item, ev.MediaInterrupted)
             self._on_media_interrupted(item, now)
 
-    def _is_replay(self, item: Output) -> bool:
-        """After a media reconnect, skip packets Zoom replays that we already had."""
+    def _is_replay(self, item: Output, replacement: bool) -> bool:
+        """On a socket that replaced a lost one, skip packets already delivered.
+
+        Zoom replays buffered audio after a reconnect; a packet whose timestamp
+        is not newer than the last one delivered for that user and kind is a
+        repeat.  First sockets are never filtered, so a server that reorders
+        packets on one socket loses nothing.
+        """
         assert isinstance(item, (ev.AudioReceived, ev.VideoReceived, ev.DeskshareReceived))
         ts = item.timestamp
         if ts is None:
@@ -558,16 +571,16 @@ class Session:
         key = (type(item), item.user_id)
         last = self._high_water.get(key)
         if last is not None and ts <= last:
-            return True
+            return replacement
         self._high_water[key] = ts
         return False
 
     def _on_signaling_connected(
         self, conn: Connection, item: ev.SignalingConnected, now: float
     ) -> None:
-        if conn is not self._signaling:
-            return
-        assert isinstance(conn, SignalingConnection)
+        # Only the current signaling socket can finish a handshake: replaced
+        # sockets are closing, and a closing socket reports no handshake.
+        assert conn is self._signaling
         self._sig_backoff.reset()
         self._dup_backoff.reset()
         self._state = SessionState_.ACTIVE
@@ -627,8 +640,7 @@ class Session:
 
     def _on_media_connected(self, conn: Connection, now: float) -> None:
         assert isinstance(conn, MediaConnection)
-        if self._media.get(conn.media_type) is not conn:
-            return
+        assert self._media.get(conn.media_type) is conn
         backoff = self._media_backoff.get(conn.media_type)
         if backoff is not None:
             backoff.reset()
@@ -639,21 +651,26 @@ class Session:
                     scope=ev.ReconnectScope.MEDIA, media_type=conn.media_type, attempts=attempts
                 )
             )
+        # Media sockets live only while signaling is open (losing signaling
+        # closes them), so client ready always has its socket.
         sig = self._signaling
-        if sig is not None and sig.state is ConnState.OPEN:
-            sig.send_client_ready()
+        assert sig is not None
+        sig.send_client_ready()
 
     def _on_lost(
         self, conn: Connection, reason: FailureReason, error: RemoteProtocolError, now: float
     ) -> None:
         if self._state is SessionState_.CLOSING_STREAM:
-            self._end(now, ev.EndReason.CLOSED_BY_APP, "the stream closed", error=error)
+            self._end(now, self._closing_why, "the stream closed", error=error)
             return
         if not reason.retryable:
             self._end(now, ev.EndReason.FATAL_ERROR, str(error), error=error)
             return
         if conn is self._signaling:
             self._teardown(now)
+            # Media comes back with signaling: drop media retries in flight.
+            self._retries.clear()
+            self._reconnecting = {k: v for k, v in self._reconnecting.items() if k is None}
             backoff = (
                 self._dup_backoff if reason is FailureReason.DUPLICATE_SIGNAL else self._sig_backoff
             )
@@ -661,7 +678,11 @@ class Session:
             self._schedule(
                 backoff, ev.ReconnectScope.SIGNALING, None, reason=reason, error=error, now=now
             )
-        elif isinstance(conn, MediaConnection) and self._media.get(conn.media_type) is conn:
+        else:
+            # Only current sockets fail: replaced ones were closed in order,
+            # and a closing socket ends with SocketClosed, never a failure.
+            assert isinstance(conn, MediaConnection)
+            assert self._media.get(conn.media_type) is conn
             del self._media[conn.media_type]
             self._schedule_media(conn.media_type, reason, error, now)
 
@@ -671,7 +692,6 @@ class Session:
         backoff = self._media_backoff.get(media_type)
         if backoff is None:
             backoff = self._media_backoff[media_type] = Backoff(self.config.media_backoff)
-        self._guarded.add(media_type)
         self._schedule(
             backoff, ev.ReconnectScope.MEDIA, media_type, reason=reason, error=error, now=now
         )
@@ -718,9 +738,9 @@ class Session:
         if retry.media_type is None:
             self._open_signaling(now)
         else:
-            sig = self._signaling
-            if sig is not None and sig.state is ConnState.OPEN:
-                self._open_media(retry.media_type, now)
+            # Media retries exist only while signaling is open: losing
+            # signaling, ending and failover all clear them.
+            self._open_media(retry.media_type, now)
 
     def _on_media_interrupted(self, item: ev.MediaInterrupted, now: float) -> None:
         """Zoom lost one of our media sockets; its event does not say which.
@@ -758,8 +778,7 @@ class Session:
         stop_reason: object = None,
         error: RemoteProtocolError | None = None,
     ) -> None:
-        if self._ending is not None:
-            return
+        assert self._ending is None
         self._ending = _Ending(why=why, detail=detail, stop_reason=stop_reason, error=error)
         self._state = SessionState_.ENDING
         self._retries.clear()

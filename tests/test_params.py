@@ -1,4 +1,4 @@
-"""Media parameters (protocol.md §5): defaults, wire mapping, lenient decoding, strict validation."""
+"""Media parameters (protocol.md §5): defaults, wire form, lenient decoding, strict validation."""
 
 from __future__ import annotations
 
@@ -279,7 +279,7 @@ def test_invalid_params_raise_naming_field_and_value(params: Any, message: str) 
 
 
 def test_invalid_config_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="audio.send_rate"):
+    with pytest.raises(ValueError, match=r"audio\.send_rate=7"):
         AudioParams(send_rate=7).validate()
 
 
