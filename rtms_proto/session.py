@@ -678,13 +678,11 @@ class Session:
             self._schedule(
                 backoff, ev.ReconnectScope.SIGNALING, None, reason=reason, error=error, now=now
             )
-        else:
-            # Only current sockets fail: replaced ones were closed in order,
-            # and a closing socket ends with SocketClosed, never a failure.
-            assert isinstance(conn, MediaConnection)
-            assert self._media.get(conn.media_type) is conn
+        elif isinstance(conn, MediaConnection) and self._media.get(conn.media_type) is conn:
             del self._media[conn.media_type]
             self._schedule_media(conn.media_type, reason, error, now)
+        # Otherwise the socket was already replaced (it failed in the same
+        # step as signaling, whose reconnect rebuilds it): nothing to do.
 
     def _schedule_media(
         self, media_type: MediaType, reason: FailureReason, error: RemoteProtocolError, now: float

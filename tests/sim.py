@@ -8,13 +8,17 @@ unless told otherwise.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
+
+from wire import Peer
 
 from rtms_proto import Credentials, Session, SessionConfig, StreamIdentity
 from rtms_proto import events as ev
 from rtms_proto import messages as m
 from rtms_proto.actions import CloseSocket, OpenSocket, SendBytes, SocketId, SocketRole
 from rtms_proto.connection import Output
-from wire import Peer
+
+T = TypeVar("T")
 
 SIGNALING_URL = "wss://rtms-sjc1.zoom.us/signaling"
 MEDIA_URLS = {
@@ -165,7 +169,12 @@ class Sim:
 
 
 def events_of(outputs: list[Output]) -> list[ev.Event]:
-    return [o for o in outputs if not isinstance(o, (OpenSocket, SendBytes, CloseSocket))]  # type: ignore[misc]
+    return [o for o in outputs if not isinstance(o, (OpenSocket, SendBytes, CloseSocket))]
+
+
+def only(outputs: list[Output], cls: type[T]) -> list[T]:
+    """The outputs of one class, typed."""
+    return [o for o in outputs if isinstance(o, cls)]
 
 
 def kinds(outputs: list[Output]) -> list[str]:

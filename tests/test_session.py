@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import pytest
+from sim import (
+    CREDENTIALS,
+    MEDIA_URLS,
+    SIGNALING_URL,
+    STREAM,
+    Sim,
+    events_of,
+    kinds,
+    make_config,
+    only,
+)
 
 from rtms_proto import (
     AudioParams,
@@ -35,7 +47,6 @@ from rtms_proto.enums import (
     StreamState,
 )
 from rtms_proto.session import SessionState_
-from sim import CREDENTIALS, MEDIA_URLS, SIGNALING_URL, STREAM, Sim, events_of, kinds, make_config
 
 SIG = SocketRole.SIGNALING
 AUDIO = SocketRole.AUDIO
@@ -227,14 +238,12 @@ def test_replayed_audio_after_a_media_reconnect_is_not_delivered_twice() -> None
     sim = active_sim()
     a1 = sim.latest(AUDIO)
     got = sim.send(a1, audio(1000)) + sim.send(a1, audio(1020))
-    assert [e.timestamp for e in events_of(got)] == [1000, 1020]  # type: ignore[union-attr]
+    assert [e.timestamp for e in only(got, ev.AudioReceived)] == [1000, 1020]
     sim.eof(a1)
     sim.advance(1.0)
     a2 = sim.latest(AUDIO)
-    out: list[object] = []
-    for ts in (1000, 1020, 1040, 1060):
-        out += sim.send(a2, audio(ts))
-    assert [e.timestamp for e in events_of(out)] == [1040, 1060]  # type: ignore[attr-defined]
+    out = [o for ts in (1000, 1020, 1040, 1060) for o in sim.send(a2, audio(ts))]
+    assert [e.timestamp for e in only(out, ev.AudioReceived)] == [1040, 1060]
 
 
 def test_first_socket_keeps_out_of_order_packets() -> None:
@@ -243,7 +252,7 @@ def test_first_socket_keeps_out_of_order_packets() -> None:
     out = (
         sim.send(a1, audio(1020)) + sim.send(a1, audio(1000)) + sim.send(a1, m.AudioData(data=b"x"))
     )
-    assert [e.timestamp for e in events_of(out)] == [1020, 1000, None]  # type: ignore[attr-defined]
+    assert [e.timestamp for e in only(out, ev.AudioReceived)] == [1020, 1000, None]
 
 
 def test_media_liveness_timeout_triggers_a_media_reconnect() -> None:
@@ -392,7 +401,7 @@ def test_duplicate_signal_rejection_backs_off_on_its_own_schedule() -> None:
     )
     sim.advance(1.5)
     out = sim.send(sim.latest(SIG), dup)
-    assert events_of(out)[1].delay == 3.0  # type: ignore[union-attr]
+    assert only(out, ev.ReconnectScheduled)[0].delay == 3.0
     sim.advance(3.0)
     out = sim.send(
         sim.latest(SIG), m.SignalingHandshakeResponse(status_code=0, media_urls=MEDIA_URLS)
@@ -407,7 +416,7 @@ def test_duplicate_signal_by_reason_text_on_the_legacy_table() -> None:
         sim.latest(SIG),
         m.SignalingHandshakeResponse(status_code=17, reason="Duplicate Signal Request"),
     )
-    assert events_of(out)[0].reason is FailureReason.DUPLICATE_SIGNAL  # type: ignore[union-attr]
+    assert only(out, ev.ConnectionFailed)[0].reason is FailureReason.DUPLICATE_SIGNAL
 
 
 def test_fatal_handshake_status_ends_without_reconnecting() -> None:
@@ -451,10 +460,10 @@ def test_signaling_window_limits_retries_measured_from_the_first_failure() -> No
     sim.start()
     first = sim.latest(SIG)
     out = sim.fail(first, "refused")
-    assert events_of(out)[-1].delay == 4.0  # type: ignore[union-attr]
+    assert only(out, ev.ReconnectScheduled)[-1].delay == 4.0
     sim.advance(4.0)
     out = sim.fail(sim.latest(SIG), "refused")
-    assert events_of(out)[-1].delay == 6.0  # type: ignore[union-attr]  # clamped to the window end
+    assert only(out, ev.ReconnectScheduled)[-1].delay == 6.0  # clamped to the window end
     sim.advance(6.0)
     out = sim.fail(sim.latest(SIG), "refused")
     assert isinstance(events_of(out)[-1], ev.SessionEnded)
@@ -463,7 +472,7 @@ def test_signaling_window_limits_retries_measured_from_the_first_failure() -> No
 def test_failover_reconnects_to_the_new_url() -> None:
     sim = active_sim()
     old = set(sim.order)
-    out = sim.session.failover("wss://rtms-iad2.zoom.us/signaling", 2.0)
+    sim.session.failover("wss://rtms-iad2.zoom.us/signaling", 2.0)
     out = sim.run()
     assert set(sim.closed) >= old
     new_sig = sim.latest(SIG)
@@ -586,12 +595,13 @@ def test_stop_closes_everything_and_refuses_later_commands() -> None:
     assert events_of(out)[-1] == ev.SessionEnded(
         why=ev.EndReason.STOPPED_LOCALLY, detail="stopped by the application"
     )
-    for call in (
+    calls: list[Callable[[], None]] = [
         lambda: sim.session.stop(sim.now),
         lambda: sim.session.request_stream_state(sim.now),
         lambda: sim.session.notify_stopped(sim.now),
         lambda: sim.session.failover(SIGNALING_URL, sim.now),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(ConnectionClosed):
             call()
 
@@ -810,3 +820,13 @@ def test_no_event_subscription_is_sent_when_none_is_wanted() -> None:
     sim = active_sim(events=())
     types = [type(x).__name__ for x in sim.received(sim.latest(SIG))]
     assert types == ["SignalingHandshakeRequest", "ClientReady", "ClientReady"]
+
+
+def test_sockets_timing_out_together_cause_one_signaling_reconnect() -> None:
+    sim = active_sim(media=MediaType.AUDIO)
+    out = sim.advance_to(35.0)
+    trace = kinds(out)
+    assert trace.count("ConnectionFailed") == 2
+    assert trace.count("ReconnectScheduled") == 1
+    scheduled = [e for e in events_of(out) if isinstance(e, ev.ReconnectScheduled)]
+    assert scheduled[0].scope is ev.ReconnectScope.SIGNALING
