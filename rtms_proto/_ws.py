@@ -7,6 +7,7 @@ value, so the connection machines never see a wsproto exception.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from wsproto import ConnectionType, WSConnection
@@ -26,6 +27,7 @@ from .enums import FailureReason
 
 CLOSE_NORMAL = 1000
 CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_INVALID_DATA = 1007
 CLOSE_TOO_BIG = 1009
 
 
@@ -51,10 +53,15 @@ class WsClosed:
 
 @dataclass(frozen=True, slots=True)
 class WsFault:
-    """The peer broke the WebSocket protocol or a limit; the connection is unusable."""
+    """The peer broke the WebSocket protocol or a limit; the connection is unusable.
+
+    ``close_code`` is the code of the close frame to send, when one can be sent.
+    ``detail`` never depends on how the bytes were cut into pieces.
+    """
 
     reason: FailureReason
     detail: str
+    close_code: int = CLOSE_PROTOCOL_ERROR
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +77,7 @@ WsItem = WsOpened | WsMessage | WsClosed | WsFault | WsSend
 class WsClient:
     """One client-side WebSocket over one byte stream."""
 
-    __slots__ = ("_byte_parts", "_max_size", "_size", "_text_parts", "_upgraded", "_ws")
+    __slots__ = ("_byte_parts", "_max_size", "_size", "_text_parts", "_ws")
 
     def __init__(self, *, max_message_size: int) -> None:
         self._ws = WSConnection(ConnectionType.CLIENT)
@@ -78,101 +85,110 @@ class WsClient:
         self._text_parts: list[str] = []
         self._byte_parts: list[bytes] = []
         self._size = 0
-        self._upgraded = False
 
     def upgrade_request(self, *, host: str, resource: str) -> bytes:
         """The HTTP upgrade request to send first."""
         return self._ws.send(Request(host=host, target=resource))
-
-    @property
-    def can_send(self) -> bool:
-        return self._upgraded and self._ws.state is ConnectionState.OPEN
 
     def send_text(self, text: str) -> bytes:
         """Frame one text message (JSON is sent as text, as Zoom's docs show)."""
         return self._ws.send(TextMessage(data=text))
 
     def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> bytes:
-        """A close frame, or nothing when the state does not allow one."""
-        if not self._upgraded or self._ws.state not in (
-            ConnectionState.OPEN,
-            ConnectionState.REMOTE_CLOSING,
-        ):
+        """A close frame, or nothing when the state does not allow one.
+
+        Only an open WebSocket can send one: before the upgrade there is
+        nothing to close, and a close frame from the server was already
+        answered by :meth:`feed`.
+        """
+        if self._ws.state is not ConnectionState.OPEN:
             return b""
         return self._ws.send(CloseConnection(code=code, reason=reason))
 
-    @property
-    def closed(self) -> bool:
-        return self._ws.state is ConnectionState.CLOSED
+    def feed(self, data: bytes) -> Iterator[WsItem]:
+        """Everything ``data`` completes, in order.  Never raises.
 
-    def feed(self, data: bytes) -> list[WsItem]:
-        """Everything ``data`` completes, in order.  Never raises."""
+        Frames are parsed as the caller iterates, so what the caller sends for
+        one item (a keep-alive answer, the RTMS handshake) goes out before a
+        close frame later in the same ``data`` is answered: the result does not
+        depend on how the peer's bytes were cut into pieces.  Nothing follows
+        a :class:`WsFault` or a :class:`WsClosed`.
+        """
+        if not data:
+            # Nothing to do; wsproto's HTTP parser would read b"" as end of stream.
+            return
         ws = self._ws
         try:
             ws.receive_data(data)
         except WsRemoteProtocolError as exc:
-            return [WsFault(FailureReason.PROTOCOL_ERROR, f"bad upgrade response: {exc}")]
-        items: list[WsItem] = []
+            yield WsFault(FailureReason.PROTOCOL_ERROR, f"bad upgrade response: {exc}")
+            return
         for event in ws.events():
             if isinstance(event, (TextMessage, BytesMessage)):
-                fault = self._add_part(event.data, event.message_finished, items)
-                if fault is not None:
-                    items.append(fault)
-                    return items
+                item = self._add_part(event.data, event.message_finished)
+                if item is not None:
+                    yield item
+                    if isinstance(item, WsFault):
+                        return
             elif isinstance(event, Ping):
                 if ws.state is ConnectionState.OPEN:
-                    items.append(WsSend(ws.send(event.response())))
+                    yield WsSend(ws.send(event.response()))
             elif isinstance(event, CloseConnection):
-                if ws.state is ConnectionState.OPEN:
+                if ws.state is ConnectionState.OPEN or ws.state is ConnectionState.LOCAL_CLOSING:
                     # wsproto reports a frame it could not parse as a close
                     # event without changing state.
-                    items.append(WsFault(FailureReason.PROTOCOL_ERROR, event.reason or "bad frame"))
-                    return items
+                    yield _bad_frame(event)
+                    return
                 if ws.state is ConnectionState.REMOTE_CLOSING:
-                    items.append(WsSend(ws.send(event.response())))
-                items.append(WsClosed(event.code, event.reason or ""))
+                    yield WsSend(ws.send(event.response()))
+                yield WsClosed(int(event.code), event.reason or "")
+                return
             elif isinstance(event, AcceptConnection):
-                self._upgraded = True
-                items.append(WsOpened())
+                yield WsOpened()
             elif isinstance(event, RejectConnection):
-                items.append(
-                    WsFault(
-                        FailureReason.WEBSOCKET_UPGRADE_REJECTED,
-                        f"server answered the upgrade with HTTP {event.status_code}",
-                    )
+                yield WsFault(
+                    FailureReason.WEBSOCKET_UPGRADE_REJECTED,
+                    f"server answered the upgrade with HTTP {event.status_code}",
                 )
-                return items
+                return
             # Pong and RejectData carry nothing the protocol needs.
-        return items
 
     def _add_part(
-        self, part: bytes | bytearray | str, finished: bool, items: list[WsItem]
-    ) -> WsFault | None:
+        self, part: bytes | bytearray | str, finished: bool
+    ) -> WsMessage | WsFault | None:
         """Collect fragments; sizes count characters for text, bytes for binary."""
         if finished and not self._text_parts and not self._byte_parts:
             if len(part) > self._max_size:
-                return self._too_big(len(part))
-            items.append(WsMessage(part if isinstance(part, str) else bytes(part)))
-            return None
+                return self._too_big()
+            return WsMessage(part if isinstance(part, str) else bytes(part))
         self._size += len(part)
         if self._size > self._max_size:
-            return self._too_big(self._size)
+            return self._too_big()
         if isinstance(part, str):
             self._text_parts.append(part)
         else:
             self._byte_parts.append(bytes(part))
-        if finished:
-            whole: bytes | str = (
-                "".join(self._text_parts) if self._text_parts else b"".join(self._byte_parts)
-            )
-            self._text_parts = []
-            self._byte_parts = []
-            self._size = 0
-            items.append(WsMessage(whole))
-        return None
+        if not finished:
+            return None
+        whole: bytes | str = (
+            "".join(self._text_parts) if self._text_parts else b"".join(self._byte_parts)
+        )
+        self._text_parts = []
+        self._byte_parts = []
+        self._size = 0
+        return WsMessage(whole)
 
-    def _too_big(self, size: int) -> WsFault:
+    def _too_big(self) -> WsFault:
+        # No size in the text: it would depend on where the bytes were cut.
         return WsFault(
             FailureReason.MESSAGE_TOO_BIG,
-            f"message of at least {size} bytes exceeds the {self._max_size}-byte limit",
+            f"message exceeds the {self._max_size}-byte limit",
+            CLOSE_TOO_BIG,
         )
+
+
+def _bad_frame(event: CloseConnection) -> WsFault:
+    if event.code == CLOSE_INVALID_DATA:
+        # wsproto's text names a position inside the piece it was decoding.
+        return WsFault(FailureReason.PROTOCOL_ERROR, "invalid UTF-8 text", CLOSE_INVALID_DATA)
+    return WsFault(FailureReason.PROTOCOL_ERROR, event.reason or "bad frame", int(event.code))

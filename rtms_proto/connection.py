@@ -19,8 +19,6 @@ from . import messages as m
 from ._translate import translate
 from ._ws import (
     CLOSE_NORMAL,
-    CLOSE_PROTOCOL_ERROR,
-    CLOSE_TOO_BIG,
     WsClient,
     WsClosed,
     WsFault,
@@ -32,7 +30,7 @@ from .actions import Action, CloseSocket, OpenSocket, SendBytes, SocketId
 from .auth import Credentials, handshake_signature
 from .config import ConnectionOptions, StreamIdentity
 from .enums import FailureReason, LegacyStatusCode, MessageType, StatusCode
-from .errors import ConnectionClosed, LocalProtocolError, RemoteProtocolError
+from .errors import ConnectionClosed, InvalidConfig, LocalProtocolError, RemoteProtocolError
 from .status import classify_status, name_status
 from .urls import ServerUrl, parse_server_url
 
@@ -90,6 +88,9 @@ TRANSITIONS: Mapping[tuple[ConnState, ConnInput], ConnState] = {
 
 TERMINAL_STATES = frozenset({ConnState.CLOSED, ConnState.FAILED})
 
+_SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1014), *range(3000, 5000)})
+"""Close codes an endpoint may put in a close frame (RFC 6455 §7.4, IANA registry)."""
+
 
 class Connection(abc.ABC):
     """Base of :class:`SignalingConnection` and :class:`MediaConnection`.
@@ -141,7 +142,7 @@ class Connection(abc.ABC):
     def _move(self, event: ConnInput) -> None:
         target = TRANSITIONS.get((self._state, event))
         if target is None:
-            if self._state in TERMINAL_STATES:
+            if self._state in TERMINAL_STATES or self._state is ConnState.CLOSING:
                 raise ConnectionClosed(f"{self.sock} is {self._state.value}")
             raise LocalProtocolError(f"cannot {event.value} {self.sock} while {self._state.value}")
         self._state = target
@@ -207,12 +208,11 @@ class Connection(abc.ABC):
                 self._on_peer_close(item)
             else:
                 assert isinstance(item, WsFault)
-                code = (
-                    CLOSE_TOO_BIG
-                    if item.reason is FailureReason.MESSAGE_TOO_BIG
-                    else CLOSE_PROTOCOL_ERROR
-                )
-                self._fail(item.reason, item.detail, close_code=code)
+                if self._state is ConnState.CLOSING:
+                    # Our close frame is out: a broken answer ends the close all the same.
+                    self._finish_close(by_peer=False, code=None, reason="")
+                else:
+                    self._fail(item.reason, item.detail, close_code=item.close_code)
 
     def receive_eof(self, now: float) -> None:
         """The peer closed the byte stream."""
@@ -268,6 +268,10 @@ class Connection(abc.ABC):
 
     def close(self, now: float, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """Close in order: send a close frame and wait (bounded) for the reply."""
+        if isinstance(code, bool) or not isinstance(code, int) or code not in _SENDABLE_CLOSE_CODES:
+            raise InvalidConfig(f"{code!r} is not a close code an endpoint may send")
+        if not isinstance(reason, str):
+            raise InvalidConfig(f"close reason must be a str, not {type(reason).__name__}")
         state = self._state
         self._move(ConnInput.CLOSE)
         if state is ConnState.OPENING or state is ConnState.UPGRADING:
@@ -307,7 +311,8 @@ class Connection(abc.ABC):
             self._deadline = now + self.options.keepalive_timeout
         msg = m.decode_message(data)
         if type(msg) is m.KeepAliveRequest:
-            self._send(m.KeepAliveResponse(timestamp=msg.timestamp, sequence=msg.sequence))
+            if self._state is not ConnState.CLOSING:  # nothing may follow our close frame
+                self._send(m.KeepAliveResponse(timestamp=msg.timestamp, sequence=msg.sequence))
             return
         if isinstance(msg, m.DecodeError):
             if self._state is ConnState.HANDSHAKING and msg.msg_type == self._response_type:
@@ -318,7 +323,7 @@ class Connection(abc.ABC):
         if msg.msg_type == self._response_type:
             if self._state is ConnState.HANDSHAKING:
                 self._on_handshake_response(msg, now)
-            else:
+            elif self._state is ConnState.OPEN:
                 self._out.append(
                     ev.MalformedMessage(
                         sock=self.sock,
@@ -329,6 +334,7 @@ class Connection(abc.ABC):
                         ),
                     )
                 )
+            # While closing (close() during the handshake) a late answer is moot.
             return
         self._out.append(translate(msg, self.sock, self.stream.product))
 

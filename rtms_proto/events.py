@@ -214,6 +214,8 @@ class FirstPacketReceived:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ActiveSpeakerChanged:
+    """ACTIVE_SPEAKER_CHANGE: someone else is speaking now."""
+
     user_id: int | None
     user_name: str | None
     timestamp: int | None
@@ -229,12 +231,16 @@ class ParticipantsJoined:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ParticipantsLeft:
+    """PARTICIPANT_LEAVE (also sent for everyone when the meeting ends); no names."""
+
     participants: tuple[Participant, ...]
     timestamp: int | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SharingStarted:
+    """SHARING_START: the user began sharing their screen."""
+
     user_id: int | None
     user_name: str | None
     timestamp: int | None
@@ -242,6 +248,8 @@ class SharingStarted:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SharingStopped:
+    """SHARING_STOP: screen sharing ended."""
+
     timestamp: int | None
 
 
@@ -283,6 +291,8 @@ class ContactCenterEvent:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnknownEventReceived:
+    """An ``event_type`` this library does not know, kept raw."""
+
     event_type: int
     timestamp: int | None
     raw: Mapping[str, JsonValue]
@@ -293,6 +303,8 @@ class UnknownEventReceived:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StreamStateChanged:
+    """STREAM_STATE_UPDATE; TERMINATED ends the session."""
+
     state: StreamState | int
     reason: StopReason | int | str | None
     timestamp: int | None
@@ -300,6 +312,8 @@ class StreamStateChanged:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SessionStateChanged:
+    """SESSION_STATE_UPDATE; STOPPED ends the session."""
+
     session_id: str | None
     state: SessionState | int
     stop_reason: StopReason | int | str | None
@@ -389,6 +403,8 @@ class ReconnectScheduled:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReconnectStarted:
+    """A scheduled reconnect began: new sockets are opening."""
+
     scope: ReconnectScope
     media_type: MediaType | None
     attempt: int
@@ -396,6 +412,8 @@ class ReconnectStarted:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReconnectCompleted:
+    """A reconnect finished its handshake; ``attempts`` it took."""
+
     scope: ReconnectScope
     media_type: MediaType | None
     attempts: int

@@ -57,7 +57,7 @@ class MediaConnection(Connection):
         super().__init__(
             sock=sock, url=url, stream=stream, credentials=credentials, options=options
         )
-        self.media_type = media_type
+        self.media_type = MediaType(media_type)  # a plain int would break media_name()
         requested = params.for_types(media_type)
         # Nothing to ask for: omit media_params and let the server fill defaults.
         self.requested = requested if requested.present_types() else None

@@ -103,6 +103,23 @@ _REACTIVE = frozenset(
 )
 
 
+RECONNECT_RULES: tuple[tuple[str, str], ...] = (
+    ("a media socket fails or the server closes it", "reconnect that media socket only"),
+    (
+        "MEDIA_CONNECTION_INTERRUPTED (event 7)",
+        "reconnect the named media socket, or every media socket when none is named",
+    ),
+    ("the signaling socket fails or closes", "close media, reconnect signaling, then all media"),
+    ("no message within keepalive_timeout on a socket", "that socket fails: rules above"),
+    ("status DUPLICATE_SIGNAL_REQUEST (or its reason text)", "back off (1.5, 3, 6 s) and retry"),
+    ("failover(url): a new rtms_started for a live stream", "fresh connections to the new URL"),
+    ("fatal status: bad signature or stream id, bad parameters, media not allowed", "end"),
+    ("stream TERMINATED, session STOPPED, stop webhook, close_stream, stop", "end"),
+    ("backoff attempts or window used up", "end with RECONNECT_EXHAUSTED"),
+)
+"""What causes a reconnect and of what scope; rendered into docs/reference.md."""
+
+
 class Layout(enum.Enum):
     """How media travels: one socket per type, or one ``all`` socket."""
 
@@ -741,19 +758,17 @@ class Session:
             self._open_media(retry.media_type, now)
 
     def _on_media_interrupted(self, item: ev.MediaInterrupted, now: float) -> None:
-        """Zoom lost one of our media sockets; its event does not say which.
+        """Zoom lost one of our media sockets; its event may not say which.
 
-        A ``media_type`` in the event names the socket; otherwise, when every
-        media socket still looks open to us, all of them are rebuilt (signaling
-        stays up); when one is already down, its own reconnect covers it.
+        A ``media_type`` in the event names the socket: rebuild it when it is
+        still up here (when it is already down its own reconnect covers it).
+        Without a name, when every media socket still looks open to us, all of
+        them are rebuilt (signaling stays up); when one is already down, that
+        one is the lost one and its own reconnect covers it.
         """
         named = item.raw.get("media_type")
-        if (
-            isinstance(named, int)
-            and not isinstance(named, bool)
-            and MediaType(named) in self._media
-        ):
-            targets = [MediaType(named)]
+        if isinstance(named, int) and not isinstance(named, bool):
+            targets = [t for t in self._media if int(t) == named]
         elif all(c.state is ConnState.OPEN for c in self._media.values()):
             targets = list(self._media)
         else:

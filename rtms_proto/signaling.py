@@ -81,8 +81,12 @@ class SignalingConnection(Connection):
         self, event_types: Iterable[EventType | int], subscribe: bool = True
     ) -> None:
         """EVENT_SUBSCRIPTION (5): opt in to (or out of) in-meeting events."""
+        types = tuple(event_types)
+        for t in types:
+            if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+                raise InvalidConfig(f"event types must be non-negative integers, not {t!r}")
         items = tuple(
-            m.EventSubscriptionItem(event_type=int(t), subscribe=subscribe) for t in event_types
+            m.EventSubscriptionItem(event_type=int(t), subscribe=subscribe) for t in types
         )
         if not items:
             raise InvalidConfig("subscribe_events needs at least one event type")

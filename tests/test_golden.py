@@ -384,7 +384,7 @@ GOLDEN = [
             timestamp=1727384355000,
             raw={
                 "media_type": 2,
-                "detail": {"url": "wss://sjc.zoom.us/rtms/video", "codes": [1006]},
+                "detail": {"url": "wss://sjc.zoom.us/rtms/video", "codes": (1006,)},
             },
         ),
         canonical=True,
@@ -606,7 +606,7 @@ GOLDEN = [
             msg_type=23,
             raw={
                 "content": {
-                    "ai_interpreter": {"lid": 9, "targets": [{"lid": 14, "voice_id": "v1"}]}
+                    "ai_interpreter": {"lid": 9, "targets": ({"lid": 14, "voice_id": "v1"},)}
                 }
             },
         ),
@@ -614,7 +614,7 @@ GOLDEN = [
     ),
     Golden(
         "unknown_message.json",
-        UnknownMessage(msg_type=42, raw={"future_field": [1, "two", {"three": 3.5}], "flag": None}),
+        UnknownMessage(msg_type=42, raw={"future_field": (1, "two", {"three": 3.5}), "flag": None}),
         canonical=True,
     ),
     Golden(

@@ -90,7 +90,8 @@ def decoded(obj: object) -> Message:
 
 # Surrogates included: JSON can carry them ("\ud800"), and encoding escapes them.
 text = st.text(st.characters(exclude_categories=()), max_size=12)
-ints = st.integers(min_value=-(2**70), max_value=2**70)
+# RTMS integers are at most 64-bit (timestamps are "unsigned long long").
+ints = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 opt_int = st.none() | ints
 opt_text = st.none() | text
 opt_bool = st.none() | st.booleans()
@@ -361,7 +362,7 @@ STRATEGIES: dict[type[Any], st.SearchStrategy[Any]] = {
     ),
     UnknownMessage: st.builds(
         UnknownMessage,
-        msg_type=st.integers().filter(lambda n: not 1 <= n <= 29),
+        msg_type=ints.filter(lambda n: not 1 <= n <= 29),
         raw=json_objects,
     ),
 }
@@ -876,7 +877,7 @@ def test_unknown_msg_type_is_kept_raw_and_read_only() -> None:
     assert isinstance(inner, tuple) and isinstance(inner[1], MappingProxyType)
     with pytest.raises(TypeError):
         msg.raw["a"] = 1  # type: ignore[index]
-    for msg_type in (30, -1, 2**80):
+    for msg_type in (30, -1, 2**64 - 1):
         assert decoded({"msg_type": msg_type}) == UnknownMessage(msg_type=msg_type)
 
 
@@ -887,7 +888,8 @@ def test_metadata_messages_are_kept_raw(msg_type: int) -> None:
 
 
 def test_raw_given_by_caller_is_frozen_and_includes_msg_type() -> None:
-    msg = UnknownMessage(msg_type=40, raw={"a": [1, 2], "msg_type": 3})
+    # A list (mistyped, but likely from a caller) is frozen to a tuple too.
+    msg = UnknownMessage(msg_type=40, raw={"a": [1, 2], "msg_type": 3})  # type: ignore[dict-item]
     assert msg.raw == {"a": (1, 2), "msg_type": 40}
     assert isinstance(msg.raw["a"], tuple)
     assert UnknownMessage(msg_type=40).raw == {"msg_type": 40}
@@ -896,7 +898,7 @@ def test_raw_given_by_caller_is_frozen_and_includes_msg_type() -> None:
 
 def test_raw_must_be_json() -> None:
     with pytest.raises(TypeError):
-        UnknownMessage(msg_type=40, raw={"a": b"bytes"})
+        UnknownMessage(msg_type=40, raw={"a": b"bytes"})  # type: ignore[dict-item]
     with pytest.raises(ValueError, match="Out of range float"):
         EventUpdate(event_type=1, raw={"a": float("nan")})
 
@@ -1265,7 +1267,7 @@ def test_built_event_equals_its_decoded_encoding() -> None:
         event_type=EventType.PARTICIPANT_JOIN,
         timestamp=9,
         participants=(Participant(user_id=1, user_name="a"), Participant(user_id=2)),
-        raw={"extra": [1]},
+        raw={"extra": (1,)},
     )
     assert msg.raw == {
         "extra": (1,),
@@ -1276,8 +1278,9 @@ def test_built_event_equals_its_decoded_encoding() -> None:
     assert json.loads(encode_message(msg)) == {
         "msg_type": 6,
         "event": {
-            **msg.raw,
             "extra": [1],
+            "event_type": 3,
+            "timestamp": 9,
             "participants": [{"user_id": 1, "user_name": "a"}, {"user_id": 2}],
         },
     }
@@ -1493,7 +1496,7 @@ def test_messages_are_frozen_with_slots() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         msg.timestamp = 2  # type: ignore[misc]
     with pytest.raises(TypeError):
-        KeepAliveRequest(1)  # type: ignore[misc]
+        KeepAliveRequest(1)  # type: ignore[call-arg]
 
 
 def test_msg_type_class_variables_match_the_catalogue() -> None:
@@ -1504,3 +1507,25 @@ def test_msg_type_class_variables_match_the_catalogue() -> None:
     for cls, msg_type in typed.items():
         assert isinstance(msg_type, MessageType)
         assert "msg_type" not in {f.name for f in dataclasses.fields(cls)}
+
+
+@pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 2**70])
+def test_integers_beyond_64_bits_are_a_decode_error(number: int) -> None:
+    result = decode_message(f'{{"msg_type": 12, "timestamp": {number}}}')
+    assert isinstance(result, DecodeError)
+    assert result.field == "timestamp"
+
+
+def test_largest_64_bit_integers_decode_exactly() -> None:
+    assert decode_message(f'{{"msg_type": 12, "timestamp": {2**64 - 1}}}') == KeepAliveRequest(
+        timestamp=2**64 - 1
+    )
+    assert decode_message(b'{"msg_type": 12, "timestamp": -9223372036854775808}') == (
+        KeepAliveRequest(timestamp=-(2**63))
+    )
+
+
+def test_lone_surrogate_escapes_still_decode() -> None:
+    result = decode_message('{"msg_type": 17, "content": {"data": "\\ud800x"}}')
+    assert isinstance(result, TranscriptData)
+    assert result.text == "\ud800x"

@@ -830,3 +830,14 @@ def test_sockets_timing_out_together_cause_one_signaling_reconnect() -> None:
     assert trace.count("ReconnectScheduled") == 1
     scheduled = [e for e in events_of(out) if isinstance(e, ev.ReconnectScheduled)]
     assert scheduled[0].scope is ev.ReconnectScope.SIGNALING
+
+
+def test_media_interrupted_naming_a_socket_that_is_already_down_touches_nothing_else() -> None:
+    sim = active_sim()
+    sig, a1, t1 = sim.latest(SIG), sim.latest(AUDIO), sim.latest(TRANSCRIPT)
+    sim.eof(a1)
+    out = sim.send(
+        sig, {"msg_type": 6, "event": {"event_type": 7, "timestamp": 5, "media_type": 1}}
+    )
+    assert kinds(out) == ["MediaInterrupted"]
+    assert t1 not in sim.closed

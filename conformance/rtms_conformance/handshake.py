@@ -273,25 +273,43 @@ def confirm_media(
         value = raw_obj.get(key)
         return value if isinstance(value, dict) else {}
 
-    audio = _audio(given.audio, sub("audio")) if carried & MediaType.AUDIO else None
-    video = _video(given.video, sub("video")) if carried & MediaType.VIDEO else None
-    deskshare = (
-        _deskshare(given.deskshare, sub("deskshare")) if carried & MediaType.DESKSHARE else None
-    )
-    transcript = _transcript(given.transcript) if carried & MediaType.TRANSCRIPT else None
-    chat = _chat(given.chat) if carried & MediaType.CHAT else None
-    for result in (audio, video, deskshare, transcript, chat):
-        if isinstance(result, Rejection):
-            return result
-    assert not isinstance(audio, Rejection) and not isinstance(video, Rejection)
-    assert not isinstance(deskshare, Rejection) and not isinstance(transcript, Rejection)
-    assert not isinstance(chat, Rejection)
-    return carried, MediaParams(
+    audio: AudioParams | None = None
+    video: VideoParams | None = None
+    deskshare: DeskshareParams | None = None
+    transcript: TranscriptParams | None = None
+    chat: ChatParams | None = None
+    if carried & MediaType.AUDIO:
+        checked_audio = _audio(given.audio)
+        if isinstance(checked_audio, Rejection):
+            return checked_audio
+        audio = checked_audio
+    if carried & MediaType.VIDEO:
+        checked_video = _video(given.video, sub("video"))
+        if isinstance(checked_video, Rejection):
+            return checked_video
+        video = checked_video
+    if carried & MediaType.DESKSHARE:
+        checked_share = _deskshare(given.deskshare, sub("deskshare"))
+        if isinstance(checked_share, Rejection):
+            return checked_share
+        deskshare = checked_share
+    if carried & MediaType.TRANSCRIPT:
+        checked_transcript = _transcript(given.transcript)
+        if isinstance(checked_transcript, Rejection):
+            return checked_transcript
+        transcript = checked_transcript
+    if carried & MediaType.CHAT:
+        checked_chat = _chat(given.chat)
+        if isinstance(checked_chat, Rejection):
+            return checked_chat
+        chat = checked_chat
+    confirmed = MediaParams(
         audio=audio, video=video, deskshare=deskshare, transcript=transcript, chat=chat
     )
+    return carried, confirmed
 
 
-def _audio(given: AudioParams | None, raw: Mapping[str, Any]) -> Rejection | AudioParams:
+def _audio(given: AudioParams | None) -> Rejection | AudioParams:
     p = given or AudioParams()
     if p.content_type not in (ContentType.RTP, ContentType.RAW_AUDIO):
         return Rejection(S.INVALID_MEDIA_AUDIO_CONTENT_TYPE, "invalid audio content_type")

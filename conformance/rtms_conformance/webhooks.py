@@ -1,19 +1,13 @@
-"""Webhook bodies the fake server emits, their ``x-zm-signature``, and delivery.
+"""Webhook bodies the fake server emits and their ``x-zm-signature`` headers.
 
 Bodies use the flat ``payload`` every working Zoom client reads (protocol.md
-§8.1) and the event name and instance-id key of the stream's product.  The
-builders are pure; :func:`post_webhook` does I/O and only to loopback hosts
-unless told otherwise, because a test server should never post to the world
-by accident.
+§8.1) and the event name and instance-id key of the stream's product.  Pure;
+delivery (:func:`rtms_conformance.net.post_webhook`) lives with the other I/O.
 """
 
 from __future__ import annotations
 
-import http.client
-import ipaddress
 import json
-import time
-import urllib.parse
 from collections.abc import Mapping
 
 from rtms_proto.enums import Product, StopReason
@@ -21,7 +15,6 @@ from rtms_proto.webhooks import sign_webhook
 
 __all__ = [
     "event_name",
-    "post_webhook",
     "rtms_interrupted_body",
     "rtms_started_body",
     "rtms_stopped_body",
@@ -84,9 +77,12 @@ def rtms_stopped_body(
     return _body(
         event_name(product, "rtms_stopped"),
         event_ts,
-        {product.id_key: instance_id, "rtms_stream_id": rtms_stream_id,
-         "stop_reason": int(stop_reason)},
-    )  # fmt: skip
+        {
+            product.id_key: instance_id,
+            "rtms_stream_id": rtms_stream_id,
+            "stop_reason": int(stop_reason),
+        },
+    )
 
 
 def rtms_interrupted_body(
@@ -106,52 +102,3 @@ def webhook_headers(body: bytes, secret: str, timestamp: int) -> dict[str, str]:
     headers = sign_webhook(raw_body=body, secret=secret, timestamp=timestamp)
     headers["content-type"] = "application/json"
     return headers
-
-
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def post_webhook(
-    url: str,
-    body: bytes,
-    secret: str,
-    *,
-    timestamp: int | None = None,
-    timeout: float = 5.0,
-    allow_remote: bool = False,
-) -> int:
-    """POST ``body`` signed with ``secret`` to ``url`` and return the HTTP status.
-
-    ``timestamp`` defaults to the current Unix time (receivers reject
-    signatures more than 300 s off).  Only ``http``/``https`` URLs on a
-    loopback host are allowed unless ``allow_remote``; raises ``ValueError``
-    for others and ``OSError`` when the receiver is unreachable.
-    """
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("webhook URL must be http:// or https:// with a host")
-    if not allow_remote and not _is_loopback(parts.hostname):
-        raise ValueError("webhook URL must name a loopback host (localhost, 127.0.0.1, ::1)")
-    ts = int(time.time()) if timestamp is None else timestamp
-    headers = webhook_headers(body, secret, ts)
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(parts.hostname, parts.port, timeout=timeout)
-    try:
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
-        conn.request("POST", target, body=body, headers=headers)
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()

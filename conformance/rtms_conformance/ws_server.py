@@ -60,9 +60,10 @@ class WsClosed:
 
 @dataclass(frozen=True, slots=True)
 class WsFault:
-    """The client broke the WebSocket protocol or a limit; the connection must be closed."""
+    """The client broke the WebSocket protocol or a limit; close with ``code``."""
 
     detail: str
+    code: int = CLOSE_PROTOCOL_ERROR
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,4 +219,7 @@ class WsServer:
 
     def _too_big(self, size: int) -> WsFault:
         self._parts, self._size = [], 0
-        return WsFault(f"message of at least {size} bytes exceeds the {self.max_size}-byte limit")
+        return WsFault(
+            f"message of at least {size} bytes exceeds the {self.max_size}-byte limit",
+            CLOSE_TOO_BIG,
+        )

@@ -1,0 +1,94 @@
+"""Drivers that run an :class:`rtms_proto.Session` over real sockets.
+
+Three transports with the same shape: :mod:`rtms_transports.asyncio`,
+:mod:`rtms_transports.trio` and :mod:`rtms_transports.blocking` (sockets and
+``selectors`` on one thread per stream).  Each has
+
+* ``connect(webhook, ...)``: a context manager yielding a ``Stream`` that is
+  iterated for events (``async for`` / ``for``) and has the session's commands
+  (``close_stream()``, ``stop()``, ``subscribe_video()``, ``failover()`` ...);
+* ``run_session(session, handler)`` / ``SessionRunner``: the lower-level entry
+  for an application that builds its own :class:`~rtms_proto.Session`.
+
+They contain no protocol logic: each is one loop that feeds bytes and time
+into the session, performs the actions it drains in order, and keeps one timer
+armed at ``session.next_deadline()``.
+
+TLS
+    ``wss://`` certificates are always verified: against ``options.ssl_context``
+    (which must verify), a CA file (``options.ca_file``, or the file named by
+    ``ZM_RTMS_CA`` as in Zoom's SDK), or the system trust store.  ``ws://`` is
+    refused unless the host is loopback.  ``options.proxy`` tunnels every socket
+    through an HTTP proxy with CONNECT (optional basic auth); TLS runs inside
+    the tunnel.
+
+Credentials
+    ``client_id``/``client_secret`` parameters, a :class:`~rtms_proto.Credentials`,
+    or ``ZM_RTMS_CLIENT`` / ``ZM_RTMS_SECRET``.
+
+Backpressure
+    Events wait in a bounded queue until the application takes them.  With
+    ``Backpressure.BLOCK`` (the default) a socket is not read while the queue
+    holds ``max_events`` (N) events or more *and* some of them came from that
+    socket; it is read again as soon as either stops being true.  Sockets whose
+    events are not waiting (usually the signaling socket, or an idle media
+    socket) keep being read, so their keep-alives are answered while the
+    application is busy; timers run and writes are flushed all along.
+    The exact bound: the queue never holds more than ``N - 1 + S * R`` events
+    read from sockets, where S is the number of the session's sockets (at most
+    6) and R the number of events one read of ``read_size`` bytes can complete;
+    in bytes, that is at most N events plus S reads of ``read_size`` bytes.
+    Timers and commands may add the few events they cause (failures, reconnect
+    notices, the final ``SessionEnded``) on top.
+    With ``Backpressure.DROP_OLDEST_MEDIA`` sockets keep being read and the
+    oldest audio/video/screen-share frame is dropped to make room (never any
+    other event); ``Stream.dropped`` counts them and the log reports each burst.
+    A queue full of non-media events falls back to the ``BLOCK`` rule.
+    A socket that stays paused longer than the session's keep-alive timeout
+    (35 s by default) fails as the session's liveness rule says: an application
+    that is slower than the stream for that long cannot be served without loss.
+
+Logging
+    Through :mod:`logging` under ``rtms_transports``, each line prefixed with the
+    stream id and socket (also set as the ``rtms_stream_id`` and ``rtms_socket``
+    record attributes).  Secrets (client secret, handshake signature, proxy
+    password) and payloads are never logged.
+"""
+
+from ._common import (
+    CA_ENV,
+    CLIENT_ENV,
+    SECRET_ENV,
+    Backpressure,
+    TransportOptions,
+    WebhookSource,
+    session_config,
+)
+from ._errors import (
+    ConnectError,
+    ConnectTimeout,
+    PlaintextRefused,
+    ProxyError,
+    TLSError,
+    TLSVerificationError,
+    TransportError,
+)
+from ._proxy import ProxyConfig
+
+__all__ = [
+    "CA_ENV",
+    "CLIENT_ENV",
+    "SECRET_ENV",
+    "Backpressure",
+    "ConnectError",
+    "ConnectTimeout",
+    "PlaintextRefused",
+    "ProxyConfig",
+    "ProxyError",
+    "TLSError",
+    "TLSVerificationError",
+    "TransportError",
+    "TransportOptions",
+    "WebhookSource",
+    "session_config",
+]

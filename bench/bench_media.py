@@ -1,0 +1,143 @@
+"""How fast MediaConnection turns a recorded audio stream into events.
+
+Feeds a realistic stream (20 ms L16 audio frames of 640 bytes, base64 in
+JSON, unmasked server frames, read in 64 KiB chunks as a socket would give
+them) through the whole core stack (wsproto + codec + machine + events) and,
+in the same run, through the floors it is built on: wsproto's frame parsing
+alone, and ``json.loads`` + ``base64.b64decode`` alone.  Prints messages per
+second, best of several rounds, and the ratios.
+
+    python bench/bench_media.py [--frames N] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import time
+from collections.abc import Callable
+
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import Connection
+from wsproto.events import AcceptConnection, Request, TextMessage
+
+from rtms_proto import Credentials, MediaConnection, MediaType, StreamIdentity
+from rtms_proto import events as ev
+from rtms_proto import messages as m
+from rtms_proto.actions import OpenSocket, SendBytes, SocketId, SocketRole
+
+CHUNK = 64 * 1024
+
+
+def recorded_stream(frames: int) -> tuple[list[str], bytes]:
+    """The JSON texts and the server's wire bytes for ``frames`` audio packets."""
+    server = Connection(ConnectionType.SERVER)
+    texts = []
+    wire = bytearray()
+    for i in range(frames):
+        pcm = bytes((i + k) & 0xFF for k in range(640))
+        text = json.dumps(
+            {
+                "msg_type": 14,
+                "content": {
+                    "user_id": 0,
+                    "data": base64.b64encode(pcm).decode(),
+                    "timestamp": 1_700_000_000_000 + 20 * i,
+                },
+            }
+        )
+        texts.append(text)
+        wire += server.send(TextMessage(data=text))
+    return texts, bytes(wire)
+
+
+def open_media_connection() -> MediaConnection:
+    """A MediaConnection walked to OPEN through a real upgrade and handshake."""
+    conn = MediaConnection(
+        sock=SocketId(1, SocketRole.AUDIO),
+        url="wss://rtms-sjc1.zoom.us/audio",
+        stream=StreamIdentity(instance_id="m", rtms_stream_id="s"),
+        credentials=Credentials(client_id="c", client_secret="k"),
+        media_type=MediaType.AUDIO,
+    )
+    peer = WSConnection(ConnectionType.SERVER)
+    conn.start(0.0)
+    conn.socket_opened(0.0)
+    for out in conn.drain():
+        if isinstance(out, SendBytes):
+            peer.receive_data(out.data)
+    for event in peer.events():
+        if isinstance(event, Request):
+            reply = peer.send(AcceptConnection())
+            reply += peer.send(
+                TextMessage(data=m.encode_message(m.MediaHandshakeResponse(status_code=0)).decode())
+            )
+            conn.receive_data(reply, 0.0)
+    assert any(isinstance(o, ev.MediaConnected) for o in conn.drain())
+    assert not isinstance(conn.drain(), OpenSocket)
+    return conn
+
+
+def chunks(wire: bytes) -> list[bytes]:
+    return [wire[i : i + CHUNK] for i in range(0, len(wire), CHUNK)]
+
+
+def run_stack(wire_chunks: list[bytes], frames: int) -> float:
+    conn = open_media_connection()
+    start = time.process_time()
+    got = 0
+    for chunk in wire_chunks:
+        conn.receive_data(chunk, 1.0)
+        got += len(conn.drain())
+    elapsed = time.process_time() - start
+    assert got == frames, got
+    return elapsed
+
+
+def run_wsproto(wire_chunks: list[bytes], frames: int) -> float:
+    client = Connection(ConnectionType.CLIENT)
+    start = time.process_time()
+    got = 0
+    for chunk in wire_chunks:
+        client.receive_data(chunk)
+        for event in client.events():
+            got += event.message_finished  # type: ignore[attr-defined]
+    elapsed = time.process_time() - start
+    assert got == frames, got
+    return elapsed
+
+
+def run_json_b64(texts: list[str], frames: int) -> float:
+    loads, b64 = json.loads, base64.b64decode
+    start = time.process_time()
+    for text in texts:
+        b64(loads(text)["content"]["data"])
+    return time.process_time() - start
+
+
+def best(fn: Callable[[], float], rounds: int) -> float:
+    return min(fn() for _ in range(rounds))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    texts, wire = recorded_stream(args.frames)
+    wire_chunks = chunks(wire)
+    n = args.frames
+    stack = best(lambda: run_stack(wire_chunks, n), args.rounds)
+    wsp = best(lambda: run_wsproto(wire_chunks, n), args.rounds)
+    jb = best(lambda: run_json_b64(texts, n), args.rounds)
+    print(f"{n} audio frames of 640 bytes, {len(wire)} wire bytes, best of {args.rounds}")
+    print(f"  rtms_proto MediaConnection (wsproto + codec + machine): {n / stack:12,.0f} msg/s")
+    print(f"  wsproto frame parsing alone:                          {n / wsp:12,.0f} msg/s")
+    print(f"  json.loads + base64.b64decode alone:                  {n / jb:12,.0f} msg/s")
+    print(f"  ratio stack / wsproto alone: {wsp / stack:.2f}x  (goal >= 0.80x)")
+    print(f"  ratio stack / (wsproto + json + b64): {(wsp + jb) / stack:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""The WebSocket layer (_ws.py), driven through the connection machines.
+
+_ws is private: everything here goes through SignalingConnection's public
+inputs and outputs.  Machine-level consequences (failure events, close codes)
+are in test_connection.py; this file pins the framing: the upgrade request,
+frame sizes, chunking, control frames and close frames.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conn_harness import (
+    SIG,
+    Close,
+    Pong,
+    Upgrade,
+    Wire,
+    open_server_peer,
+    reach,
+    signaling,
+)
+from wsproto.events import BytesMessage, TextMessage
+
+from rtms_proto import events as ev
+from rtms_proto import messages as m
+from rtms_proto.actions import CloseSocket
+from rtms_proto.config import ConnectionOptions
+from rtms_proto.connection import ConnState
+from rtms_proto.enums import FailureReason
+from rtms_proto.errors import RemoteProtocolError
+
+
+def unknown(pad: str) -> tuple[str, ev.UnknownMessageReceived]:
+    """A message of an unknown type padded with ``pad`` and the event it gives."""
+    text = '{"msg_type":99,"pad":"' + pad + '"}'
+    return text, ev.UnknownMessageReceived(sock=SIG, msg_type=99, raw={"msg_type": 99, "pad": pad})
+
+
+def test_upgrade_request_is_a_plain_websocket_upgrade() -> None:
+    conn = signaling()
+    w = Wire(conn)
+    conn.start(0.0)
+    conn.socket_opened(0.0)
+    assert w.drain()[1:] == [Upgrade(host="rtms-sjc1.zoom.us", target="/signaling?id=7")]
+    request = w.peer.requests[0]
+    assert request.subprotocols == []
+    assert request.extensions == []  # no permessage-deflate: frames arrive uncompressed
+    headers = {bytes(k).lower(): bytes(v) for k, v in request.extra_headers}
+    assert headers.keys() == {
+        b"upgrade",
+        b"connection",
+        b"sec-websocket-key",
+        b"sec-websocket-version",
+    }
+    assert headers[b"upgrade"] == b"websocket"
+    assert headers[b"sec-websocket-version"] == b"13"
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_every_payload_length_encoding(size: int, binary: bool) -> None:
+    conn = signaling()
+    w = reach(conn, ConnState.OPEN)
+    pad = "p" * max(0, size - 22)
+    text, event = unknown(pad)
+    conn.receive_data(w.peer.send(text, binary=binary), 1.0)
+    assert w.drain() == [event]
+
+
+def test_a_stream_of_frames_fed_byte_by_byte() -> None:
+    conn = signaling()
+    w = reach(conn, ConnState.OPEN)
+    peer = w.peer
+    first, first_event = unknown("a" * 200)
+    second, second_event = unknown("b")
+    data = (
+        peer.send(first)
+        + peer.ping(b"x")
+        + peer.send(second, binary=True)
+        + peer.send(m.KeepAliveRequest(timestamp=4, sequence=5))
+    )
+    got: list[object] = []
+    now = 0.0
+    for i in range(len(data)):
+        now += 0.001
+        conn.receive_data(data[i : i + 1], now)
+        got += w.drain()
+    assert got == [
+        first_event,
+        Pong(b"x"),
+        second_event,
+        m.KeepAliveResponse(timestamp=4, sequence=5),
+    ]
+
+
+def test_many_frames_in_one_chunk_come_out_in_order() -> None:
+    conn = signaling()
+    w = reach(conn, ConnState.OPEN)
+    texts = [unknown(str(i)) for i in range(20)]
+    data = b"".join(w.peer.send(text, binary=i % 2 == 1) for i, (text, _) in enumerate(texts))
+    conn.receive_data(data, 1.0)
+    assert w.drain() == [event for _, event in texts]
+
+
+def test_text_frames_give_text_and_binary_frames_bytes_to_the_decoder() -> None:
+    """Both decode the same; a binary frame need not be valid UTF-8 at the frame level."""
+    conn = signaling()
+    w = reach(conn, ConnState.OPEN)
+    text, event = unknown("ü")
+    conn.receive_data(w.peer.send(text), 1.0)
+    conn.receive_data(w.peer.ws.send(BytesMessage(data=text.encode())), 1.0)
+    assert w.drain() == [event, event]
+
+
+@pytest.mark.parametrize("payload", [b"", b"ping", bytes(range(125))])
+def test_pong_echoes_the_ping_payload(payload: bytes) -> None:
+    conn = signaling()
+    w = reach(conn, ConnState.OPEN)
+    conn.receive_data(w.peer.ping(payload), 1.0)
+    assert w.drain() == [Pong(payload)]
+
+
+def test_a_ping_after_our_close_frame_is_not_answered() -> None:
+    conn = signaling()
+    w = reach(conn, ConnState.CLOSING)
+    conn.receive_data(open_server_peer().ping(b"late"), 1.0)
+    assert w.drain() == []
+    assert conn.state is ConnState.CLOSING
+
+
+def test_a_control_frame_over_125_bytes_is_a_protocol_error() -> None:
+    conn = signaling()
+    w = reach(conn, ConnState.OPEN)
+    conn.receive_data(b"\x89\x7e\x00\x80" + b"x" * 128, 1.0)
+    assert w.drain() == [
+        ev.ConnectionFailed(
+            sock=SIG,
+            error=RemoteProtocolError(
+                FailureReason.PROTOCOL_ERROR, "Control frame with payload len > 125"
+            ),
+        ),
+        Close(1002, ""),
+        CloseSocket(sock=SIG),
+    ]
+
+
+def test_a_new_message_inside_a_fragmented_one_is_a_protocol_error() -> None:
+    conn = signaling()
+    w = reach(conn, ConnState.OPEN)
+    data = w.peer.ws.send(TextMessage(data='{"msg', message_finished=False))
+    data += b"\x81\x00"  # a new text frame instead of a continuation
+    conn.receive_data(data, 1.0)
+    assert w.drain() == [
+        ev.ConnectionFailed(
+            sock=SIG,
+            error=RemoteProtocolError(
+                FailureReason.PROTOCOL_ERROR, "expected CONTINUATION, got <Opcode.TEXT: 1>"
+            ),
+        ),
+        Close(1002, ""),
+        CloseSocket(sock=SIG),
+    ]
+
+
+def test_the_reply_to_our_close_frame_is_not_answered_again() -> None:
+    conn = signaling()
+    w = reach(conn, ConnState.OPEN)
+    conn.close(1.0, code=1001, reason="leaving")
+    assert w.drain() == [Close(1001, "leaving")]
+    reply = w.take_answers()
+    assert reply
+    conn.receive_data(reply, 1.5)
+    assert w.drain() == [
+        CloseSocket(sock=SIG),
+        ev.SocketClosed(sock=SIG, by_peer=False, code=1001, reason="leaving"),
+    ]
+    assert len(w.peer.closes) == 1
+
+
+def test_a_close_reply_with_another_code_is_reported_as_sent() -> None:
+    conn = signaling()
+    w = reach(conn, ConnState.CLOSING)
+    conn.receive_data(open_server_peer().close(4002, "bye now"), 1.0)
+    assert w.drain() == [
+        CloseSocket(sock=SIG),
+        ev.SocketClosed(sock=SIG, by_peer=False, code=4002, reason="bye now"),
+    ]
+
+
+def test_data_after_a_close_frame_is_not_read() -> None:
+    conn = signaling()
+    w = reach(conn, ConnState.OPEN)
+    text, _ = unknown("late")
+    data = w.peer.close(1000, "") + open_server_peer().send(text) + b"\x83\x00"
+    conn.receive_data(data, 1.0)
+    assert w.drain() == [
+        Close(1000, ""),
+        CloseSocket(sock=SIG),
+        ev.SocketClosed(sock=SIG, by_peer=True, code=1000, reason=""),
+    ]
+
+
+@pytest.mark.parametrize("reason", ["", "ok", "ünïcödé", "x" * 123])
+def test_peer_close_reasons_are_read_and_echoed(reason: str) -> None:
+    conn = signaling()
+    w = reach(conn, ConnState.OPEN)
+    conn.receive_data(w.peer.close(3001, reason), 1.0)
+    assert w.drain() == [
+        Close(3001, reason),
+        CloseSocket(sock=SIG),
+        ev.SocketClosed(sock=SIG, by_peer=True, code=3001, reason=reason),
+    ]
+
+
+def test_a_close_code_is_reported_as_a_plain_int() -> None:
+    conn = signaling()
+    w = reach(conn, ConnState.OPEN)
+    conn.receive_data(w.peer.close(1000, ""), 1.0)
+    closed = w.drain()[-1]
+    assert isinstance(closed, ev.SocketClosed)
+    assert type(closed.code) is int
+
+
+def test_a_fragmented_message_over_the_limit_stops_reading() -> None:
+    conn = signaling(options=ConnectionOptions(max_message_size=1024))
+    w = reach(conn, ConnState.OPEN)
+    data = w.peer.ws.send(BytesMessage(data=b"x" * 1000, message_finished=False))
+    data += w.peer.ws.send(BytesMessage(data=b"y" * 100, message_finished=True))
+    data += w.peer.close(1000, "")
+    conn.receive_data(data, 1.0)
+    assert w.drain() == [
+        ev.ConnectionFailed(
+            sock=SIG,
+            error=RemoteProtocolError(
+                FailureReason.MESSAGE_TOO_BIG, "message exceeds the 1024-byte limit"
+            ),
+        ),
+        Close(1009, ""),
+        CloseSocket(sock=SIG),
+    ]

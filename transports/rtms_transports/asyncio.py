@@ -1,0 +1,652 @@
+"""Run an RTMS session on asyncio.
+
+High level::
+
+    async with connect(webhook_body) as stream:
+        async for event in stream:
+            ...
+
+Low level, for an application that builds its own :class:`~rtms_proto.Session`:
+:func:`run_session` (or :class:`SessionRunner`) performs the session's actions
+and calls a handler with each event.
+
+The driver is one loop of callbacks: sockets are asyncio protocols
+(``BufferedProtocol``) whose bytes go straight into the session, the actions
+are performed in order, and one ``loop.call_at`` timer is re-armed at the
+session's next deadline; the clock is ``loop.time()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from rtms_proto import (
+    ConnectionClosed,
+    Credentials,
+    Layout,
+    MediaParams,
+    MediaType,
+    OpenSocket,
+    SendBytes,
+    Session,
+    SocketId,
+)
+from rtms_proto import events as ev
+from rtms_proto.actions import Action
+
+from ._common import (
+    StreamLog,
+    TlsSetup,
+    TransportOptions,
+    WebhookSource,
+    prepare,
+    session_log,
+    tls_setup,
+)
+from ._engine import Engine, EventBuffer, HandlerSink, Sink, StreamCommands
+from ._errors import ProxyError, as_transport_error, check_plaintext
+from ._proxy import ProxyConfig, ProxyHandshake
+
+__all__ = ["SessionRunner", "Stream", "connect", "run_session"]
+
+T = TypeVar("T")
+
+
+class _Sock:
+    """One socket of the session, from OpenSocket to its connection_lost."""
+
+    __slots__ = ("action", "closed", "eof", "id", "log", "proto", "reading", "task", "transport")
+
+    def __init__(self, action: OpenSocket, log: StreamLog) -> None:
+        self.action = action
+        self.id = action.sock
+        self.log = log
+        self.task: asyncio.Task[None] | None = None
+        self.transport: asyncio.Transport | None = None
+        self.proto: _Protocol | None = None
+        self.closed = False  # CloseSocket performed: feed nothing more
+        self.eof = False
+        self.reading = True
+
+
+class _Protocol(asyncio.BufferedProtocol):
+    """Bytes of one socket into the driver; first the proxy's answer, if any."""
+
+    def __init__(self, driver: _Driver, sock: _Sock, read_size: int) -> None:
+        self._driver = driver
+        self._sock = sock
+        self._view = memoryview(bytearray(read_size))
+        self.lost: asyncio.Future[None] = driver.loop.create_future()
+        self.proxy: ProxyHandshake | None = None
+        self.tunnel: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.proxy is not None and not self.proxy.done:
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(self.proxy.request)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        data = self._view[:nbytes].tobytes()
+        proxy = self.proxy
+        if proxy is not None and not proxy.done:
+            self._tunnel_step(lambda: proxy.receive_data(data))
+            return
+        self._driver.on_data(self._sock, data)
+
+    def eof_received(self) -> bool:
+        proxy = self.proxy
+        if proxy is not None and not proxy.done:
+            self._tunnel_step(proxy.eof)
+            return False
+        self._driver.on_eof(self._sock)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
+        if self.tunnel is not None and not self.tunnel.done():
+            self.tunnel.set_exception(
+                exc or ConnectionResetError("the proxy closed the connection")
+            )
+        self._driver.on_lost(self._sock, exc)
+
+    def _tunnel_step(self, step: Callable[[], object]) -> None:
+        tunnel = self.tunnel
+        assert tunnel is not None
+        try:
+            if step() and not tunnel.done():
+                tunnel.set_result(None)
+        except ProxyError as exc:
+            if not tunnel.done():
+                tunnel.set_exception(exc)
+
+
+class _Driver:
+    """One session's sockets and timer on the running loop."""
+
+    def __init__(
+        self,
+        session: Session,
+        sink: Sink,
+        options: TransportOptions,
+        log: StreamLog,
+        tls: TlsSetup | None,
+        *,
+        fail_fast: bool,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.engine = Engine(session, sink, log, fail_fast=fail_fast)
+        self.sink = sink
+        self.options = options
+        self.log = log
+        self._tls = tls
+        self._proxy: ProxyConfig | None = options.proxy_config
+        self._socks: dict[SocketId, _Sock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._protos: set[_Protocol] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self.done = asyncio.Event()
+        self.error: BaseException | None = None
+        """An exception that escaped the core (a bug): the driver stopped."""
+
+    # --- inputs --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._run(lambda now: self.engine.start(now))
+
+    def on_data(self, sock: _Sock, data: bytes) -> None:
+        if not sock.closed:
+            self._run(lambda now: self.engine.data(sock.id, data, now))
+
+    def on_eof(self, sock: _Sock) -> None:
+        if not sock.closed and not sock.eof:
+            sock.eof = True
+            self._run(lambda now: self.engine.eof(sock.id, now))
+
+    def on_lost(self, sock: _Sock, exc: Exception | None) -> None:
+        if sock.proto is not None:
+            self._protos.discard(sock.proto)
+        if sock.transport is None:
+            return  # still opening: the opening task reports it
+        if self._socks.get(sock.id) is sock:
+            del self._socks[sock.id]
+        if not sock.closed and not sock.eof:
+            sock.closed = True
+            a = sock.action
+            error = as_transport_error(exc, host=a.host, port=a.port, opened=True)
+            self._run(lambda now: self.engine.failed(sock.id, error, now))
+        else:
+            self._check_done()
+
+    def command(self, fn: Callable[[Session, float], T]) -> T:
+        """Run ``fn(session, now)`` and perform what it caused (from the loop's thread)."""
+        if self.error is not None:
+            raise ConnectionClosed("the driver stopped") from self.error
+        result, actions = self.engine.command(fn, self.loop.time())
+        self._apply(actions)
+        return result
+
+    # --- the loop step -----------------------------------------------------------------
+
+    def _run(self, step: Callable[[float], list[Action]]) -> None:
+        if self.error is not None:
+            return
+        try:
+            actions = step(self.loop.time())
+        except Exception as exc:  # a bug in the core: stop, and tell the application
+            self._crash(exc)
+            return
+        self._apply(actions)
+
+    def _apply(self, actions: list[Action]) -> None:
+        engine = self.engine
+        try:
+            while True:
+                for action in actions:
+                    if type(action) is SendBytes:
+                        sock = self._socks.get(action.sock)
+                        if sock is not None and sock.transport is not None and not sock.closed:
+                            sock.transport.write(action.data)
+                    elif type(action) is OpenSocket:
+                        self._open(action)
+                    else:
+                        self._close(action.sock)
+                delivered = self.sink.deliver()
+                actions = engine.collect(None)
+                if not actions and not delivered:
+                    break
+        except Exception as exc:
+            self._crash(exc)
+            return
+        self._rearm()
+        self.update_reading()
+        self._wake()
+        self._check_done()
+
+    # --- actions -------------------------------------------------------------------------
+
+    def _open(self, action: OpenSocket) -> None:
+        sock = _Sock(action, self.log.for_socket(action.sock))
+        self._socks[action.sock] = sock
+        task = self.loop.create_task(self._connect(sock), name=f"rtms-open-{action.sock}")
+        sock.task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # pragma: no cover - a bug
+            self._crash(task.exception() or RuntimeError("opening task failed"))
+        self._check_done()
+
+    def _close(self, sock_id: SocketId) -> None:
+        sock = self._socks.get(sock_id)
+        if sock is None or sock.closed:
+            return  # unknown, or never opened: nothing to close
+        sock.closed = True
+        if sock.transport is None:
+            del self._socks[sock_id]
+            task = sock.task
+            if task is not None and not task.done() and task is not asyncio.current_task():
+                task.cancel()
+        else:
+            sock.log.debug("closing")
+            sock.transport.close()  # flushes what was written, then closes
+
+    async def _connect(self, sock: _Sock) -> None:
+        a = sock.action
+        proto = _Protocol(self, sock, self.options.read_size)
+        sock.proto = proto
+        self._protos.add(proto)
+        timeout = self.options.connect_timeout
+        trust = ""
+        try:
+            check_plaintext(a.host, a.port, a.secure)
+            tls = self._tls_setup() if a.secure else None
+            trust = tls.trust if tls is not None else ""
+            sock.log.debug(
+                "connecting to %s:%d%s%s",
+                a.host,
+                a.port,
+                " with TLS" if a.secure else "",
+                f" via proxy {self._proxy.display}" if self._proxy else "",
+            )
+            async with asyncio.timeout(timeout):
+                transport = await self._open_transport(a, proto, tls)
+        except Exception as exc:
+            self._protos.discard(proto)
+            if sock.closed:
+                return
+            error = as_transport_error(exc, host=a.host, port=a.port, trust=trust, timeout=timeout)
+            self._run(lambda now: self.engine.failed(sock.id, error, now))
+            return
+        if sock.closed:  # closed while the last step completed
+            transport.abort()
+            return
+        if proto.lost.done():  # lost before we could use it
+            error = as_transport_error(None, host=a.host, port=a.port, opened=True)
+            self._run(lambda now: self.engine.failed(sock.id, error, now))
+            return
+        sock.transport = transport
+        sock.log.info("connected to %s:%d", a.host, a.port)
+        self._run(lambda now: self.engine.opened(sock.id, now))
+
+    def _tls_setup(self) -> TlsSetup:
+        if self._tls is None:
+            self._tls = tls_setup(self.options)
+        return self._tls
+
+    async def _open_transport(
+        self, a: OpenSocket, proto: _Protocol, tls: TlsSetup | None
+    ) -> asyncio.Transport:
+        loop = self.loop
+        ctx = None if tls is None else tls.context
+        hostname = a.host if ctx is not None else None
+        shutdown = self.options.close_timeout if ctx is not None else None
+        handshake = self.options.connect_timeout if ctx is not None else None
+        if self._proxy is None:
+            transport, _ = await loop.create_connection(
+                lambda: proto,
+                a.host,
+                a.port,
+                ssl=ctx,
+                server_hostname=hostname,
+                ssl_handshake_timeout=handshake,
+                ssl_shutdown_timeout=shutdown,
+                happy_eyeballs_delay=0.25,
+            )
+            return transport
+        proto.proxy = ProxyHandshake(self._proxy, a.host, a.port)
+        proto.tunnel = loop.create_future()
+        raw, _ = await loop.create_connection(
+            lambda: proto, self._proxy.host, self._proxy.port, happy_eyeballs_delay=0.25
+        )
+        try:
+            await proto.tunnel
+            if ctx is None:
+                return raw
+            tls_transport = await loop.start_tls(
+                raw,
+                proto,
+                ctx,
+                server_hostname=hostname,
+                ssl_handshake_timeout=handshake,
+                ssl_shutdown_timeout=shutdown,
+            )
+            if tls_transport is None:  # pragma: no cover - only if the socket closed meanwhile
+                raise ConnectionResetError("the connection closed during the TLS handshake")
+            return tls_transport
+        except BaseException:
+            raw.abort()
+            raise
+
+    # --- timer, reading, completion ------------------------------------------------------
+
+    def _rearm(self) -> None:
+        deadline = self.engine.session.next_deadline()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = None if deadline is None else self.loop.call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        deadline = self._timer_at
+        self._timer = self._timer_at = None
+        assert deadline is not None
+        self._run(lambda now: self.engine.timer(max(deadline, now)))
+
+    def update_reading(self) -> None:
+        """Pause or resume each socket as the sink allows (backpressure)."""
+        allowed = self.sink.reading_allowed
+        for sock in self._socks.values():
+            transport = sock.transport
+            if transport is None or sock.closed or sock.eof:
+                continue
+            want = allowed(sock.id)
+            if want is not sock.reading:
+                sock.reading = want
+                if want:
+                    transport.resume_reading()
+                else:
+                    sock.log.debug("event queue full: reading paused")
+                    transport.pause_reading()
+
+    def _check_done(self) -> None:
+        if self.engine.ended is not None and not self._socks and not self._tasks:
+            self._stop_timer()
+            self.done.set()
+            self._wake()
+
+    def _crash(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+            self.log.error("the driver stopped on an unexpected error: %r", exc)
+        self.abort()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait_change(self) -> None:
+        """Wait until events arrive or the driver finishes."""
+        self._waiter = self.loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    @property
+    def finished(self) -> bool:
+        return self.done.is_set() or self.error is not None
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._timer_at = None
+
+    # --- shutting down ------------------------------------------------------------------
+
+    def abort(self) -> None:
+        """Close everything now: no goodbye, pending opens cancelled."""
+        self._stop_timer()
+        for sock in list(self._socks.values()):
+            sock.closed = True
+            if sock.transport is not None:
+                sock.transport.abort()
+            elif sock.task is not None:
+                sock.task.cancel()
+        self._socks.clear()
+        for task in self._tasks:
+            task.cancel()
+
+    async def wait_closed(self, timeout: float = 2.0) -> None:
+        """Wait (bounded) until every opening task ended and every socket is closed."""
+        pending: set[asyncio.Future[None]] = {*self._tasks, *(p.lost for p in self._protos)}
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+        await asyncio.sleep(0)  # let transports run their close callbacks
+
+    async def finish(self, graceful: bool) -> None:
+        """End the session: in order (``stop()``, bounded) when ``graceful``, else at once."""
+        if graceful and not self.finished:
+            if self.engine.ended is None and not self.engine.session.ended:
+                try:
+                    self.command(lambda s, now: s.stop(now))
+                except ConnectionClosed:
+                    pass  # already ending
+            try:
+                async with asyncio.timeout(self.options.close_timeout):
+                    await self.done.wait()
+            except TimeoutError:
+                self.log.warning(
+                    "the session did not end within %g s; closing its sockets",
+                    self.options.close_timeout,
+                )
+        self.abort()
+        await self.wait_closed()
+
+
+class Stream(StreamCommands):
+    """One RTMS stream: iterate it for events; its commands go to the session.
+
+    Iteration ends after :class:`~rtms_proto.events.SessionEnded`.  Commands
+    (:meth:`close_stream`, :meth:`subscribe_video`, ...) are plain methods:
+    they take effect at once and raise what the session raises.
+    """
+
+    def __init__(self, driver: _Driver, buffer: EventBuffer) -> None:
+        self._driver = driver
+        self._buffer = buffer
+        self._config = driver.engine.session.config
+        self._over = False
+
+    def __aiter__(self) -> Stream:
+        return self
+
+    async def __anext__(self) -> ev.Event:
+        buffer = self._buffer
+        driver = self._driver
+        while True:
+            event = buffer.pop()
+            if event is not None:
+                if buffer.unblocked:
+                    buffer.unblocked = False
+                    driver.update_reading()
+                if type(event) is ev.SessionEnded:
+                    self._over = True
+                return event
+            if driver.error is not None:
+                raise driver.error
+            if self._over or driver.finished:
+                raise StopAsyncIteration
+            await driver.wait_change()
+
+    async def receive(self) -> ev.Event:
+        """The next event; raises :class:`ConnectionClosed` after the session ended."""
+        try:
+            return await self.__anext__()
+        except StopAsyncIteration:
+            raise ConnectionClosed("the session has ended") from None
+
+    def _command(self, fn: Callable[[Session, float], T]) -> T:
+        return self._driver.command(fn)
+
+    @property
+    def ended(self) -> ev.SessionEnded | None:
+        """The session's end, once it happened."""
+        return self._driver.engine.ended
+
+    @property
+    def dropped(self) -> int:
+        """Media frames dropped under ``Backpressure.DROP_OLDEST_MEDIA``."""
+        return self._buffer.dropped
+
+
+@asynccontextmanager
+async def connect(
+    source: WebhookSource,
+    *,
+    credentials: Credentials | None = None,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    media: MediaType | None = None,
+    layout: Layout | None = None,
+    params: MediaParams | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+    options: TransportOptions | None = None,
+    logger: logging.Logger | None = None,
+    jitter: Callable[[], float] = random.random,
+) -> AsyncIterator[Stream]:
+    """Join the stream of an ``rtms_started`` webhook; yields a :class:`Stream`.
+
+    Returns once the signaling handshake succeeded.  Raises
+    :class:`~rtms_transports.TransportError` when the signaling socket cannot
+    be opened (with ``options.fail_fast``), or the session's
+    :class:`~rtms_proto.RemoteProtocolError` when it ends before connecting.
+    Leaving the block stops the session in order (close frames, bounded by
+    ``options.close_timeout``); leaving it by an exception (cancellation
+    included) closes every socket at once.
+    """
+    prep = prepare(
+        source,
+        credentials=credentials,
+        client_id=client_id,
+        client_secret=client_secret,
+        media=media,
+        layout=layout,
+        params=params,
+        allowed_hosts=allowed_hosts,
+        options=options,
+        logger=logger,
+    )
+    buffer = EventBuffer(prep.options.max_events, prep.options.backpressure, prep.log)
+    driver = _Driver(
+        Session(prep.config, jitter=jitter),
+        buffer,
+        prep.options,
+        prep.log,
+        prep.tls,
+        fail_fast=prep.options.fail_fast,
+    )
+    graceful = False
+    try:
+        driver.start()
+        while not driver.engine.connected and not driver.finished:
+            await driver.wait_change()
+        if driver.error is not None:
+            raise driver.error
+        if not driver.engine.connected:
+            _raise_not_connected(driver.engine)
+        yield Stream(driver, buffer)
+        graceful = True
+    finally:
+        buffer.discard()
+        await driver.finish(graceful)
+
+
+def _raise_not_connected(engine: Engine) -> None:
+    if engine.fatal is not None:
+        raise engine.fatal
+    ended = engine.ended
+    if ended is not None and ended.error is not None:
+        raise ended.error
+
+
+class SessionRunner:
+    """Drive a :class:`~rtms_proto.Session` you built, calling ``handler`` with each event.
+
+    ``handler`` runs on the loop, after the actions of its batch were
+    performed; it must not block.  It may issue commands through
+    :meth:`command` (or on the session directly with ``now=loop.time()``).
+    Transport failures are the session's to handle (it retries per its
+    policy).  :meth:`run` returns the :class:`~rtms_proto.events.SessionEnded`.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        handler: Callable[[ev.Event], object],
+        *,
+        options: TransportOptions | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._session = session
+        self._handler = handler
+        self._options = options if options is not None else TransportOptions()
+        self._log = session_log(session.config, logger)
+        self._driver: _Driver | None = None
+
+    async def run(self) -> ev.SessionEnded:
+        if self._driver is not None:
+            raise RuntimeError("a SessionRunner runs once")
+        driver = self._driver = _Driver(
+            self._session,
+            HandlerSink(self._handler),
+            self._options,
+            self._log,
+            None,
+            fail_fast=False,
+        )
+        try:
+            driver.start()
+            while not driver.finished:
+                await driver.wait_change()
+            if driver.error is not None:
+                raise driver.error
+        finally:
+            driver.abort()
+            await driver.wait_closed()
+        assert driver.engine.ended is not None
+        return driver.engine.ended
+
+    def command(self, fn: Callable[[Session, float], T]) -> T:
+        """Run ``fn(session, now)`` on the session and perform what it caused."""
+        if self._driver is None:
+            raise RuntimeError("the runner is not running")
+        return self._driver.command(fn)
+
+
+async def run_session(
+    session: Session,
+    handler: Callable[[ev.Event], object],
+    *,
+    options: TransportOptions | None = None,
+    logger: logging.Logger | None = None,
+) -> ev.SessionEnded:
+    """Run ``session`` until it ends, calling ``handler`` with each event (see
+    :class:`SessionRunner`)."""
+    return await SessionRunner(session, handler, options=options, logger=logger).run()
