@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from . import events as ev
@@ -14,29 +15,55 @@ __all__ = ["translate"]
 _Translator = Callable[[m.Message, SocketId, Product], ev.Event]
 
 
+_new = object.__new__
+
+
+def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[object, object], None], ...]:
+    """Slot setters in ``names`` order: building the frozen media events this
+    way skips ``__init__``'s per-field ``object.__setattr__`` (the hot path)."""
+    assert tuple(f.name for f in dataclasses.fields(cls)) == names
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+_AUDIO = _setters(ev.AudioReceived, ("data", "user_id", "user_name", "timestamp", "channel_id"))
+_VIDEO = _setters(ev.VideoReceived, ("data", "user_id", "user_name", "timestamp"))
+_SHARE = _setters(ev.DeskshareReceived, ("data", "user_id", "user_name", "timestamp"))
+
+
 def _audio(msg: m.Message, sock: SocketId, product: Product) -> ev.Event:
-    assert isinstance(msg, m.AudioData)
-    return ev.AudioReceived(
-        data=msg.data,
-        user_id=msg.user_id,
-        user_name=msg.user_name,
-        timestamp=msg.timestamp,
-        channel_id=msg.channel_id,
-    )
+    assert type(msg) is m.AudioData
+    event = _new(ev.AudioReceived)
+    set_data, set_user_id, set_user_name, set_timestamp, set_channel_id = _AUDIO
+    set_data(event, msg.data)
+    set_user_id(event, msg.user_id)
+    set_user_name(event, msg.user_name)
+    set_timestamp(event, msg.timestamp)
+    set_channel_id(event, msg.channel_id)
+    return event
+
+
+def _picture(
+    cls: type[ev.VideoReceived | ev.DeskshareReceived],
+    setters: tuple[Callable[[object, object], None], ...],
+    msg: m.VideoData | m.DeskshareData,
+) -> ev.Event:
+    event = _new(cls)
+    set_data, set_user_id, set_user_name, set_timestamp = setters
+    set_data(event, msg.data)
+    set_user_id(event, msg.user_id)
+    set_user_name(event, msg.user_name)
+    set_timestamp(event, msg.timestamp)
+    return event
 
 
 def _video(msg: m.Message, sock: SocketId, product: Product) -> ev.Event:
-    assert isinstance(msg, m.VideoData)
-    return ev.VideoReceived(
-        data=msg.data, user_id=msg.user_id, user_name=msg.user_name, timestamp=msg.timestamp
-    )
+    assert type(msg) is m.VideoData
+    return _picture(ev.VideoReceived, _VIDEO, msg)
 
 
 def _deskshare(msg: m.Message, sock: SocketId, product: Product) -> ev.Event:
-    assert isinstance(msg, m.DeskshareData)
-    return ev.DeskshareReceived(
-        data=msg.data, user_id=msg.user_id, user_name=msg.user_name, timestamp=msg.timestamp
-    )
+    assert type(msg) is m.DeskshareData
+    return _picture(ev.DeskshareReceived, _SHARE, msg)
 
 
 def _transcript(msg: m.Message, sock: SocketId, product: Product) -> ev.Event:

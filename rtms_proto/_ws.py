@@ -37,13 +37,6 @@ class WsOpened:
 
 
 @dataclass(frozen=True, slots=True)
-class WsMessage:
-    """One whole message: ``str`` from a text frame, ``bytes`` from a binary one."""
-
-    data: bytes | str
-
-
-@dataclass(frozen=True, slots=True)
 class WsClosed:
     """The server sent a close frame (our reply, if due, is in :class:`WsSend`)."""
 
@@ -71,19 +64,19 @@ class WsSend:
     data: bytes
 
 
-WsItem = WsOpened | WsMessage | WsClosed | WsFault | WsSend
+WsItem = bytes | str | WsOpened | WsClosed | WsFault | WsSend
+"""A whole message (``str`` from a text frame, ``bytes`` from a binary one) or a signal."""
 
 
 class WsClient:
     """One client-side WebSocket over one byte stream."""
 
-    __slots__ = ("_byte_parts", "_max_size", "_size", "_text_parts", "_ws")
+    __slots__ = ("_max_size", "_parts", "_size", "_ws")
 
     def __init__(self, *, max_message_size: int) -> None:
         self._ws = WSConnection(ConnectionType.CLIENT)
         self._max_size = max_message_size
-        self._text_parts: list[str] = []
-        self._byte_parts: list[bytes] = []
+        self._parts: list[bytes | str] = []
         self._size = 0
 
     def upgrade_request(self, *, host: str, resource: str) -> bytes:
@@ -118,22 +111,42 @@ class WsClient:
             # Nothing to do; wsproto's HTTP parser would read b"" as end of stream.
             return
         ws = self._ws
-        try:
-            ws.receive_data(data)
-        except WsRemoteProtocolError as exc:
-            yield WsFault(FailureReason.PROTOCOL_ERROR, f"bad upgrade response: {exc}")
-            return
-        for event in ws.events():
-            if isinstance(event, (TextMessage, BytesMessage)):
-                item = self._add_part(event.data, event.message_finished)
+        conn = ws.connection
+        events: Iterator[object]
+        if conn is not None:
+            # Upgraded: talk to the frame layer directly (one generator less per frame).
+            conn.receive_data(data)
+            events = conn.events()
+        else:
+            try:
+                ws.receive_data(data)
+            except WsRemoteProtocolError as exc:
+                yield WsFault(FailureReason.PROTOCOL_ERROR, f"bad upgrade response: {exc}")
+                return
+            events = ws.events()
+        for event in events:
+            tp = type(event)
+            if tp is TextMessage or tp is BytesMessage:
+                assert isinstance(event, (TextMessage, BytesMessage))
+                part = event.data
+                if event.message_finished and not self._size and not self._parts:
+                    # The usual case: a whole message in one frame.
+                    if len(part) > self._max_size:
+                        yield self._too_big()
+                        return
+                    yield part if isinstance(part, str) else bytes(part)
+                    continue
+                item = self._add_part(part, event.message_finished)
                 if item is not None:
                     yield item
                     if isinstance(item, WsFault):
                         return
-            elif isinstance(event, Ping):
+            elif tp is Ping:
+                assert isinstance(event, Ping)
                 if ws.state is ConnectionState.OPEN:
                     yield WsSend(ws.send(event.response()))
-            elif isinstance(event, CloseConnection):
+            elif tp is CloseConnection:
+                assert isinstance(event, CloseConnection)
                 if ws.state is ConnectionState.OPEN or ws.state is ConnectionState.LOCAL_CLOSING:
                     # wsproto reports a frame it could not parse as a close
                     # event without changing state.
@@ -143,9 +156,10 @@ class WsClient:
                     yield WsSend(ws.send(event.response()))
                 yield WsClosed(int(event.code), event.reason or "")
                 return
-            elif isinstance(event, AcceptConnection):
+            elif tp is AcceptConnection:
                 yield WsOpened()
-            elif isinstance(event, RejectConnection):
+            elif tp is RejectConnection:
+                assert isinstance(event, RejectConnection)
                 yield WsFault(
                     FailureReason.WEBSOCKET_UPGRADE_REJECTED,
                     f"server answered the upgrade with HTTP {event.status_code}",
@@ -153,30 +167,21 @@ class WsClient:
                 return
             # Pong and RejectData carry nothing the protocol needs.
 
-    def _add_part(
-        self, part: bytes | bytearray | str, finished: bool
-    ) -> WsMessage | WsFault | None:
+    def _add_part(self, part: bytes | bytearray | str, finished: bool) -> bytes | str | WsFault | None:
         """Collect fragments; sizes count characters for text, bytes for binary."""
-        if finished and not self._text_parts and not self._byte_parts:
-            if len(part) > self._max_size:
-                return self._too_big()
-            return WsMessage(part if isinstance(part, str) else bytes(part))
         self._size += len(part)
         if self._size > self._max_size:
             return self._too_big()
-        if isinstance(part, str):
-            self._text_parts.append(part)
-        else:
-            self._byte_parts.append(bytes(part))
+        self._parts.append(part if isinstance(part, str) else bytes(part))
         if not finished:
             return None
-        whole: bytes | str = (
-            "".join(self._text_parts) if self._text_parts else b"".join(self._byte_parts)
-        )
-        self._text_parts = []
-        self._byte_parts = []
+        parts = self._parts
+        self._parts = []
         self._size = 0
-        return WsMessage(whole)
+        first = parts[0]
+        if isinstance(first, str):
+            return "".join(p for p in parts if isinstance(p, str))
+        return b"".join(p for p in parts if isinstance(p, bytes))
 
     def _too_big(self) -> WsFault:
         # No size in the text: it would depend on where the bytes were cut.

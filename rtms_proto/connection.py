@@ -22,7 +22,6 @@ from ._ws import (
     WsClient,
     WsClosed,
     WsFault,
-    WsMessage,
     WsOpened,
     WsSend,
 )
@@ -197,22 +196,20 @@ class Connection(abc.ABC):
         for item in self._ws.feed(data):
             if self._state in TERMINAL_STATES:
                 return
-            if type(item) is WsMessage:
-                self._on_message(item.data, now)
-            elif type(item) is WsSend:
+            if isinstance(item, (str, bytes)):
+                self._on_message(item, now)
+            elif isinstance(item, WsSend):
                 self._send_raw(item.data)
-            elif type(item) is WsOpened:
+            elif isinstance(item, WsOpened):
                 self._move(ConnInput.UPGRADED)
                 self._send(self._handshake_request())
-            elif type(item) is WsClosed:
+            elif isinstance(item, WsClosed):
                 self._on_peer_close(item)
+            elif self._state is ConnState.CLOSING:
+                # Our close frame is out: a broken answer ends the close all the same.
+                self._finish_close(by_peer=False, code=None, reason="")
             else:
-                assert isinstance(item, WsFault)
-                if self._state is ConnState.CLOSING:
-                    # Our close frame is out: a broken answer ends the close all the same.
-                    self._finish_close(by_peer=False, code=None, reason="")
-                else:
-                    self._fail(item.reason, item.detail, close_code=item.close_code)
+                self._fail(item.reason, item.detail, close_code=item.close_code)
 
     def receive_eof(self, now: float) -> None:
         """The peer closed the byte stream."""
