@@ -167,7 +167,9 @@ class WsClient:
                 return
             # Pong and RejectData carry nothing the protocol needs.
 
-    def _add_part(self, part: bytes | bytearray | str, finished: bool) -> bytes | str | WsFault | None:
+    def _add_part(
+        self, part: bytes | bytearray | str, finished: bool
+    ) -> bytes | str | WsFault | None:
         """Collect fragments; sizes count characters for text, bytes for binary."""
         self._size += len(part)
         if self._size > self._max_size:

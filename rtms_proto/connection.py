@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from . import events as ev
 from . import messages as m
@@ -124,6 +124,10 @@ class Connection(abc.ABC):
         self._ws = WsClient(max_message_size=self.options.max_message_size)
         self._out: list[Output] = []
         self._deadline: float | None = None
+        # Called after each whole message or signal that produced output, so
+        # an owner (the Session) can react before the next one is read: what
+        # it does then cannot depend on how the peer's bytes were cut.
+        self._listener: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.sock} {self._state.value} {self.url.url}>"
@@ -193,6 +197,7 @@ class Connection(abc.ABC):
             return
         if state is ConnState.IDLE or state is ConnState.OPENING:
             raise LocalProtocolError(f"data for {self.sock} before socket_opened")
+        listener = self._listener
         for item in self._ws.feed(data):
             if self._state in TERMINAL_STATES:
                 return
@@ -210,6 +215,8 @@ class Connection(abc.ABC):
                 self._finish_close(by_peer=False, code=None, reason="")
             else:
                 self._fail(item.reason, item.detail, close_code=item.close_code)
+            if listener is not None and self._out:
+                listener()
 
     def receive_eof(self, now: float) -> None:
         """The peer closed the byte stream."""

@@ -256,6 +256,7 @@ class Session:
         self._state = SessionState_.IDLE
         self._next_number = 1
         self._out: list[Output] = []
+        self._now = 0.0
         self._conns: dict[SocketId, Connection] = {}
         self._signaling: SignalingConnection | None = None
         self._media: dict[MediaType, MediaConnection] = {}
@@ -313,24 +314,28 @@ class Session:
     def socket_opened(self, sock: SocketId, now: float) -> None:
         conn = self._conn(sock)
         if conn is not None:
+            self._now = now
             conn.socket_opened(now)
             self._pump(now)
 
     def receive_data(self, sock: SocketId, data: bytes, now: float) -> None:
         conn = self._conn(sock)
         if conn is not None:
+            self._now = now
             conn.receive_data(data, now)
             self._pump(now)
 
     def receive_eof(self, sock: SocketId, now: float) -> None:
         conn = self._conn(sock)
         if conn is not None:
+            self._now = now
             conn.receive_eof(now)
             self._pump(now)
 
     def socket_failed(self, sock: SocketId, detail: str, now: float) -> None:
         conn = self._conn(sock)
         if conn is not None:
+            self._now = now
             conn.socket_failed(now, detail)
             self._pump(now)
 
@@ -470,7 +475,7 @@ class Session:
             buffer_data=self.config.buffer_data,
         )
         self._signaling = conn
-        self._conns[conn.sock] = conn
+        self._adopt(conn)
         conn.start(now)
 
     def _open_media(self, media_type: MediaType, now: float) -> None:
@@ -484,11 +489,19 @@ class Session:
             options=self.config.media_options,
         )
         self._media[media_type] = conn
-        self._conns[conn.sock] = conn
+        self._adopt(conn)
         if media_type in self._opened_types:
             self._replacements.add(conn.sock)
         self._opened_types.add(media_type)
         conn.start(now)
+
+    def _adopt(self, conn: Connection) -> None:
+        """Track a new socket and react to its output message by message."""
+        self._conns[conn.sock] = conn
+        conn._listener = self._progress
+
+    def _progress(self) -> None:
+        self._pump(self._now)
 
     def _teardown(self, now: float) -> None:
         """Close every socket in order (media first) and forget them as current."""

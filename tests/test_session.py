@@ -841,3 +841,28 @@ def test_media_interrupted_naming_a_socket_that_is_already_down_touches_nothing_
     )
     assert kinds(out) == ["MediaInterrupted"]
     assert t1 not in sim.closed
+
+
+def _handshake_then_end(one_read: bool) -> list[str]:
+    sim = Sim(make_config(media=MediaType.AUDIO), auto=False)
+    sim.start()
+    sig = sim.latest(SIG)
+    peer = sim.peers[sig]
+    chunks = [
+        peer.send(m.SignalingHandshakeResponse(status_code=0, media_urls=MEDIA_URLS)),
+        peer.send(m.StreamStateUpdate(state=StreamState.TERMINATED, reason=6)),
+        peer.close(1000),
+    ]
+    for chunk in [b"".join(chunks)] if one_read else chunks:
+        sim.session.receive_data(sig, chunk, sim.now)
+    sim.run()
+    return kinds(sim.log)
+
+
+def test_reactions_do_not_depend_on_how_the_bytes_were_cut() -> None:
+    # The session reacts after each message, so a handshake answer, the end of
+    # the stream and a close frame in one read behave as in three reads.
+    one, many = _handshake_then_end(True), _handshake_then_end(False)
+    assert one == many
+    assert one[-1] == "SessionEnded"
+    assert "SignalingConnected" in one

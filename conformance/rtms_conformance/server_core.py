@@ -24,7 +24,7 @@ import json
 import math
 import re
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -513,7 +513,7 @@ class FakeRtmsServer:
 
     # --- WebSocket items --------------------------------------------------------------------
 
-    def _handle_items(self, c: _Conn, items: list[WsItem], at: float) -> None:
+    def _handle_items(self, c: _Conn, items: Iterable[WsItem], at: float) -> None:
         for item in items:
             if isinstance(item, WsOut):
                 self._send_out(c, item)

@@ -9,6 +9,8 @@ items, in order with everything else.
 from __future__ import annotations
 
 import enum
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from wsproto import ConnectionType, WSConnection
@@ -99,7 +101,7 @@ class WsServer:
 
     # --- answers to the upgrade -------------------------------------------------------------
 
-    def accept(self, subprotocol: str | None) -> list[WsItem]:
+    def accept(self, subprotocol: str | None) -> Iterator[WsItem]:
         """Accept the upgrade (echoing ``subprotocol`` when the client offered one).
 
         Frames the client sent right behind its request come back too.
@@ -107,8 +109,7 @@ class WsServer:
         self.phase = Phase.OPEN
         items: list[WsItem] = [WsOut(self._ws.send(AcceptConnection(subprotocol=subprotocol)))]
         self._ws.receive_data(b"")
-        self._collect(items)
-        return items
+        return itertools.chain(items, self._events())
 
     def reject(self, status: int) -> WsOut:
         """Refuse the upgrade with an empty HTTP response; close the socket afterwards."""
@@ -146,53 +147,58 @@ class WsServer:
 
     # --- receiving --------------------------------------------------------------------------
 
-    def feed(self, data: bytes) -> list[WsItem]:
-        """Everything ``data`` completes, in order.  Never raises."""
+    def feed(self, data: bytes) -> Iterator[WsItem]:
+        """Everything ``data`` completes, in order.  Never raises.
+
+        Frames are parsed as the caller iterates, so the caller's answer to a
+        message goes out before a close frame later in the same read is
+        handled: the outcome does not depend on how the client's bytes were cut.
+        """
         if self.phase is Phase.CLOSED:
-            return []
+            return
         ws = self._ws
         try:
             ws.receive_data(data)
         except WsRemoteProtocolError as exc:
             self.phase = Phase.CLOSED
-            return [WsOut(_BAD_REQUEST), WsFault(f"bad upgrade request: {exc}")]
-        items: list[WsItem] = []
-        self._collect(items)
-        return items
+            yield WsOut(_BAD_REQUEST)
+            yield WsFault(f"bad upgrade request: {exc}")
+            return
+        yield from self._events()
 
-    def _collect(self, items: list[WsItem]) -> None:
+    def _events(self) -> Iterator[WsItem]:
         ws = self._ws
         for event in ws.events():
             if isinstance(event, Request):
-                items.append(
-                    WsUpgrade(
-                        target=event.target,
-                        subprotocols=tuple(event.subprotocols),
-                        headers=tuple(
-                            (bytes(k).decode("latin-1"), bytes(v).decode("latin-1"))
-                            for k, v in event.extra_headers
-                        ),
-                    )
+                yield WsUpgrade(
+                    target=event.target,
+                    subprotocols=tuple(event.subprotocols),
+                    headers=tuple(
+                        (bytes(k).decode("latin-1"), bytes(v).decode("latin-1"))
+                        for k, v in event.extra_headers
+                    ),
                 )
             elif isinstance(event, TextMessage | BytesMessage):
+                items: list[WsItem] = []
                 fault = self._add_part(event.data, event.message_finished, items)
+                yield from items
                 if fault is not None:
-                    items.append(fault)
+                    yield fault
                     return
             elif isinstance(event, Ping):
                 if ws.state is ConnectionState.OPEN:
-                    items.append(WsOut(ws.send(event.response())))
+                    yield WsOut(ws.send(event.response()))
             elif isinstance(event, CloseConnection):
                 if ws.state is ConnectionState.OPEN:
                     # wsproto reports an unparsable frame as a close event
                     # without changing state.
-                    items.append(WsFault(event.reason or "bad frame"))
+                    yield WsFault(event.reason or "bad frame")
                     return
                 answered = ws.state is ConnectionState.CLOSED
                 if ws.state is ConnectionState.REMOTE_CLOSING:
-                    items.append(WsOut(ws.send(event.response())))
+                    yield WsOut(ws.send(event.response()))
                 self.phase = Phase.CLOSED
-                items.append(WsClosed(event.code, event.reason or "", answered))
+                yield WsClosed(event.code, event.reason or "", answered)
                 return
             # Pong carries nothing the protocol needs.
 
