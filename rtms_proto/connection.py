@@ -21,7 +21,6 @@ from ._ws import (
     CLOSE_NORMAL,
     WsClient,
     WsClosed,
-    WsFault,
     WsOpened,
     WsSend,
 )

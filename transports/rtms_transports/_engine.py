@@ -15,6 +15,7 @@ the exact bound).
 from __future__ import annotations
 
 import collections
+import contextlib
 from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
@@ -99,8 +100,10 @@ class EventBuffer:
         self.max_events = max_events
         self.policy = policy
         self._log = log
-        self._q: collections.deque[tuple[ev.Event, SocketId | None]] = collections.deque()
-        self._held: dict[SocketId, int] = {}
+        # (event, number of the socket it came from, or 0): socket numbers are ints
+        # from 1, cheaper to hash than SocketId.
+        self._q: collections.deque[tuple[ev.Event, int]] = collections.deque()
+        self._held: dict[int, int] = {}
         self._media = 0
         self._dropping = False
         self.dropped = 0
@@ -126,10 +129,13 @@ class EventBuffer:
             and self.policy is Backpressure.DROP_OLDEST_MEDIA
         ):
             self._drop_oldest_media()
-        q.append((event, origin))
-        if origin is not None:
+        if origin is None:
+            q.append((event, 0))
+        else:
+            number = origin.number
+            q.append((event, number))
             held = self._held
-            held[origin] = held.get(origin, 0) + 1
+            held[number] = held.get(number, 0) + 1
 
     def deliver(self) -> bool:
         return False
@@ -141,7 +147,7 @@ class EventBuffer:
             return None
         event, origin = q.popleft()
         left = len(q)
-        if origin is not None:
+        if origin:
             held = self._held
             count = held[origin] - 1
             if count:
@@ -168,7 +174,7 @@ class EventBuffer:
             return True
         if self._media and self.policy is Backpressure.DROP_OLDEST_MEDIA:
             return True
-        return sock not in self._held
+        return sock.number not in self._held
 
     def discard(self) -> None:
         """The application stopped reading: drop what is queued and whatever comes."""
@@ -180,14 +186,14 @@ class EventBuffer:
 
     def _drop_oldest_media(self) -> None:
         q = self._q
-        for index, (event, origin) in enumerate(q):
+        for index, (event, origin) in enumerate(q):  # noqa: B007 - origin used below
             if type(event) in _MEDIA_TYPES:
                 del q[index]
                 break
         else:  # pragma: no cover - _media counts them
             return
         self._media -= 1
-        if origin is not None:
+        if origin:
             count = self._held[origin] - 1
             if count:
                 self._held[origin] = count
@@ -258,20 +264,22 @@ class Engine:
         self.session.start(now)
         return self.collect(None)
 
-    def opened(self, sock: SocketId, now: float) -> list[Action]:
+    def opened(self, now: float, sock: SocketId) -> list[Action]:
         self.session.socket_opened(sock, now)
         return self.collect(sock)
 
-    def data(self, sock: SocketId, data: bytes, now: float) -> list[Action]:
+    def data(self, now: float, sock: SocketId, data: bytes) -> list[Action]:
         self.session.receive_data(sock, data, now)
         return self.collect(sock)
 
-    def eof(self, sock: SocketId, now: float) -> list[Action]:
+    def eof(self, now: float, sock: SocketId) -> list[Action]:
         self.session.receive_eof(sock, now)
         return self.collect(sock)
 
-    def failed(self, sock: SocketId, error: TransportError, now: float) -> list[Action]:
-        self.log.for_socket(sock).warning("%s", error)
+    def failed(self, now: float, sock: SocketId, error: TransportError) -> list[Action]:
+        # The session says whether it is a failure (ConnectionFailed, logged as a
+        # warning) or the end of a close that was under way.
+        self.log.for_socket(sock).debug("%s", error)
         self.session.socket_failed(sock, str(error), now)
         if (
             self.fail_fast
@@ -280,17 +288,16 @@ class Engine:
             and sock.role is SocketRole.SIGNALING
         ):
             self.fatal = error
-            try:
+            with contextlib.suppress(ConnectionClosed):  # unless it is ending on its own
                 self.session.stop(now)
-            except ConnectionClosed:
-                pass  # the session is ending on its own
         return self.collect(sock)
 
-    def timer(self, now: float) -> list[Action]:
-        self.session.handle_timer(now)
+    def timer(self, now: float, deadline: float) -> list[Action]:
+        """The timer armed at ``deadline`` fired at ``now`` (maybe a little early)."""
+        self.session.handle_timer(max(deadline, now))
         return self.collect(None)
 
-    def command(self, fn: Callable[[Session, float], T], now: float) -> tuple[T, list[Action]]:
+    def command(self, now: float, fn: Callable[[Session, float], T]) -> tuple[T, list[Action]]:
         """Run ``fn(session, now)`` (a command); its exceptions propagate, nothing changed."""
         result = fn(self.session, now)
         return result, self.collect(None)

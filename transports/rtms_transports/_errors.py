@@ -87,14 +87,14 @@ def as_transport_error(
     assert exc is not None
     cause = _root_cause(exc)
     if isinstance(cause, ssl.SSLCertVerificationError):
-        why = cause.verify_message or cause.reason or str(cause)
+        why = getattr(cause, "verify_message", None) or getattr(cause, "reason", None) or str(cause)
         return TLSVerificationError(
             f"TLS certificate verification failed for {where}: {why} (trusted: {trust})",
             host=host,
             port=port,
         )
     if isinstance(cause, ssl.SSLError):
-        why = cause.reason or str(cause)
+        why = getattr(cause, "reason", None) or str(cause)
         return TLSError(f"TLS handshake with {where} failed: {why}", host=host, port=port)
     if isinstance(cause, TimeoutError):
         return ConnectTimeout(
@@ -110,7 +110,7 @@ def as_transport_error(
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLError):
-        return f"TLS error: {exc.reason or exc}"
+        return f"TLS error: {getattr(exc, 'reason', None) or exc}"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__

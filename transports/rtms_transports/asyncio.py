@@ -19,11 +19,12 @@ session's next deadline; the clock is ``loop.time()``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 from rtms_proto import (
     ConnectionClosed,
@@ -55,6 +56,7 @@ from ._proxy import ProxyConfig, ProxyHandshake
 __all__ = ["SessionRunner", "Stream", "connect", "run_session"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class _Sock:
@@ -162,16 +164,16 @@ class _Driver:
     # --- inputs --------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._run(lambda now: self.engine.start(now))
+        self._run(self.engine.start)
 
     def on_data(self, sock: _Sock, data: bytes) -> None:
         if not sock.closed:
-            self._run(lambda now: self.engine.data(sock.id, data, now))
+            self._run(self.engine.data, sock.id, data)
 
     def on_eof(self, sock: _Sock) -> None:
         if not sock.closed and not sock.eof:
             sock.eof = True
-            self._run(lambda now: self.engine.eof(sock.id, now))
+            self._run(self.engine.eof, sock.id)
 
     def on_lost(self, sock: _Sock, exc: Exception | None) -> None:
         if sock.proto is not None:
@@ -184,7 +186,7 @@ class _Driver:
             sock.closed = True
             a = sock.action
             error = as_transport_error(exc, host=a.host, port=a.port, opened=True)
-            self._run(lambda now: self.engine.failed(sock.id, error, now))
+            self._run(self.engine.failed, sock.id, error)
         else:
             self._check_done()
 
@@ -192,17 +194,25 @@ class _Driver:
         """Run ``fn(session, now)`` and perform what it caused (from the loop's thread)."""
         if self.error is not None:
             raise ConnectionClosed("the driver stopped") from self.error
-        result, actions = self.engine.command(fn, self.loop.time())
+        if self.engine.ended is not None:
+            raise ConnectionClosed("the session has ended")
+        result, actions = self.engine.command(self.loop.time(), fn)
         self._apply(actions)
         return result
 
     # --- the loop step -----------------------------------------------------------------
 
-    def _run(self, step: Callable[[float], list[Action]]) -> None:
+    def _run(
+        self,
+        step: Callable[Concatenate[float, P], list[Action]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> None:
+        """One input: call ``step(now, ...)`` and perform the actions it returns."""
         if self.error is not None:
             return
         try:
-            actions = step(self.loop.time())
+            actions = step(self.loop.time(), *args, **kwargs)
         except Exception as exc:  # a bug in the core: stop, and tell the application
             self._crash(exc)
             return
@@ -283,23 +293,25 @@ class _Driver:
             )
             async with asyncio.timeout(timeout):
                 transport = await self._open_transport(a, proto, tls)
-        except Exception as exc:
-            self._protos.discard(proto)
+        except BaseException as exc:
+            self._protos.discard(proto)  # its transport, if any, was aborted
+            if not isinstance(exc, Exception):
+                raise  # cancelled (CloseSocket, or the driver stopping)
             if sock.closed:
                 return
             error = as_transport_error(exc, host=a.host, port=a.port, trust=trust, timeout=timeout)
-            self._run(lambda now: self.engine.failed(sock.id, error, now))
+            self._run(self.engine.failed, sock.id, error)
             return
         if sock.closed:  # closed while the last step completed
             transport.abort()
             return
         if proto.lost.done():  # lost before we could use it
             error = as_transport_error(None, host=a.host, port=a.port, opened=True)
-            self._run(lambda now: self.engine.failed(sock.id, error, now))
+            self._run(self.engine.failed, sock.id, error)
             return
         sock.transport = transport
         sock.log.info("connected to %s:%d", a.host, a.port)
-        self._run(lambda now: self.engine.opened(sock.id, now))
+        self._run(self.engine.opened, sock.id)
 
     def _tls_setup(self) -> TlsSetup:
         if self._tls is None:
@@ -309,43 +321,35 @@ class _Driver:
     async def _open_transport(
         self, a: OpenSocket, proto: _Protocol, tls: TlsSetup | None
     ) -> asyncio.Transport:
+        """TCP (through the proxy if any), then TLS with ``start_tls``.
+
+        Always in two steps: ``start_tls`` closes the socket when cancelled, while
+        ``create_connection(ssl=...)`` on Python 3.11 can leave it open when the
+        cancellation lands before the TLS protocol saw the connection.
+        """
         loop = self.loop
-        ctx = None if tls is None else tls.context
-        hostname = a.host if ctx is not None else None
-        shutdown = self.options.close_timeout if ctx is not None else None
-        handshake = self.options.connect_timeout if ctx is not None else None
-        if self._proxy is None:
-            transport, _ = await loop.create_connection(
-                lambda: proto,
-                a.host,
-                a.port,
-                ssl=ctx,
-                server_hostname=hostname,
-                ssl_handshake_timeout=handshake,
-                ssl_shutdown_timeout=shutdown,
-                happy_eyeballs_delay=0.25,
-            )
-            return transport
-        proto.proxy = ProxyHandshake(self._proxy, a.host, a.port)
-        proto.tunnel = loop.create_future()
-        raw, _ = await loop.create_connection(
-            lambda: proto, self._proxy.host, self._proxy.port, happy_eyeballs_delay=0.25
-        )
+        proxy = self._proxy
+        if proxy is not None:
+            proto.proxy = ProxyHandshake(proxy, a.host, a.port)
+            proto.tunnel = loop.create_future()
+        host, port = (proxy.host, proxy.port) if proxy is not None else (a.host, a.port)
+        raw, _ = await loop.create_connection(lambda: proto, host, port)
         try:
-            await proto.tunnel
-            if ctx is None:
+            if proto.tunnel is not None:
+                await proto.tunnel
+            if tls is None:
                 return raw
-            tls_transport = await loop.start_tls(
+            secured = await loop.start_tls(
                 raw,
                 proto,
-                ctx,
-                server_hostname=hostname,
-                ssl_handshake_timeout=handshake,
-                ssl_shutdown_timeout=shutdown,
+                tls.context,
+                server_hostname=a.host,
+                ssl_handshake_timeout=self.options.connect_timeout,
+                ssl_shutdown_timeout=self.options.close_timeout,
             )
-            if tls_transport is None:  # pragma: no cover - only if the socket closed meanwhile
+            if secured is None:  # pragma: no cover - only if the socket closed meanwhile
                 raise ConnectionResetError("the connection closed during the TLS handshake")
-            return tls_transport
+            return secured
         except BaseException:
             raw.abort()
             raise
@@ -365,7 +369,7 @@ class _Driver:
         deadline = self._timer_at
         self._timer = self._timer_at = None
         assert deadline is not None
-        self._run(lambda now: self.engine.timer(max(deadline, now)))
+        self._run(self.engine.timer, deadline)
 
     def update_reading(self) -> None:
         """Pause or resume each socket as the sink allows (backpressure)."""
@@ -444,10 +448,8 @@ class _Driver:
         """End the session: in order (``stop()``, bounded) when ``graceful``, else at once."""
         if graceful and not self.finished:
             if self.engine.ended is None and not self.engine.session.ended:
-                try:
+                with contextlib.suppress(ConnectionClosed):  # unless already ending
                     self.command(lambda s, now: s.stop(now))
-                except ConnectionClosed:
-                    pass  # already ending
             try:
                 async with asyncio.timeout(self.options.close_timeout):
                     await self.done.wait()
