@@ -233,27 +233,48 @@ def test_interruptions_after_the_session_chose_to_end_are_not_compared() -> None
     assert "signaling: MediaInterrupted media_type=AUDIO" in early
 
 
-def test_terminal_state_ends_comparison_of_how_sockets_close() -> None:
+def test_media_sockets_closing_at_the_end_are_compared_by_outcome_only() -> None:
+    terminated = ev.StreamStateChanged(
+        state=StreamState.TERMINATED, reason=StopReason.MEETING_ENDED, timestamp=1
+    )
+    end = ev.SessionEnded(why=ev.EndReason.STREAM_TERMINATED, detail="x")
+    audio_by_peer = ev.SocketClosed(sock=AUDIO2, by_peer=True, code=1000)
+    audio_reset = ev.ConnectionFailed(sock=AUDIO2, error=LOST)
+    sig_local = ev.SocketClosed(sock=SIG1, by_peer=False, code=1000)
+    one = _trace([*_connected(), terminated, audio_by_peer, sig_local, end])
+    assert one == _trace([*_connected(), terminated, audio_reset, sig_local, end])
+    assert "audio: closed audio#1" in one
+
+
+def test_signaling_keeps_how_it_closed() -> None:
+    # The session reacts to each message before reading the next, so how the
+    # signaling socket ends is the transport's doing and is compared as it is.
     terminated = ev.StreamStateChanged(
         state=StreamState.TERMINATED, reason=StopReason.MEETING_ENDED, timestamp=1
     )
     end = ev.SessionEnded(why=ev.EndReason.STREAM_TERMINATED, detail="x")
     by_peer = ev.SocketClosed(sock=SIG1, by_peer=True, code=1000)
     local = ev.SocketClosed(sock=SIG1, by_peer=False, code=1000)
-    assert _trace([*_connected(), terminated, by_peer, end]) == _trace(
-        [*_connected(), terminated, local, end]
-    )
-    # Before the session ends, a close frame from the server is kept as it is.
+    after_end = _trace([*_connected(), terminated, local, end])
+    assert "signaling: SocketClosed signaling#1 local" in after_end
+    assert after_end != _trace([*_connected(), terminated, by_peer, end])
     mid = _trace([*_connected(), by_peer, end])
     assert "signaling: SocketClosed signaling#1 by_peer code=1000" in mid
 
 
-def test_reconnect_completion_is_listed_after_its_handshake() -> None:
+def test_reconnect_completion_keeps_its_place() -> None:
+    # No reordering on the signaling lane: the session completes a reconnect
+    # right after the handshake answer, before the next message.
     first = ev.FirstPacketReceived(timestamp=EPOCH)
     resumed = _resumed()
-    in_one_read = [*resumed[:2], first, resumed[2], *resumed[3:]]
-    in_two_reads = [*resumed[:3], first, *resumed[3:]]
-    assert _trace(in_one_read) == _trace(in_two_reads)
+    in_order = _trace([*resumed[:3], first, *resumed[3:]])
+    late = _trace([*resumed[:2], first, resumed[2], *resumed[3:]])
+    assert in_order != late
+    signaling = [line for line in in_order if line.startswith("signaling: ")]
+    assert signaling[2:4] == [
+        "signaling: ReconnectCompleted signaling attempts=1",
+        "signaling: FirstPacketReceived ts=+0",
+    ]
 
 
 def test_never_connected_is_the_same_as_events_or_as_an_exception() -> None:
@@ -446,11 +467,17 @@ BROKEN_ADAPTER = textwrap.dedent(
 
 
 def test_importing_the_plugin_is_cheap(tmp_path: Path) -> None:
+    # The package itself loads its server names on first use only.
     code = (
         "import sys, rtms_conformance.plugin\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in"
-        " ('trio', 'asyncio', 'rtms_transports', 'trustme', 'ssl')]\n"
+        " ('trio', 'asyncio', 'rtms_transports', 'trustme', 'ssl', 'rtms_proto', 'wsproto')"
+        " or m.startswith('rtms_conformance.') and m != 'rtms_conformance.plugin']\n"
         "assert not heavy, heavy\n"
+        "import rtms_conformance as rc\n"
+        "from rtms_conformance.server_core import FakeRtmsServer\n"
+        "assert rc.FakeRtmsServer is FakeRtmsServer\n"
+        "assert all(getattr(rc, name) is not None for name in rc.__all__)\n"
     )
     done = _python("-c", code, cwd=tmp_path)
     assert done.returncode == 0, done.stderr

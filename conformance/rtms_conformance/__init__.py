@@ -1,4 +1,4 @@
-"""rtms_conformance: a faithful fake Zoom RTMS server, and (later) the conformance suite.
+"""rtms_conformance: a faithful fake Zoom RTMS server, and the conformance suite run on it.
 
 The server:
 
@@ -13,25 +13,48 @@ The server:
 * :mod:`~rtms_conformance.net` — real sockets (asyncio, a background thread, TLS via
   :mod:`~rtms_conformance.tls`) and webhook delivery;
 * :mod:`~rtms_conformance.cli` — the ``fake-server`` command.
+
+The conformance suite (every transport must produce the same trace as the
+in-memory reference):
+
+* :mod:`~rtms_conformance.scenarios` — the catalogue: server script, client
+  configuration, application commands and the expected trace of each scenario;
+* :mod:`~rtms_conformance.trace` — how what the application saw becomes a trace;
+* :mod:`~rtms_conformance.harness` — what a transport's adapter implements, and
+  the in-memory reference adapter;
+* :mod:`~rtms_conformance.adapters` — adapters for ``rtms_transports`` (asyncio,
+  trio, blocking);
+* :mod:`~rtms_conformance.runner` — runs scenarios and compares traces;
+* :mod:`~rtms_conformance.plugin` — the pytest plugin (``--rtms-adapter``);
+* ``python -m rtms_conformance`` — the same from the command line.
+
+The names below are imported on first use, so that importing a submodule (the
+pytest plugin is loaded in every pytest run) does not load the server.
 """
 
-from . import faults, timeline
-from .meeting import MeetingScript, MeetingSpec, expected_audio
-from .memory import MemoryNetwork, WsPeer
-from .server_core import (
-    Abort,
-    Close,
-    EmitWebhook,
-    FakeRtmsServer,
-    PauseReading,
-    Send,
-    ServerAction,
-    ServerConfig,
-    StreamInfo,
-    StreamSpec,
-    StreamStatus,
-    TraceEntry,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from . import faults, timeline
+    from .meeting import MeetingScript, MeetingSpec, expected_audio
+    from .memory import MemoryNetwork, WsPeer
+    from .server_core import (
+        Abort,
+        Close,
+        EmitWebhook,
+        FakeRtmsServer,
+        PauseReading,
+        Send,
+        ServerAction,
+        ServerConfig,
+        StreamInfo,
+        StreamSpec,
+        StreamStatus,
+        TraceEntry,
+    )
 
 __all__ = [
     "Abort",
@@ -54,3 +77,42 @@ __all__ = [
     "faults",
     "timeline",
 ]
+
+_SUBMODULES = frozenset({"faults", "timeline"})
+_HOME = {
+    **dict.fromkeys(("MeetingScript", "MeetingSpec", "expected_audio"), ".meeting"),
+    **dict.fromkeys(("MemoryNetwork", "WsPeer"), ".memory"),
+    **dict.fromkeys(
+        (
+            "Abort",
+            "Close",
+            "EmitWebhook",
+            "FakeRtmsServer",
+            "PauseReading",
+            "Send",
+            "ServerAction",
+            "ServerConfig",
+            "StreamInfo",
+            "StreamSpec",
+            "StreamStatus",
+            "TraceEntry",
+        ),
+        ".server_core",
+    ),
+}
+
+
+def __getattr__(name: str) -> object:
+    """Import a public name on first access (PEP 562) and keep it."""
+    if name in _SUBMODULES:
+        value: object = importlib.import_module(f".{name}", __name__)
+    elif name in _HOME:
+        value = getattr(importlib.import_module(_HOME[name], __name__), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

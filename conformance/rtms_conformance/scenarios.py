@@ -441,7 +441,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x3 bytes=38400 ts=+0..+800 users=0 sha=4b7affdca53f
@@ -473,7 +473,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             all: MediaConnected all#1 ALL audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400) \
                 video(RAW_VIDEO,JPG,HD,VIDEO_SINGLE_ACTIVE_STREAM,5) \
                 deskshare(RAW_VIDEO,JPG,FHD,1) transcript(TEXT,-,True) chat(TEXT)
@@ -513,7 +513,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x3 bytes=38400 ts=+0..+800 users=0 sha=4b7affdca53f
@@ -559,7 +559,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             all: MediaConnected all#1 ALL audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400) \
                 video(RAW_VIDEO,JPG,HD,VIDEO_SINGLE_ACTIVE_STREAM,5) \
                 deskshare(RAW_VIDEO,H264,FHD,5) transcript(TEXT,-,True) chat(TEXT)
@@ -614,7 +614,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: SessionStateChanged STARTED stop_reason=-
             signaling: ParticipantsJoined 16778240:Alice Example,16779264:Bob \
                 Example,16780288:Carol Example
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             audio: ConnectionFailed audio#1 invalid_request status=INVALID_MEDIA_AUDIO_PARAMS \
                 status_reason='bad audio params'
             end: SessionEnded fatal_error stop_reason=- error=invalid_request \
@@ -644,7 +644,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: SessionStateChanged STARTED stop_reason=-
             signaling: ParticipantsJoined 16778240:Alice Example,16779264:Bob \
                 Example,16780288:Carol Example
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             transcript: ConnectionFailed transcript#1 media_not_available \
                 status=MEDIA_TYPE_TRANSCRIPT_NOT_SUPPORT status_reason='transcript not supported'
             end: SessionEnded fatal_error stop_reason=- error=media_not_available \
@@ -681,7 +681,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#2
+            signaling: SocketClosed signaling#2 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x3 bytes=38400 ts=+0..+800 users=0 sha=4b7affdca53f
@@ -721,7 +721,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             audio: ConnectionFailed audio#1 duplicate_media_connection \
                 status=DUPLICATE_MEDIA_DATA_CONNECTION status_reason='duplicate media data \
                 connection'
@@ -766,7 +766,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#2
+            signaling: SocketClosed signaling#2 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x4 bytes=51200 ts=+0..+1200 users=0 sha=b5bea42e5e12
@@ -806,7 +806,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#3
+            signaling: SocketClosed signaling#3 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x4 bytes=51200 ts=+0..+1200 users=0 sha=b5bea42e5e12
@@ -854,7 +854,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#2
+            signaling: SocketClosed signaling#2 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x3 bytes=38400 ts=+0..+800 users=0 sha=4b7affdca53f
@@ -910,7 +910,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x3 bytes=38400 ts=+0..+800 users=0 sha=4b7affdca53f
@@ -931,15 +931,14 @@ SCENARIOS: tuple[Scenario, ...] = (
                 **_meeting(*STANDARD),
             ),
         ),
-        # No event subscription: the fake server drops a reply to a message that arrives
-        # in the same read as the client's close frame (reported), and here the client
-        # closes right after subscribing.
-        client=ClientSettings(layout=Layout.UNIFIED, events=()),
+        client=ClientSettings(layout=Layout.UNIFIED),
         expected=trace_lines(
             """
             signaling: SignalingConnected signaling#1 urls=audio,chat,deskshare,transcript,video
             signaling: FirstPacketReceived ts=+0
             signaling: SessionStateChanged STARTED stop_reason=-
+            signaling: ParticipantsJoined 16778240:Alice Example,16779264:Bob \
+                Example,16780288:Carol Example
             signaling: SocketClosed signaling#1 local
             all: MediaUnavailable ALL
             end: SessionEnded fatal_error stop_reason=- error=media_not_available
@@ -971,7 +970,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x3 bytes=38400 ts=+0..+800 users=0 sha=4b7affdca53f
@@ -1017,7 +1016,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             all: MediaConnected all#1 ALL audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400) \
                 video(RAW_VIDEO,JPG,HD,VIDEO_SINGLE_ACTIVE_STREAM,5) \
                 deskshare(RAW_VIDEO,JPG,FHD,1) transcript(TEXT,-,True) chat(TEXT)
@@ -1070,7 +1069,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x4 bytes=51200 ts=+0..+1200 users=0 sha=8b35db9db29b
@@ -1110,7 +1109,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x1 bytes=12800 ts=+0..+0 users=0 sha=894e9f100ab4
@@ -1156,7 +1155,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x1 bytes=12800 ts=+0..+0 users=0 sha=894e9f100ab4
@@ -1204,7 +1203,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#2
+            signaling: SocketClosed signaling#2 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x1 bytes=12800 ts=+0..+0 users=0 sha=894e9f100ab4
@@ -1256,7 +1255,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#2
+            signaling: SocketClosed signaling#2 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x1 bytes=12800 ts=+0..+0 users=0 sha=894e9f100ab4
@@ -1306,7 +1305,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#2
+            signaling: SocketClosed signaling#2 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x1 bytes=12800 ts=+0..+0 users=0 sha=894e9f100ab4
@@ -1346,7 +1345,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: StreamCloseAcknowledged status=STATUS_OK reason='OK'
             signaling: StreamStateChanged TERMINATED reason=RECEIVER_REQUEST_CLOSE
             signaling: SessionStateChanged STOPPED stop_reason=RECEIVER_REQUEST_CLOSE
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x1 bytes=12800 ts=+0..+0 users=0 sha=894e9f100ab4
@@ -1375,7 +1374,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ActiveSpeakerChanged 16780288:Carol Example
             signaling: StreamStateChanged TERMINATED reason=STREAM_REVOKED
             signaling: SessionStateChanged STOPPED stop_reason=STREAM_REVOKED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x3 bytes=38400 ts=+0..+800 users=0 sha=4b7affdca53f
@@ -1414,7 +1413,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: StreamStateChanged ACTIVE reason=-
             signaling: ActiveSpeakerChanged 16779264:Bob Example
             signaling: SessionStateChanged STOPPED stop_reason=USER_LEFT
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             transcript: MediaConnected transcript#1 TRANSCRIPT transcript(TEXT,-,True)
             transcript: TranscriptReceived x1 bytes=15 ts=+0..+0 users=16778240 sha=bdfbf8b58818
             transcript: closed transcript#1
@@ -1438,7 +1437,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: StreamStateChanged ACTIVE reason=-
             signaling: ActiveSpeakerChanged 16779264:Bob Example
             signaling: app: notify_stopped MEETING_ENDED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x1 bytes=12800 ts=+0..+0 users=0 sha=894e9f100ab4
@@ -1466,7 +1465,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: StreamStateChanged ACTIVE reason=-
             signaling: ActiveSpeakerChanged 16779264:Bob Example
             signaling: app: stop
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x1 bytes=12800 ts=+0..+0 users=0 sha=894e9f100ab4
@@ -1519,7 +1518,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x2 bytes=25600 ts=+0..+400 users=0 sha=eb5e129e44a4
@@ -1562,7 +1561,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x1 bytes=12800 ts=+0..+0 users=0 sha=894e9f100ab4
@@ -1614,7 +1613,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,20)
             audio: AudioReceived x10 bytes=6400 ts=+0..+180 users=0 sha=4fb391c8eeb4
@@ -1675,7 +1674,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             audio: MediaConnected audio#1 AUDIO \
                 audio(RAW_AUDIO,SR_16K,MONO,L16,AUDIO_MIXED_STREAM,400)
             audio: AudioReceived x3 bytes=38400 ts=+0..+800 users=0 sha=4b7affdca53f
@@ -1732,7 +1731,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             signaling: ParticipantsLeft 16778240,16779264,16780288
             signaling: StreamStateChanged TERMINATED reason=MEETING_ENDED
             signaling: SessionStateChanged STOPPED stop_reason=MEETING_ENDED
-            signaling: closed signaling#1
+            signaling: SocketClosed signaling#1 local
             video: MediaConnected video#1 VIDEO \
                 video(RAW_VIDEO,JPG,HD,VIDEO_SINGLE_INDIVIDUAL_STREAM,5)
             video: VideoReceived x2 bytes=7604 ts=+800..+1000 users=16779264 sha=d330df13a475

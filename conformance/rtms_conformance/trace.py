@@ -42,10 +42,9 @@ Differences that are not the transport's doing, and how they are made equal
    audio#1``; an end the client detected itself (keep-alive timeout, protocol
    error, oversized message) keeps its reason.  A socket that never connected
    keeps its full failure (its handshake answer decides it).  The signaling
-   socket is written the same way once the session is ending (see rule 4):
-   whether the server's close frame is read in the same chunk as the
-   TERMINATED before it, or after the client began closing, depends on TCP
-   segmentation.
+   socket keeps how it ended: the session reacts to each message before it
+   reads the next, so a close frame behind a TERMINATED, a STOPPED or an
+   answer always finds the client in the same state.
 2. A media reconnect that was scheduled but never started (because signaling
    went down, or the session ended, first) is dropped: whether the client saw
    that socket go before the event that superseded it is the same race.
@@ -62,14 +61,6 @@ Differences that are not the transport's doing, and how they are made equal
    or by raising the session's error from their connect step.
 6. ``SessionEnded`` keeps its ``error`` only when the error is why it ended
    (``fatal_error``, ``reconnect_exhausted``).
-7. ``ReconnectCompleted`` (signaling) is listed right after the
-   ``SignalingConnected`` that completed it.  This one compensates a core
-   behaviour (reported): ``Session`` reacts to a socket's events only after
-   everything one ``receive_data`` delivered, so its reaction lands after the
-   FIRST_PACKET_TIMESTAMP or SESSION_STATE_UPDATE that came in the same TCP
-   read as the handshake answer, or before them when they came in the next
-   read.  Delete :func:`_reaction_after_cause` once the session reacts per
-   message.  (The signaling part of rule 1 has the same cause.)
 
 Invariants are checked on the raw record and reported in an ``invariant``
 lane when broken: one ``SessionEnded``, last; at most one terminal event per
@@ -405,8 +396,8 @@ def normalise(
     ending = False
 
     def racy(sock: SocketId) -> bool:
-        """Rule 1: how this connected socket ends depends on which socket is read first."""
-        return sock in connected and (sock.role is not SocketRole.SIGNALING or ending)
+        """Rule 1: how this connected media socket ends depends on which socket is read first."""
+        return sock in connected and sock.role is not SocketRole.SIGNALING
 
     def name(sock: SocketId) -> str:
         return names.get(sock, str(sock))
@@ -455,7 +446,7 @@ def normalise(
             case ev.SignalingConnected():
                 urls = ",".join(sorted(item.media_urls))
                 text = f"SignalingConnected {name(item.sock)} urls={urls}"
-                put(index, "signaling", _Entry(text, "connected"))
+                put(index, "signaling", _Entry(text))
             case ev.MediaConnected():
                 text = f"MediaConnected {name(item.sock)} {_v(item.media_type)} "
                 put(index, item.sock.role.value, _Entry(text + _params(item.params)))
@@ -557,7 +548,7 @@ def normalise(
             case ev.ReconnectCompleted():
                 lane = media_lane(item.media_type)
                 text = f"ReconnectCompleted {item.scope.value} attempts={item.attempts}"
-                put(index, lane, _Entry(text, "completed"))
+                put(index, lane, _Entry(text))
             case ev.SessionEnded():
                 text = f"SessionEnded {item.why.value} stop_reason={_v(item.stop_reason)}"
                 fatal = item.why in (ev.EndReason.FATAL_ERROR, ev.EndReason.RECONNECT_EXHAUSTED)
@@ -569,7 +560,6 @@ def normalise(
         ending = ending or ending_here
     for lane in ("audio", "video", "deskshare", "transcript", "chat", "all"):
         lanes[lane] = _media_races(lanes[lane])
-    lanes["signaling"] = _reaction_after_cause(lanes["signaling"])
     lanes["invariant"] = [_Entry(text) for text in _invariants(record, names)]
     out: list[str] = []
     for lane in LANES:
@@ -606,18 +596,3 @@ def _media_races(entries: list[_Entry | _Run]) -> list[_Entry | _Run]:
                 continue
         kept.append(entry)
     return kept
-
-
-def _reaction_after_cause(entries: list[_Entry | _Run]) -> list[_Entry | _Run]:
-    """Rule 7: ``ReconnectCompleted`` right after the ``SignalingConnected`` it follows."""
-    out: list[_Entry | _Run] = []
-    anchor: int | None = None
-    for entry in entries:
-        if isinstance(entry, _Entry) and entry.kind == "completed" and anchor is not None:
-            out.insert(anchor + 1, entry)
-            anchor = None
-            continue
-        if isinstance(entry, _Entry) and entry.kind == "connected":
-            anchor = len(out)
-        out.append(entry)
-    return out

@@ -1,0 +1,8 @@
+"""``python -m rtms_transports``: the ``rtms-proto`` command."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

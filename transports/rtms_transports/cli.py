@@ -1,0 +1,947 @@
+"""The ``rtms-proto`` command (also ``python -m rtms_transports``).
+
+Subcommands:
+
+``demo``
+    start the built-in fake RTMS server on loopback (TLS with a throwaway CA),
+    record its synthetic meeting for ``--duration`` seconds with live progress,
+    and list the files written.  No Zoom account, no network.
+``record``
+    join the stream of an ``rtms_started`` webhook body and record it until it
+    ends.
+``listen``
+    receive Zoom's webhooks over HTTP and record every stream into its own
+    folder, concurrently.
+``replay``
+    re-run a ``--save-wire`` recording through the core and rewrite the files.
+``fake-server``
+    the fake RTMS server alone (see ``rtms-proto fake-server --help``).
+
+Exit status: 0 when the stream ended normally, 1 when it could not be joined
+or ended on an error, 2 for bad arguments or configuration (including a
+refused host), 128 + the signal number after Ctrl-C (SIGINT) or SIGTERM.
+Errors are one line on stderr; secrets are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+import math
+import os
+import secrets
+import signal
+import ssl
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, NoReturn
+
+from rtms_proto import (
+    AudioParams,
+    Credentials,
+    DeskshareParams,
+    InvalidConfig,
+    Layout,
+    LocalProtocolError,
+    MediaParams,
+    MediaType,
+    RtmsError,
+    SessionConfig,
+    VideoParams,
+    WebhookError,
+)
+from rtms_proto import events as ev
+from rtms_proto.enums import AudioChannel, AudioSampleRate, Codec, DataOption
+from rtms_proto.urls import DEFAULT_ALLOWED_HOSTS
+from rtms_proto.webhooks import Disposition, RtmsStarted, WebhookErrorKind, WebhookRejected
+
+from ._common import CA_ENV, CLIENT_ENV, SECRET_ENV, TransportOptions, session_config
+from ._recording import FLAVOURS, OK_ENDS, StreamJob, run_job
+from .progress import Progress, format_bytes
+from .sinks import (
+    Recorder,
+    RecorderOptions,
+    WireFormatError,
+    WrittenFile,
+    read_wire_header,
+    replay,
+)
+from .sinks._files import safe_name
+from .webhook_server import StreamAction, WebhookReceiver, WebhookServer
+
+__all__ = ["build_parser", "main"]
+
+PROG = "rtms-proto"
+WEBHOOK_SECRET_ENV = "ZM_RTMS_WEBHOOK_SECRET"
+WIRE_NAME = "wire.rtms"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+_MEDIA = {
+    "audio": MediaType.AUDIO,
+    "video": MediaType.VIDEO,
+    "deskshare": MediaType.DESKSHARE,
+    "transcript": MediaType.TRANSCRIPT,
+    "chat": MediaType.CHAT,
+}
+_ALL_MEDIA = MediaType.AUDIO | MediaType.VIDEO | MediaType.DESKSHARE
+_ALL_MEDIA |= MediaType.TRANSCRIPT | MediaType.CHAT
+_RATES = {8000: AudioSampleRate.SR_8K, 16000: AudioSampleRate.SR_16K}
+_RATES |= {32000: AudioSampleRate.SR_32K, 48000: AudioSampleRate.SR_48K}
+_CODECS = {"jpg": Codec.JPG, "png": Codec.PNG, "h264": Codec.H264}
+
+
+class UsageError(Exception):
+    """Bad arguments or configuration: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Errors in one line, and never an echo of values (one of them may be a secret)."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments: "):
+            words = message.removeprefix("unrecognized arguments: ").split()
+            shown = [
+                w.split("=", 1)[0] + "=<value>"
+                if "=" in w
+                else w
+                if w.startswith("-")
+                else "<value>"
+                for w in words
+            ]
+            message = "unrecognized arguments: " + " ".join(shown)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def _media(text: str) -> MediaType:
+    flags = MediaType.UNDEFINED
+    for word in text.replace(" ", "").lower().split(","):
+        if word == "all":
+            flags |= _ALL_MEDIA
+        elif word in _MEDIA:
+            flags |= _MEDIA[word]
+        elif word:
+            raise argparse.ArgumentTypeError(
+                f"unknown media type {word!r} (use {', '.join(_MEDIA)} or all)"
+            )
+    if not flags:
+        raise argparse.ArgumentTypeError("name at least one media type")
+    return flags
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is 0..65535")
+    return value
+
+
+def _add_media_options(p: argparse.ArgumentParser, default_media: str) -> None:
+    g = p.add_argument_group("what to record")
+    g.add_argument(
+        "--media",
+        type=_media,
+        default=_media(default_media),
+        metavar="LIST",
+        help=f"comma-separated: audio,video,deskshare,transcript,chat or all "
+        f"(default: {default_media})",
+    )
+    g.add_argument(
+        "--layout",
+        choices=["split", "unified"],
+        default="split",
+        help="one socket per media type (split, default) or one for all (unified)",
+    )
+    g.add_argument(
+        "--audio-streams",
+        choices=["mixed", "per-speaker"],
+        default="mixed",
+        help="one mixed track (audio.wav, default) or one per speaker (audio-<user id>.wav)",
+    )
+    g.add_argument(
+        "--sample-rate",
+        type=int,
+        choices=sorted(_RATES),
+        default=16000,
+        help="audio sample rate in Hz (default 16000)",
+    )
+    g.add_argument(
+        "--channels", type=int, choices=[1, 2], default=1, help="audio channels (default 1)"
+    )
+    g.add_argument(
+        "--video-codec",
+        choices=sorted(_CODECS),
+        default="jpg",
+        help="video and screen share as JPEG files (default), PNG files or an H.264 stream",
+    )
+    g.add_argument(
+        "--no-gap-fill",
+        dest="gap_fill",
+        action="store_false",
+        help="write audio packets back to back instead of filling gaps with silence",
+    )
+
+
+def _add_run_options(p: argparse.ArgumentParser, *, wire: bool = True) -> None:
+    p.add_argument(
+        "--transport",
+        choices=FLAVOURS,
+        default="asyncio",
+        help="I/O library to run the session on (default asyncio)",
+    )
+    if wire:
+        p.add_argument(
+            "--save-wire",
+            nargs="?",
+            const="",
+            default=None,
+            metavar="FILE",
+            help=f"also save the raw inbound frames for 'replay' (default FILE: DIR/{WIRE_NAME})",
+        )
+    p.add_argument("-q", "--quiet", action="store_true", help="no live progress and no summary")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log connections to stderr (-vv: debug); secrets are never logged",
+    )
+
+
+def _add_server_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("Zoom app and server")
+    g.add_argument("--client-id", metavar="ID", help=f"the app's Client ID (or set {CLIENT_ENV})")
+    g.add_argument(
+        "--client-secret",
+        metavar="SECRET",
+        help=f"the app's Client Secret (better: set {SECRET_ENV}, which other users cannot "
+        "see in the process list); never printed",
+    )
+    g.add_argument(
+        "--ca-file",
+        metavar="PEM",
+        help=f"trust these CA certificates instead of the system's (or set {CA_ENV})",
+    )
+    g.add_argument(
+        "--allow-host",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="HOST",
+        help="also connect to this host (and its subdomains): server URLs outside "
+        f"Zoom's domains ({', '.join(DEFAULT_ALLOWED_HOSTS)}) are refused otherwise",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rtms-proto`` argument parser."""
+    parser = _Parser(
+        prog=PROG,
+        description="Receive Zoom Realtime Media Streams (RTMS) into files: audio as WAV, "
+        "transcripts as JSON lines and WebVTT, chat, events, video frames.",
+        epilog="Start with 'rtms-proto demo': it needs no Zoom account and no network.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = sub.add_parser(
+        "demo",
+        help="record a synthetic meeting from the built-in fake server (no Zoom needed)",
+        description="Start the built-in fake RTMS server on loopback (TLS with a throwaway "
+        "CA), record its synthetic meeting with live progress, and list the files written.",
+    )
+    demo.add_argument(
+        "--out", type=Path, default=Path("rtms-demo"), metavar="DIR", help="default: rtms-demo"
+    )
+    demo.add_argument(
+        "--duration",
+        type=_positive,
+        default=10.0,
+        metavar="SEC",
+        help="length of the meeting in seconds (default 10)",
+    )
+    _add_run_options(demo)
+    _add_media_options(demo, "all")
+    demo.set_defaults(func=_cmd_demo)
+
+    record = sub.add_parser(
+        "record",
+        help="record the stream of an rtms_started webhook until it ends",
+        description="Connect to the stream described by an rtms_started webhook body (the "
+        "whole body, or just its payload) and record it until the stream ends. Ctrl-C "
+        "closes the stream gracefully and keeps what was written.",
+    )
+    record.add_argument(
+        "--payload",
+        required=True,
+        metavar="FILE",
+        help="the webhook body or its payload, as JSON ('-': standard input)",
+    )
+    record.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    _add_run_options(record)
+    _add_server_options(record)
+    _add_media_options(record, "audio,transcript")
+    record.set_defaults(func=_cmd_record)
+
+    listen = sub.add_parser(
+        "listen",
+        help="receive Zoom webhooks and record every stream",
+        description="An HTTP endpoint for Zoom's webhooks: verifies x-zm-signature, answers "
+        "endpoint.url_validation, and records every stream concurrently into "
+        "DIR/<rtms_stream_id>/ until its rtms_stopped. Stop with Ctrl-C.",
+    )
+    listen.add_argument("--port", required=True, type=_port, help="TCP port to listen on")
+    listen.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; behind a proxy)"
+    )
+    listen.add_argument(
+        "--out", type=Path, default=Path("recordings"), metavar="DIR", help="default: recordings"
+    )
+    listen.add_argument(
+        "--webhook-secret",
+        metavar="SECRET",
+        help=f"the app's webhook Secret Token (better: set {WEBHOOK_SECRET_ENV}); never printed",
+    )
+    listen.add_argument(
+        "--once", action="store_true", help="exit when the first stream's recording is done"
+    )
+    _add_run_options(listen, wire=False)
+    listen.add_argument(
+        "--save-wire",
+        action="store_true",
+        help=f"also save each stream's raw inbound frames (DIR/<stream>/{WIRE_NAME})",
+    )
+    _add_server_options(listen)
+    _add_media_options(listen, "audio,transcript")
+    listen.set_defaults(func=_cmd_listen)
+
+    rep = sub.add_parser(
+        "replay",
+        help="re-run a --save-wire recording and rewrite its files",
+        description="Feed the raw inbound frames saved with --save-wire through a fresh "
+        "session (no network) and write the files again.",
+    )
+    rep.add_argument("file", type=Path, metavar="FILE", help="the wire recording")
+    rep.add_argument(
+        "--out", type=Path, metavar="DIR", help="where to write (default: FILE's folder)"
+    )
+    rep.add_argument(
+        "--gap-fill",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="override the recording's gap filling",
+    )
+    rep.add_argument("-q", "--quiet", action="store_true", help="no summary")
+    rep.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
+    rep.set_defaults(func=_cmd_replay)
+
+    sub.add_parser(
+        "fake-server",
+        help="serve a synthetic meeting to any RTMS client (see: fake-server --help)",
+        add_help=False,
+    )
+    return parser
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "fake-server":
+        from rtms_conformance.cli import fake_server_main
+
+        return fake_server_main(args_list[1:])
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    _setup_logging(args.verbose)
+    func: Callable[[argparse.Namespace], int] = args.func
+    prog = f"{PROG} {args.command}"
+    try:
+        return func(args)
+    except UsageError as exc:
+        _error(prog, str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _error(prog, "interrupted")
+        return 128 + signal.SIGINT
+
+
+def _setup_logging(verbose: int) -> None:
+    root = logging.getLogger()
+    if verbose <= 0:
+        # A handler somewhere keeps logging's last-resort printer quiet.
+        root.addHandler(logging.NullHandler())
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+
+
+def _error(prog: str, message: str) -> None:
+    sys.stderr.write(f"{prog}: error: {message}\n")
+    sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def _params(args: argparse.Namespace) -> MediaParams:
+    codec = _CODECS[args.video_codec]
+    video_fps = 25 if codec is Codec.H264 else 5
+    share_fps = 5 if codec is Codec.H264 else 1
+    multi = args.audio_streams == "per-speaker"
+    return MediaParams(
+        audio=AudioParams(
+            sample_rate=_RATES[args.sample_rate],
+            channel=AudioChannel(args.channels),
+            data_opt=DataOption.AUDIO_MULTI_STREAMS if multi else DataOption.AUDIO_MIXED_STREAM,
+        ),
+        video=VideoParams(codec=codec, fps=video_fps),
+        deskshare=DeskshareParams(codec=codec, fps=share_fps),
+    )
+
+
+def _allowed_hosts(args: argparse.Namespace) -> tuple[str, ...]:
+    return tuple(dict.fromkeys([*DEFAULT_ALLOWED_HOSTS, *args.allow_host]))
+
+
+def _credentials(args: argparse.Namespace) -> Credentials:
+    client_id = args.client_id or os.environ.get(CLIENT_ENV)
+    secret = args.client_secret or os.environ.get(SECRET_ENV)
+    if not client_id:
+        raise UsageError(f"no client id: pass --client-id or set {CLIENT_ENV}")
+    if not secret:
+        raise UsageError(f"no client secret: set {SECRET_ENV} or pass --client-secret")
+    return Credentials(client_id=client_id, client_secret=secret)
+
+
+def _transport_options(args: argparse.Namespace) -> TransportOptions:
+    ca = args.ca_file or os.environ.get(CA_ENV) or None
+    if ca is not None:
+        source = "--ca-file" if args.ca_file else CA_ENV
+        try:
+            ssl.create_default_context(cafile=ca)
+        except (OSError, ssl.SSLError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise UsageError(f"cannot load the CA file {ca!r} ({source}): {why}") from None
+    return TransportOptions(ca_file=ca)
+
+
+def _check_flavour(flavour: str) -> None:
+    if flavour == "trio":
+        try:
+            import trio  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                "--transport trio needs the trio package: pip install 'rtms-proto[trio]'"
+            ) from None
+
+
+def _config(
+    source: bytes | Mapping[str, object] | RtmsStarted,
+    args: argparse.Namespace,
+    credentials: Credentials,
+) -> SessionConfig:
+    """A session configuration; raises :class:`UsageError` naming the problem."""
+    try:
+        return session_config(
+            source,
+            credentials=credentials,
+            media=args.media,
+            layout=Layout(args.layout),
+            params=_params(args),
+            allowed_hosts=_allowed_hosts(args),
+        )
+    except WebhookRejected as exc:
+        if exc.kind is WebhookErrorKind.DISALLOWED_HOST:
+            cause = exc.__cause__ or exc
+            raise UsageError(
+                f"refused host: {cause}; only Zoom's domains are allowed unless "
+                "--allow-host names the host"
+            ) from None
+        raise UsageError(f"not an rtms_started webhook: {exc}") from None
+    except WebhookError as exc:
+        raise UsageError(f"not an rtms_started webhook: {exc}") from None
+    except InvalidConfig as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _read_payload(name: str) -> bytes | Mapping[str, object]:
+    try:
+        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read the payload {name!r}: {exc.strerror or exc}") from None
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise UsageError("the payload is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise UsageError("the payload must be a JSON object: a webhook body or its payload")
+    if "event" in obj and "payload" in obj:
+        return raw  # the whole body, parsed from the bytes as received
+    return obj
+
+
+def _recorder(folder: Path, args: argparse.Namespace, media: MediaType) -> Recorder:
+    try:
+        return Recorder(folder, RecorderOptions(gap_fill=args.gap_fill, expect=media))
+    except OSError as exc:
+        raise UsageError(f"cannot write to {str(folder)!r}: {exc.strerror or exc}") from None
+
+
+def _wire_path(args: argparse.Namespace, folder: Path) -> Path | None:
+    value = getattr(args, "save_wire", None)
+    if value is None or value is False:
+        return None
+    if value is True or value == "":
+        return folder / WIRE_NAME
+    return Path(value)
+
+
+def _recorder_settings(args: argparse.Namespace) -> dict[str, object]:
+    return {"gap_fill": bool(args.gap_fill)}
+
+
+def _kinds(media: MediaType) -> list[str]:
+    return [name for name, flag in _MEDIA.items() if flag in media]
+
+
+# --------------------------------------------------------------------------- outcome
+
+
+def describe_end(ended: ev.SessionEnded) -> str:
+    """One line saying why a session ended badly (status code, name and reason when any)."""
+    error = ended.error
+    if error is not None and error.status is not None:
+        status = error.status
+        name = status.name if isinstance(status, enum.Enum) else "unknown status"
+        text = f"the RTMS server rejected the handshake: status {int(status)} {name}"
+        if error.status_reason:
+            text += f", reason: {error.status_reason}"
+        return text
+    if ended.why is ev.EndReason.RECONNECT_EXHAUSTED:
+        return f"lost the stream: {ended.detail}"
+    if error is not None:
+        return f"the session failed: {error.detail}"
+    return f"the session ended: {ended.detail}"
+
+
+def _exit_status(job: StreamJob, ended: ev.SessionEnded, prog: str) -> int:
+    if job.failure is not None:
+        _error(prog, f"cannot connect to the RTMS server: {job.failure}")
+        return EXIT_FAILED
+    if job.interrupt is not None:
+        return 128 + job.interrupt.signal
+    if ended.why in OK_ENDS:
+        return EXIT_OK
+    _error(prog, describe_end(ended))
+    return EXIT_FAILED
+
+
+def _summary(files: list[WrittenFile], folder: Path, out: IO[str]) -> None:
+    if not files:
+        return
+    base = folder.resolve()
+    rows = []
+    for f in files:
+        try:
+            name = str(f.path.resolve().relative_to(base))
+        except ValueError:
+            name = str(f.path)
+        if f.path.is_dir():
+            name += "/"
+        rows.append((name, format_bytes(f.size), f.note))
+    width = max(len(r[0]) for r in rows)
+    for name, size, note in rows:
+        out.write(f"  {name:<{width}}  {size:>9}  {note}\n")
+    out.flush()
+
+
+def _run(
+    job: StreamJob, args: argparse.Namespace, options: TransportOptions, prog: str
+) -> tuple[int, list[WrittenFile]]:
+    try:
+        ended = run_job(job, args.transport, options)
+    except OSError as exc:
+        job.close()
+        _error(prog, f"cannot write the recording: {exc}")
+        return EXIT_FAILED, []
+    except RtmsError as exc:
+        job.close()
+        _error(prog, f"the session stopped on an error: {exc}")
+        return EXIT_FAILED, []
+    files = job.close()
+    return _exit_status(job, ended, prog), files
+
+
+# --------------------------------------------------------------------------- record
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    prog = f"{PROG} record"
+    _check_flavour(args.transport)
+    source = _read_payload(args.payload)
+    config = _config(source, args, _credentials(args))
+    options = _transport_options(args)
+    folder: Path = args.out
+    recorder = _recorder(folder, args, config.media)
+    progress = Progress(
+        sys.stderr, title=f"recording {config.stream.rtms_stream_id}", kinds=_kinds(config.media)
+    )
+    if args.quiet:
+        progress.enabled = False
+    job = StreamJob(
+        config,
+        recorder,
+        wire_path=_wire_path(args, folder),
+        recorder_settings=_recorder_settings(args),
+        on_event=progress.update,
+    )
+    status, files = _run(job, args, options, prog)
+    progress.finish(recorder.stats)
+    if not args.quiet and job.connected:
+        sys.stdout.write(f"Recorded stream {config.stream.rtms_stream_id} into {folder}/:\n")
+        _summary(files, folder, sys.stdout)
+    return status
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def _demo_meeting(duration: float) -> Any:
+    from rtms_conformance.meeting import MeetingSpec
+
+    return MeetingSpec(
+        participants=3,
+        turn=2.0,
+        pause=0.4,
+        chat_interval=3.0,
+        share_at=min(4.0, duration / 3),
+        share_duration=max(1.0, min(3.0, duration / 3)),
+        duration=duration,
+    )
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from rtms_conformance.net import ServerThread
+    from rtms_conformance.server_core import ServerConfig, StreamSpec
+    from rtms_conformance.tls import make_test_ca
+
+    prog = f"{PROG} demo"
+    _check_flavour(args.transport)
+    folder: Path = args.out
+    recorder = _recorder(folder, args, args.media)
+    client_id = "demo-" + secrets.token_hex(4)
+    client_secret = secrets.token_urlsafe(24)
+    tls = make_test_ca(("127.0.0.1", "localhost"))
+    server_config = ServerConfig(
+        client_id=client_id,
+        client_secret=client_secret,
+        epoch_ms=round(time.time() * 1000 - time.monotonic() * 1000),
+    )
+    with tempfile.TemporaryDirectory(prefix="rtms-demo-") as tmp:
+        ca_path = tls.write_ca(Path(tmp) / "ca.pem")
+        with ServerThread(server_config, ssl_context=tls.server_context) as server:
+            info = server.add_stream(
+                StreamSpec(
+                    meeting_uuid="demo-meeting-" + secrets.token_hex(4) + "==",
+                    rtms_stream_id="demo-" + secrets.token_hex(8),
+                    meeting=_demo_meeting(args.duration),
+                )
+            )
+            body = server.rtms_started_body(info)
+            if not args.quiet:
+                sys.stderr.write(
+                    f"Fake RTMS server on {server.base_url} (TLS, throwaway CA); "
+                    f"recording a {args.duration:g} s synthetic meeting with "
+                    f"--transport {args.transport}\n"
+                )
+            config = session_config(
+                body,
+                credentials=Credentials(client_id=client_id, client_secret=client_secret),
+                media=args.media,
+                layout=Layout(args.layout),
+                params=_params(args),
+                allowed_hosts=("127.0.0.1",),
+            )
+            progress = Progress(sys.stderr, title="rtms-proto demo", kinds=_kinds(args.media))
+            if args.quiet:
+                progress.enabled = False
+            job = StreamJob(
+                config,
+                recorder,
+                wire_path=_wire_path(args, folder),
+                recorder_settings=_recorder_settings(args),
+                on_event=progress.update,
+                deadline=time.monotonic() + args.duration + 30.0,
+            )
+            status, files = _run(job, args, TransportOptions(ca_file=str(ca_path)), prog)
+            progress.finish(recorder.stats)
+    if not args.quiet and job.connected:
+        sys.stdout.write(f"Recorded a {args.duration:g} s synthetic meeting into {folder}/:\n")
+        _summary(files, folder, sys.stdout)
+        wav = folder / "audio.wav"
+        if wav.exists():
+            sys.stdout.write(
+                f"Listen: play {wav} in any audio player; subtitles: {folder}/transcript.vtt\n"
+            )
+    return status
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    prog = f"{PROG} replay"
+    path: Path = args.file
+    folder: Path = args.out if args.out is not None else path.parent
+    try:
+        header = read_wire_header(path)
+    except OSError as exc:
+        raise UsageError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    except WireFormatError as exc:
+        raise UsageError(str(exc)) from None
+    settings = header.get("recorder") or {}
+    gap_fill = bool(settings.get("gap_fill", True)) if args.gap_fill is None else args.gap_fill
+    recorder = Recorder(
+        folder, RecorderOptions(gap_fill=gap_fill, expect=MediaType(int(header["media"])))
+    )
+    try:
+        _, ended = replay(path, recorder.handle)
+    except (RtmsError, ValueError, KeyError) as exc:
+        recorder.close()
+        _error(prog, f"the recording cannot be replayed: {exc}")
+        return EXIT_FAILED
+    files = recorder.close()
+    if not args.quiet:
+        end = "the recording stops before the session ended" if ended is None else ended.why.value
+        sys.stdout.write(f"Replayed {path} into {folder}/ ({end}):\n")
+        _summary(files, folder, sys.stdout)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- listen
+
+
+@dataclass(slots=True)
+class _Live:
+    job: StreamJob
+    folder: Path
+    running: bool = True
+
+
+class _Streams:
+    """The streams a ``listen`` receiver records, driven by its webhook actions."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        credentials: Credentials,
+        options: TransportOptions,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.args = args
+        self.credentials = credentials
+        self.options = options
+        self.loop = loop
+        self.live: dict[str, _Live] = {}
+        self.tasks: set[asyncio.Future[Any]] = set()
+        self.done = asyncio.Event()
+        self.finished = 0
+        self.failed = 0
+        self.stopping = False
+
+    def say(self, text: str, *, always: bool = False) -> None:
+        if always or not self.args.quiet:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+
+    def on_action(self, action: StreamAction) -> None:
+        sid = action.rtms_stream_id
+        live = self.live.get(sid)
+        if action.disposition is Disposition.NEW_STREAM or (
+            action.disposition is Disposition.FAILOVER and (live is None or not live.running)
+        ):
+            assert action.started is not None
+            if not self.stopping:
+                self.start(action.started)
+        elif action.disposition is Disposition.FAILOVER:
+            assert action.started is not None and live is not None
+            url = action.started.server_url.url
+            self.say(f"stream {sid}: failover to {action.started.server_url.host}")
+            with contextlib.suppress(LocalProtocolError, RuntimeError):  # ending anyway
+                live.job.command(lambda s, now: s.failover(url, now))
+        elif action.disposition in (Disposition.STOPPED, Disposition.UNKNOWN_STOP):
+            assert action.stopped is not None
+            reason = action.stopped.stop_reason
+            if live is not None and live.running:
+                with contextlib.suppress(LocalProtocolError, RuntimeError):
+                    live.job.command(lambda s, now: s.notify_stopped(now, reason))
+        else:
+            self.say(f"stream {sid}: Zoom reports the stream interrupted; reconnecting")
+
+    def _folder(self, sid: str) -> Path:
+        root: Path = self.args.out
+        base = safe_name(sid, 80)
+        folder = root / base
+        n = 2
+        while folder.exists() and any(folder.iterdir()):
+            folder = root / f"{base}-{n}"
+            n += 1
+        return folder
+
+    def start(self, started: RtmsStarted) -> None:
+        sid = started.rtms_stream_id
+        try:
+            config = _config(started, self.args, self.credentials)
+            folder = self._folder(sid)
+            recorder = _recorder(folder, self.args, config.media)
+        except UsageError as exc:
+            _error(f"{PROG} listen", f"stream {sid}: {exc}")
+            return
+        job = StreamJob(
+            config,
+            recorder,
+            wire_path=folder / WIRE_NAME if self.args.save_wire else None,
+            recorder_settings=_recorder_settings(self.args),
+        )
+        live = self.live[sid] = _Live(job, folder)
+        self.say(f"stream {sid}: recording into {folder}/")
+        if self.args.transport == "asyncio":
+            task: asyncio.Future[Any] = self.loop.create_task(self._run_here(live))
+        else:
+            task = self.loop.run_in_executor(None, run_job, job, self.args.transport, self.options)
+        self.tasks.add(task)
+        task.add_done_callback(lambda t: self._ended(live, t))
+
+    async def _run_here(self, live: _Live) -> ev.SessionEnded:
+        from .asyncio import SessionRunner
+
+        runner = SessionRunner(live.job.session, live.job.handle, options=self.options)
+        live.job.bind(runner.command)
+        try:
+            return await runner.run()
+        finally:
+            live.job.bind(None)
+
+    def _ended(self, live: _Live, task: asyncio.Future[Any]) -> None:
+        self.tasks.discard(task)
+        live.running = False
+        job = live.job
+        sid = job.rtms_stream_id
+        files = job.close()
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            self.failed += 1
+            _error(f"{PROG} listen", f"stream {sid}: stopped on an error: {error}")
+        elif job.failure is not None:
+            self.failed += 1
+            _error(f"{PROG} listen", f"stream {sid}: cannot connect: {job.failure}")
+        else:
+            ended: ev.SessionEnded = task.result()
+            if ended.why not in OK_ENDS and job.interrupt is None:
+                self.failed += 1
+                _error(f"{PROG} listen", f"stream {sid}: {describe_end(ended)}")
+            self.say(
+                f"stream {sid}: ended ({ended.why.value}), {len(files)} files in {live.folder}/"
+            )
+        self.finished += 1
+        if self.args.once or (self.stopping and not self.tasks):
+            self.done.set()
+
+    def interrupt(self, signum: int) -> None:
+        self.stopping = True
+        for live in self.live.values():
+            if live.running:
+                live.job.request_interrupt(signum)
+        if not self.tasks:
+            self.done.set()
+
+
+def _cmd_listen(args: argparse.Namespace) -> int:
+    _check_flavour(args.transport)
+    secret = args.webhook_secret or os.environ.get(WEBHOOK_SECRET_ENV)
+    if not secret:
+        raise UsageError(f"no webhook secret: set {WEBHOOK_SECRET_ENV} or pass --webhook-secret")
+    credentials = _credentials(args)
+    options = _transport_options(args)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {str(args.out)!r}: {exc.strerror or exc}") from None
+    return asyncio.run(_listen(args, secret, credentials, options))
+
+
+async def _listen(
+    args: argparse.Namespace, secret: str, credentials: Credentials, options: TransportOptions
+) -> int:
+    loop = asyncio.get_running_loop()
+    streams = _Streams(args, credentials, options, loop)
+    receiver = WebhookReceiver(secret, allowed_hosts=_allowed_hosts(args))
+    server = WebhookServer(receiver, streams.on_action, clock=time.time)
+    try:
+        await server.start(args.host, args.port)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+        ) from None
+    interrupted: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        if interrupted:
+            for live in streams.live.values():
+                if live.running:
+                    live.job.request_interrupt(signum)
+            return
+        interrupted.append(signum)
+        streams.interrupt(signum)
+
+    installed = []
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal, int(sig))
+            installed.append(sig)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    streams.say(
+        f"listening for Zoom webhooks on http://{host}:{server.port}/ (Ctrl-C to stop)",
+        always=True,
+    )
+    try:
+        await streams.done.wait()
+        await server.close()
+        if streams.tasks:
+            await asyncio.wait(streams.tasks, timeout=options.close_timeout + 15)
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+    return EXIT_FAILED if streams.failed and args.once else EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,353 @@
+"""The :class:`Recorder`: routes one stream's events to the sinks of its folder.
+
+Files in the folder (each created when its first data arrives; transcript and
+chat files at once when those media are expected):
+
+``audio.wav``
+    mixed audio (user id 0) as 16-bit PCM WAV at the confirmed sample rate and
+    channels; with multi-stream audio one ``audio-<user id>.wav`` per speaker.
+    Very long recordings continue in ``audio.part2.wav`` ... (a WAV file holds
+    at most 4 GiB).  Codecs other than L16 go to ``audio.<codec>.raw`` with an
+    index ``audio.<codec>.jsonl``.
+``transcript.jsonl``, ``transcript.vtt``, ``chat.jsonl``, ``events.jsonl``
+    see :mod:`.transcript`, :mod:`.chat`, :mod:`.events_log`.
+``video/``, ``deskshare/``
+    see :mod:`.frames`.
+
+Every file shares one time origin: the FIRST_PACKET_TIMESTAMP event when it
+comes before any media (Zoom's "start of session"), else the first media
+timestamp.  ``audio.wav`` sample 0, WebVTT time 0 and frame names count from
+it, so the outputs line up; a track whose first packet lies more than
+``max_lead_ms`` after the origin (or before it) starts at its own first packet
+instead.
+
+:attr:`Recorder.stats` is a live summary (messages and bytes per media type,
+participants, reconnects, state) for progress displays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rtms_proto import events as ev
+from rtms_proto.enums import AudioChannel, AudioSampleRate, Codec, MediaType
+from rtms_proto.params import AudioParams, MediaParams
+
+from ._files import safe_name
+from .chat import ChatSink
+from .events_log import EventsLog
+from .frames import FrameSink
+from .transcript import TranscriptSink
+from .wav import AudioTrack, RawAudioWriter, WavWriter
+
+__all__ = ["MEDIA_KINDS", "MediaCount", "Recorder", "RecorderOptions", "Stats", "WrittenFile"]
+
+MEDIA_KINDS = ("audio", "video", "deskshare", "transcript", "chat")
+
+_RAW_EXT = {Codec.OPUS: "opus", Codec.G711: "alaw", Codec.G722: "g722"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecorderOptions:
+    """How a :class:`Recorder` writes.
+
+    ``gap_fill`` fills gaps in the audio with silence by the timestamps (off:
+    packets are concatenated).  ``expect`` names the media types requested, so
+    that their text files exist even when nothing arrives.  ``wav_update``
+    is the seconds of audio between WAV header rewrites.
+    """
+
+    gap_fill: bool = True
+    expect: MediaType = MediaType.UNDEFINED
+    max_lead_ms: int = 60_000
+    wav_update: float = 1.0
+
+
+@dataclass(slots=True)
+class MediaCount:
+    messages: int = 0
+    bytes: int = 0
+
+
+@dataclass(slots=True)
+class Stats:
+    """What a stream has done so far; updated by :meth:`Recorder.handle`."""
+
+    counts: dict[str, MediaCount] = field(
+        default_factory=lambda: {kind: MediaCount() for kind in MEDIA_KINDS}
+    )
+    participants: dict[int, str | None] = field(default_factory=dict)
+    speaker: str | None = None
+    speaker_id: int | None = None
+    reconnects: int = 0
+    state: str = "connecting"
+    events: int = 0
+    ended: ev.SessionEnded | None = None
+
+    def count(self, kind: str, size: int) -> None:
+        c = self.counts[kind]
+        c.messages += 1
+        c.bytes += size
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenFile:
+    """A file (or folder of frames) the recorder wrote: where, how big, what it holds."""
+
+    path: Path
+    size: int
+    note: str
+
+
+def _hz(params: AudioParams) -> int:
+    rate = params.sample_rate
+    return rate.hz if isinstance(rate, AudioSampleRate) else 16000
+
+
+def _channels(params: AudioParams) -> int:
+    return 2 if params.channel == AudioChannel.STEREO else 1
+
+
+def _format(params: AudioParams) -> tuple[int, int, int]:
+    return int(params.codec), _hz(params), _channels(params)
+
+
+class Recorder:
+    """Writes one stream's files into ``folder`` (see the module docstring)."""
+
+    def __init__(self, folder: Path, options: RecorderOptions | None = None) -> None:
+        self.folder = folder
+        self.options = options or RecorderOptions()
+        folder.mkdir(parents=True, exist_ok=True)
+        self.stats = Stats()
+        self.origin_ms: int | None = None
+        self._audio_params: AudioParams | None = None
+        self._codecs: dict[str, Codec | int] = {}
+        self._format_gen = 1
+        self._tracks: dict[str, AudioTrack] = {}
+        self._closed_tracks: list[AudioTrack] = []
+        self._raw: dict[str, RawAudioWriter] = {}
+        self._closed_raw: list[RawAudioWriter] = []
+        self._frames: dict[str, FrameSink] = {}
+        self.events = EventsLog(folder)
+        self._transcript: TranscriptSink | None = None
+        self._chat: ChatSink | None = None
+        if MediaType.TRANSCRIPT in self.options.expect:
+            self._transcript = TranscriptSink(folder)
+        if MediaType.CHAT in self.options.expect:
+            self._chat = ChatSink(folder)
+        self._closed = False
+
+    # --- input ------------------------------------------------------------------------------
+
+    def handle(self, event: ev.Event, t: float | None = None) -> None:
+        """Record one event; ``t`` is seconds since the session started (for the events log)."""
+        stats = self.stats
+        stats.events += 1
+        if isinstance(event, ev.AudioReceived):
+            self._origin_from(event.timestamp)
+            stats.count("audio", len(event.data))
+            self._audio(event)
+        elif isinstance(event, ev.VideoReceived | ev.DeskshareReceived):
+            self._origin_from(event.timestamp)
+            kind = "video" if isinstance(event, ev.VideoReceived) else "deskshare"
+            stats.count(kind, len(event.data))
+            self._frame_sink(kind).add(
+                event.data,
+                timestamp=event.timestamp,
+                user_id=event.user_id,
+                user_name=event.user_name,
+                origin_ms=self.origin_ms,
+            )
+        elif isinstance(event, ev.TranscriptReceived):
+            start = event.start_time if event.start_time is not None else event.timestamp
+            self._origin_from(start)
+            stats.count("transcript", len(event.text.encode("utf-8", "replace")))
+            if self._transcript is None:
+                self._transcript = TranscriptSink(self.folder)
+            self._transcript.add(event, self.origin_ms)
+        elif isinstance(event, ev.ChatReceived):
+            stats.count("chat", len(event.text.encode("utf-8", "replace")))
+            if self._chat is None:
+                self._chat = ChatSink(self.folder)
+            self._chat.add(event)
+        else:
+            self._note(event)
+            self.events.add(event, t)
+
+    def _note(self, event: ev.Event) -> None:
+        stats = self.stats
+        if isinstance(event, ev.FirstPacketReceived):
+            self._origin_from(event.timestamp)
+        elif isinstance(event, ev.MediaConnected):
+            self._confirmed(event.params)
+        elif isinstance(event, ev.SignalingConnected):
+            stats.state = "connected"
+        elif isinstance(event, ev.ParticipantsJoined):
+            for p in event.participants:
+                stats.participants[p.user_id] = p.user_name or stats.participants.get(p.user_id)
+        elif isinstance(event, ev.ParticipantsLeft):
+            for p in event.participants:
+                stats.participants.pop(p.user_id, None)
+                if p.user_id == stats.speaker_id:
+                    stats.speaker = stats.speaker_id = None
+        elif isinstance(event, ev.ActiveSpeakerChanged):
+            stats.speaker_id = event.user_id
+            stats.speaker = event.user_name or (
+                None if event.user_id is None else stats.participants.get(event.user_id)
+            )
+        elif isinstance(event, ev.ReconnectScheduled):
+            stats.state = "reconnecting"
+        elif isinstance(event, ev.ReconnectStarted):
+            stats.reconnects += 1
+        elif isinstance(event, ev.ReconnectCompleted):
+            stats.state = "connected"
+        elif isinstance(event, ev.SessionEnded):
+            stats.state = "ended"
+            stats.ended = event
+
+    def _origin_from(self, timestamp: int | None) -> None:
+        if self.origin_ms is None and timestamp is not None:
+            self.origin_ms = timestamp
+
+    # --- audio ------------------------------------------------------------------------------
+
+    def _confirmed(self, params: MediaParams) -> None:
+        if params.video is not None:
+            self._codecs["video"] = params.video.codec
+        if params.deskshare is not None:
+            self._codecs["deskshare"] = params.deskshare.codec
+        audio = params.audio
+        if audio is None:
+            return
+        old = self._audio_params
+        if old is not None and _format(old) != _format(audio) and (self._tracks or self._raw):
+            # The format changed on a reconnect: new files, the old ones stay as they are.
+            self._close_audio()
+            self._format_gen += 1
+        self._audio_params = audio
+
+    def _audio(self, event: ev.AudioReceived) -> None:
+        params = self._audio_params or AudioParams()
+        if event.channel_id is not None:
+            key = f"-{safe_name(event.channel_id)}"
+        elif event.user_id:
+            key = f"-{event.user_id}"
+        else:
+            key = ""
+        if self._format_gen > 1:
+            key += f"-format{self._format_gen}"
+        if params.codec == Codec.L16:
+            track = self._tracks.get(key)
+            if track is None:
+                track = self._tracks[key] = self._new_track(key, params, event.timestamp)
+            track.add(event.data, event.timestamp)
+            return
+        raw = self._raw.get(key)
+        if raw is None:
+            codec = params.codec
+            ext = _RAW_EXT.get(codec, "raw") if isinstance(codec, Codec) else f"codec{codec}"
+            raw = self._raw[key] = RawAudioWriter(
+                self.folder / f"audio{key}.{ext}.raw", self.folder / f"audio{key}.{ext}.jsonl"
+            )
+        raw.add(
+            event.data,
+            timestamp=event.timestamp,
+            user_id=event.user_id if event.channel_id is None else event.channel_id,
+            user_name=event.user_name,
+        )
+
+    def _new_track(self, key: str, params: AudioParams, first: int | None) -> AudioTrack:
+        rate, channels = _hz(params), _channels(params)
+        origin = self.origin_ms
+        if first is not None and (
+            origin is None or not 0 <= first - origin <= self.options.max_lead_ms
+        ):
+            origin = first
+        update = max(1, round(rate * self.options.wav_update))
+
+        def open_part(n: int) -> WavWriter:
+            name = f"audio{key}.wav" if n == 1 else f"audio{key}.part{n}.wav"
+            return WavWriter(
+                self.folder / name, sample_rate=rate, channels=channels, update_every=update
+            )
+
+        return AudioTrack(
+            open_part, sample_rate=rate, origin_ms=origin, gap_fill=self.options.gap_fill
+        )
+
+    def _close_audio(self) -> None:
+        for track in self._tracks.values():
+            track.close()
+            self._closed_tracks.append(track)
+        self._tracks.clear()
+        for raw in self._raw.values():
+            raw.close()
+            self._closed_raw.append(raw)
+        self._raw.clear()
+
+    def _frame_sink(self, kind: str) -> FrameSink:
+        sink = self._frames.get(kind)
+        if sink is None:
+            sink = self._frames[kind] = FrameSink(self.folder / kind, self._codecs.get(kind))
+        return sink
+
+    # --- the end ----------------------------------------------------------------------------
+
+    def close(self) -> list[WrittenFile]:
+        """Close every file (WAV headers fixed) and list what was written."""
+        if not self._closed:
+            self._closed = True
+            self._close_audio()
+            for sink in self._frames.values():
+                sink.close()
+            if self._transcript is not None:
+                self._transcript.close()
+            if self._chat is not None:
+                self._chat.close()
+            self.events.close()
+        return self.files()
+
+    def files(self) -> list[WrittenFile]:
+        """What was written so far, for a summary."""
+        out: list[WrittenFile] = []
+        for track in [*self._closed_tracks, *self._tracks.values()]:
+            for part in track.parts:
+                layout = "mono" if part.channels == 1 else "stereo"
+                note = f"{part.sample_rate} Hz {layout}, {part.duration:.2f} s"
+                if track.silence_frames and part is track.parts[0]:
+                    note += f" (incl. {track.silence_frames / track.sample_rate:.2f} s gap silence)"
+                out.append(_written(part.path, note))
+        for raw in [*self._closed_raw, *self._raw.values()]:
+            out.append(_written(raw.path, f"{plural(raw.packets, 'audio packet')}, as received"))
+            out.append(_written(raw.index.path, "index of the packets"))
+        if self._transcript is not None:
+            n = self._transcript.utterances
+            out.append(_written(self._transcript.jsonl_path, plural(n, "utterance")))
+            out.append(_written(self._transcript.vtt_path, "WebVTT subtitles with speaker names"))
+        if self._chat is not None:
+            out.append(_written(self._chat.path, plural(self._chat.messages, "chat message")))
+        for kind, sink in self._frames.items():
+            kinds = sorted({p.suffix.lstrip(".").upper() for p in sink.files})
+            size = sum(_size(p) for p in sink.files)
+            note = f"{plural(sink.frames, kind + ' frame')} ({', '.join(kinds) or '-'})"
+            out.append(WrittenFile(sink.folder, size, note))
+        out.append(_written(self.events.path, plural(self.events.lines, "event")))
+        return out
+
+
+def plural(n: int, word: str) -> str:
+    """``1 frame``, ``2 frames``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _written(path: Path, note: str) -> WrittenFile:
+    return WrittenFile(path, _size(path), note)
