@@ -498,7 +498,8 @@ MY_TEST = textwrap.dedent(
 def test_plugin_runs_the_catalogue_and_reports_diffs(tmp_path: Path) -> None:
     (tmp_path / "broken_adapter.py").write_text(BROKEN_ADAPTER)
     (tmp_path / "test_mine.py").write_text(MY_TEST)
-    common = ["-m", "pytest", "-p", "rtms_conformance.plugin", "-p", "no:cacheprovider"]
+    # The plugin is loaded by its pytest11 entry point (pyproject.toml).
+    common = ["-m", "pytest", "-p", "no:cacheprovider"]
     common += ["-o", "addopts=", "-q"]
     # The catalogue on the reference, plus a test of the user's using the fixture.
     done = _python(*common, "--rtms-adapter", "memory", cwd=tmp_path)
