@@ -16,7 +16,7 @@ The baseline is written the way Zoom's Python samples are: ``websockets``
 connections, ``json.dumps`` handshakes, ``json.loads`` and ``base64`` for
 every message, keep-alives answered.  Usage::
 
-    python bench/bench_transports.py [--messages 40000] [--rounds 2] [--plain]
+    python bench/bench_transports.py [--messages 30000] [--rounds 2] [--plain]
 """
 
 from __future__ import annotations
@@ -314,7 +314,7 @@ RUNNERS: dict[str, Callable[[str, str, int], Meter]] = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=40_000, help="audio messages per run")
+    parser.add_argument("--messages", type=int, default=30_000, help="audio messages per run")
     parser.add_argument("--rounds", type=int, default=2, help="runs per client (best is kept)")
     parser.add_argument("--plain", action="store_true", help="ws:// instead of wss://")
     parser.add_argument(

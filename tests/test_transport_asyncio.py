@@ -13,9 +13,9 @@ from test_transport_helpers import (
     ALLOWED,
     CLIENT_ID,
     CLIENT_SECRET,
+    ServerProcess,
     add_stream,
     fake_server,
-    fake_servers,
     fd_count,
     of,
     options,
@@ -178,12 +178,10 @@ def test_drop_oldest_media_when_chosen(tmp_path: Path) -> None:
 
 
 def test_a_hundred_concurrent_streams_lose_nothing(tmp_path: Path) -> None:
-    ca = write_ca(tmp_path)
-    with fake_servers(10) as servers:
-        streams = [
-            (server, add_stream(server, f"asyncio-many-{n}", duration=None))
-            for n, server in enumerate(servers * 10)
-        ]
+    with ServerProcess(10) as servers:
+        ca = servers.ca_file(tmp_path)
+        streams = [(n % 10, f"asyncio-{n}") for n in range(100)]
+        bodies = [servers.add_stream(index, name) for index, name in streams]
         results: list[list[ev.Event]] = [[] for _ in streams]
 
         async def one(body: bytes, got: list[ev.Event]) -> None:
@@ -193,26 +191,25 @@ def test_a_hundred_concurrent_streams_lose_nothing(tmp_path: Path) -> None:
 
         async def main() -> None:
             async with asyncio.TaskGroup() as group:
-                for (server, info), got in zip(streams, results, strict=True):
-                    group.create_task(one(server.rtms_started_body(info), got))
+                for body, got in zip(bodies, results, strict=True):
+                    group.create_task(one(body, got))
                 while any(len(of(got, ev.AudioReceived)) < 10 for got in results):
                     await asyncio.sleep(0.05)
-                for server, info in streams:  # every stream has flowed: end them all now
-                    await asyncio.to_thread(server.end_stream, info)
+                for index, name in streams:  # every stream has flowed: end them all now
+                    await asyncio.to_thread(servers.end_stream, index, name)
             assert not other_tasks()
 
         asyncio.run(main())
-        statuses = [server.status(info) for server, info in streams]
-    assert len(results) == 100
-    for got, status in zip(results, statuses, strict=True):
+        sent = [servers.sent(index, name) for index, name in streams]
+    for got, counts in zip(results, sent, strict=True):
         assert isinstance(got[-1], ev.SessionEnded)
         assert got[-1].why is ev.EndReason.STREAM_TERMINATED
         assert not of(got, ev.ConnectionFailed)
         audio = of(got, ev.AudioReceived)
-        assert len(audio) == status.sent[14] >= 10
+        assert len(audio) == counts[14] >= 10
         stamps = [a.timestamp for a in audio]
         assert stamps == list(range(stamps[0], stamps[-1] + 1, 20))
-        assert len(of(got, ev.TranscriptReceived)) == status.sent.get(17, 0)
+        assert len(of(got, ev.TranscriptReceived)) == counts.get(17, 0)
 
 
 def test_run_session_with_your_own_session(tmp_path: Path) -> None:

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import functools
 import json
+import multiprocessing
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
@@ -23,8 +25,8 @@ import rtms_transports.asyncio as rt_asyncio
 import rtms_transports.blocking as rt_blocking
 import rtms_transports.trio as rt_trio
 from rtms_conformance.meeting import MeetingSpec
-from rtms_conformance.net import ServerThread
-from rtms_conformance.server_core import ServerConfig, StreamInfo, StreamSpec
+from rtms_conformance.net import RunningServer, ServerThread, serve
+from rtms_conformance.server_core import ServerConfig, StreamInfo, StreamSpec, StreamStatus
 from rtms_conformance.tls import LoopbackTLS, make_test_ca
 from rtms_proto import MediaType
 from rtms_proto import events as ev
@@ -35,6 +37,8 @@ CLIENT_ID = "transport-test-client"
 CLIENT_SECRET = "transport-test-secret-7f3a9c"
 ALLOWED = ("127.0.0.1", "localhost")
 DRIVERS = ("asyncio", "trio", "blocking")
+
+T = TypeVar("T")
 
 
 @functools.cache
@@ -65,12 +69,153 @@ def fake_server(tls: LoopbackTLS | None = None, **changes: Any) -> Iterator[Serv
         yield server
 
 
-@contextlib.contextmanager
-def fake_servers(count: int) -> Iterator[list[ServerThread]]:
-    """Several servers: one fake server's work per input grows with its streams, so
-    many concurrent streams are spread over a few servers to stay real-time."""
-    with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(fake_server()) for _ in range(count)]
+class ServerPool:
+    """Several fake servers on one background thread and event loop.
+
+    One fake server's work per input grows with its number of streams, so many
+    concurrent streams are spread over several servers; one thread serves them
+    all, because many I/O-bound threads would queue for the GIL behind the
+    clients under test.
+    """
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.servers: list[RunningServer] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="test-server-pool", daemon=True)
+
+    def __enter__(self) -> ServerPool:
+        self._thread.start()
+        assert self._ready.wait(10), "the servers did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        loop, stop = self._loop, self._stop
+        assert loop is not None and stop is not None
+        loop.call_soon_threadsafe(stop.set)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        config = ServerConfig(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(self.count):
+                context = loopback_tls().server_context
+                self.servers.append(
+                    await stack.enter_async_context(serve(config, ssl_context=context))
+                )
+            self._ready.set()
+            await self._stop.wait()
+
+    def add_stream(self, index: int, spec: StreamSpec) -> StreamInfo:
+        return self.call(lambda: self.servers[index].add_stream(spec))
+
+    def rtms_started_body(self, index: int, info: StreamInfo) -> bytes:
+        return self.call(lambda: self.servers[index].rtms_started_body(info))
+
+    def status(self, index: int, info: StreamInfo | str) -> StreamStatus:
+        return self.call(lambda: self.servers[index].status(info))
+
+    def end_stream(self, index: int, info: StreamInfo | str) -> None:
+        self.call(lambda: self.servers[index].end_stream(info))
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn()`` on the servers' thread."""
+        loop = self._loop
+        assert loop is not None
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def job() -> None:
+            try:
+                done.set_result(fn())
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        loop.call_soon_threadsafe(job)
+        return done.result(10)
+
+
+class ServerProcess:
+    """Fake servers in a child process, driven through a pipe.
+
+    Many concurrent streams mean thousands of messages a second; a server in a
+    thread of the test's process would fight the clients under test for the
+    GIL (every send and TLS read hands it over), so it gets a process of its own.
+    Streams are open-ended; the CA is the child's (see :meth:`ca_file`).
+    """
+
+    def __init__(self, servers: int) -> None:
+        self.servers = servers
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve_in_child, args=(child, servers), name="test-servers", daemon=True
+        )
+        self.ca_pem = b""
+
+    def __enter__(self) -> ServerProcess:
+        self._process.start()
+        self.ca_pem = self._ask(("hello",))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError, EOFError):
+            self._conn.send(("quit",))
+        self._process.join(10)
+        self._conn.close()
+
+    def ca_file(self, directory: Path) -> str:
+        path = directory / "child-ca.pem"
+        path.write_bytes(self.ca_pem)
+        return str(path)
+
+    def _ask(self, command: tuple[object, ...]) -> Any:
+        self._conn.send(command)
+        if not self._conn.poll(30):
+            raise TimeoutError(f"the server process did not answer {command[0]!r}")
+        kind, value = self._conn.recv()
+        if kind == "error":
+            raise RuntimeError(value)
+        return value
+
+    def add_stream(self, index: int, name: str) -> bytes:
+        """Serve an open-ended stream on server ``index``; its rtms_started body."""
+        return bytes(self._ask(("add", index, name)))
+
+    def end_stream(self, index: int, name: str) -> None:
+        self._ask(("end", index, name))
+
+    def sent(self, index: int, name: str) -> dict[int, int]:
+        """How many messages of each msg_type the stream sent."""
+        return dict(self._ask(("sent", index, name)))
+
+
+def _serve_in_child(conn: Any, count: int) -> None:
+    with ServerPool(count) as pool:
+        while True:
+            command = conn.recv()
+            kind = command[0]
+            if kind == "quit":
+                return
+            try:
+                if kind == "hello":
+                    conn.send(("ok", loopback_tls().ca_pem))
+                elif kind == "add":
+                    info = pool.add_stream(command[1], stream_spec(command[2], duration=None))
+                    conn.send(("ok", pool.rtms_started_body(command[1], info)))
+                elif kind == "end":
+                    pool.end_stream(command[1], command[2])
+                    conn.send(("ok", None))
+                else:
+                    conn.send(("ok", dict(pool.status(command[1], command[2]).sent)))
+            except Exception as exc:
+                conn.send(("error", repr(exc)))
 
 
 def meeting(duration: float | None = 1.0, **changes: Any) -> MeetingSpec:
@@ -87,6 +232,23 @@ def meeting(duration: float | None = 1.0, **changes: Any) -> MeetingSpec:
     return MeetingSpec(**base)
 
 
+def stream_spec(
+    name: str,
+    *,
+    duration: float | None = 1.0,
+    scopes: MediaType = MediaType.AUDIO | MediaType.TRANSCRIPT,
+    **spec: Any,
+) -> StreamSpec:
+    return StreamSpec(
+        meeting_uuid=f"meeting-{name}==",
+        rtms_stream_id=name,
+        scopes=scopes,
+        offer_all=False,
+        meeting=spec.pop("meeting", None) or meeting(duration),
+        **spec,
+    )
+
+
 def add_stream(
     server: ServerThread,
     name: str,
@@ -95,16 +257,7 @@ def add_stream(
     scopes: MediaType = MediaType.AUDIO | MediaType.TRANSCRIPT,
     **spec: Any,
 ) -> StreamInfo:
-    return server.add_stream(
-        StreamSpec(
-            meeting_uuid=f"meeting-{name}==",
-            rtms_stream_id=name,
-            scopes=scopes,
-            offer_all=False,
-            meeting=meeting(duration),
-            **spec,
-        )
-    )
+    return server.add_stream(stream_spec(name, duration=duration, scopes=scopes, **spec))
 
 
 def webhook_body(url: str, stream_id: str = "no-server-stream") -> bytes:
@@ -137,7 +290,8 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
 
 
 def rtms_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("rtms-") and t.is_alive()]
+    """The blocking driver's loop threads still alive."""
+    return [t for t in threading.enumerate() if t.name.startswith("rtms-stream-") and t.is_alive()]
 
 
 @contextlib.contextmanager

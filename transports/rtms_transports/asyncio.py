@@ -439,9 +439,11 @@ class _Driver:
 
     async def wait_closed(self, timeout: float = 2.0) -> None:
         """Wait (bounded) until every opening task ended and every socket is closed."""
-        pending: set[asyncio.Future[None]] = {*self._tasks, *(p.lost for p in self._protos)}
-        if pending:
-            await asyncio.wait(pending, timeout=timeout)
+        if self._tasks:  # first: a cancelled opening task forgets its protocol
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+        lost = {p.lost for p in self._protos}
+        if lost:
+            await asyncio.wait(lost, timeout=timeout)
         await asyncio.sleep(0)  # let transports run their close callbacks
 
     async def finish(self, graceful: bool) -> None:
@@ -516,6 +518,11 @@ class Stream(StreamCommands):
     def dropped(self) -> int:
         """Media frames dropped under ``Backpressure.DROP_OLDEST_MEDIA``."""
         return self._buffer.dropped
+
+    @property
+    def queued(self) -> int:
+        """Events waiting for the application (how far behind it is)."""
+        return len(self._buffer)
 
 
 @asynccontextmanager

@@ -1,0 +1,710 @@
+"""Run an RTMS session on trio.
+
+High level::
+
+    async with connect(webhook_body) as stream:
+        async for event in stream:
+            ...
+
+Low level, for an application that builds its own :class:`~rtms_proto.Session`:
+:func:`run_session` (or :class:`SessionRunner`) performs the session's actions
+and calls a handler with each event.
+
+Each socket has a reader and a writer task; one timer task sleeps until the
+session's next deadline (``trio.current_time()``, so ``trio.testing.MockClock``
+drives it too).  All of them live in one cancel scope of their own: leaving
+``connect()`` by an exception or a cancellation closes every socket at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import ssl
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Concatenate, ParamSpec, TypeVar
+
+import trio
+
+from rtms_proto import (
+    ConnectionClosed,
+    Credentials,
+    Layout,
+    MediaParams,
+    MediaType,
+    OpenSocket,
+    SendBytes,
+    Session,
+    SocketId,
+)
+from rtms_proto import events as ev
+from rtms_proto.actions import Action
+
+from ._common import (
+    StreamLog,
+    TlsSetup,
+    TransportOptions,
+    WebhookSource,
+    prepare,
+    session_log,
+    tls_setup,
+)
+from ._engine import Engine, EventBuffer, HandlerSink, Sink, StreamCommands
+from ._errors import TransportError, as_transport_error, check_plaintext
+from ._proxy import ProxyConfig, ProxyHandshake
+
+__all__ = ["SessionRunner", "Stream", "connect", "run_session"]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+_IO_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError)
+
+
+class _TlsStream:
+    """TLS over a trio byte stream with :class:`ssl.MemoryBIO`.
+
+    Unlike :class:`trio.SSLStream`, whose ``receive_some`` returns one TLS record
+    per call, a read here returns every record that one transport read
+    completed (up to ``max_bytes``): a server that sends one record per
+    message costs one scheduling round per read, not per message.  One task
+    may receive while another sends (they never interleave inside OpenSSL:
+    trio switches tasks only at ``await``).  A TCP close without close_notify
+    reads as end of stream, as with ``https_compatible=True``.
+    """
+
+    def __init__(self, transport: trio.abc.Stream, context: ssl.SSLContext, hostname: str) -> None:
+        self.transport = transport
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._in, self._out, server_hostname=hostname)
+        self._eof = False
+
+    async def do_handshake(self) -> None:
+        while True:
+            try:
+                self._tls.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+            else:
+                await self._flush()
+                return
+            await self._flush()
+            if not await self._fill():
+                raise ConnectionResetError("the server closed the connection during TLS")
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        while True:
+            data = self._read(max_bytes)
+            if data or self._eof:
+                return data
+            if not await self._fill():
+                self._in.write_eof()
+
+    def _read(self, max_bytes: int) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        tls = self._tls
+        while size < max_bytes:
+            try:
+                part = tls.read(max_bytes - size)
+            except ssl.SSLWantReadError:
+                break
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                self._eof = True
+                break
+            if not part:
+                self._eof = True
+                break
+            parts.append(part)
+            size += len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def _fill(self) -> bool:
+        data = await self.transport.receive_some(1 << 16)
+        if not data:
+            return False
+        self._in.write(data)
+        return True
+
+    @property
+    def wants_flush(self) -> bool:
+        """TLS produced bytes of its own (post-handshake messages) to send."""
+        return bool(self._out.pending)
+
+    async def _flush(self) -> None:
+        if self._out.pending:
+            await self.transport.send_all(self._out.read())
+
+    async def send_all(self, data: bytes) -> None:
+        if data:
+            self._tls.write(data)
+        await self._flush()
+
+    async def aclose(self) -> None:
+        """Send close_notify (best effort), then close the transport."""
+        try:
+            with contextlib.suppress(ssl.SSLError):
+                self._tls.unwrap()
+            with contextlib.suppress(*_IO_ERRORS):
+                await self._flush()
+        finally:
+            await self.transport.aclose()
+
+
+_Stream = trio.abc.Stream | _TlsStream
+
+
+class _Sock:
+    """One socket of the session, from OpenSocket to the end of its task."""
+
+    __slots__ = ("action", "closed", "eof", "id", "log", "open_scope", "outbox", "stream", "wake")
+
+    def __init__(self, action: OpenSocket, log: StreamLog) -> None:
+        self.action = action
+        self.id = action.sock
+        self.log = log
+        self.stream: _Stream | None = None
+        self.outbox = bytearray()
+        self.closed = False  # CloseSocket performed: feed nothing more, flush and close
+        self.eof = False
+        self.open_scope = trio.CancelScope()
+        self.wake = trio.lowlevel.ParkingLot()  # the writer waits here
+
+
+def _closed(sock: _Sock) -> bool:
+    """Whether CloseSocket was performed (a call, so that it is re-read after awaits)."""
+    return sock.closed
+
+
+class _Driver:
+    """One session's sockets and timer, in a cancel scope of their own."""
+
+    def __init__(
+        self,
+        session: Session,
+        sink: Sink,
+        options: TransportOptions,
+        log: StreamLog,
+        tls: TlsSetup | None,
+        *,
+        fail_fast: bool,
+    ) -> None:
+        self.engine = Engine(session, sink, log, fail_fast=fail_fast)
+        self.sink = sink
+        self.options = options
+        self.log = log
+        self._tls = tls
+        self._proxy: ProxyConfig | None = options.proxy_config
+        self._socks: dict[SocketId, _Sock] = {}
+        self._tasks = 0
+        self._scope = trio.CancelScope()
+        self._nursery: trio.Nursery | None = None
+        self._timer_at: float | None = None
+        self._timer_lot = trio.lowlevel.ParkingLot()
+        self._room = trio.lowlevel.ParkingLot()  # readers waiting for queue room
+        self._change = trio.lowlevel.ParkingLot()  # the application waiting for events
+        self.done = trio.Event()
+        self.error: BaseException | None = None
+        """An exception that escaped the core (a bug): the driver stopped."""
+
+    # --- the host task -------------------------------------------------------------------
+
+    async def host(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the driver's tasks until :meth:`abort` (start it with ``nursery.start``)."""
+        with self._scope:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._timer_task)
+                task_status.started()
+                await trio.sleep_forever()
+
+    def abort(self) -> None:
+        """Close everything now (sockets are closed as their tasks are cancelled)."""
+        for sock in self._socks.values():
+            sock.closed = True
+        self._scope.cancel()
+
+    @property
+    def finished(self) -> bool:
+        return self.done.is_set() or self.error is not None
+
+    # --- inputs --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._run(self.engine.start)
+
+    def command(self, fn: Callable[[Session, float], T]) -> T:
+        """Run ``fn(session, now)`` and perform what it caused."""
+        if self.error is not None:
+            raise ConnectionClosed("the driver stopped") from self.error
+        if self.engine.ended is not None:
+            raise ConnectionClosed("the session has ended")
+        result, actions = self.engine.command(trio.current_time(), fn)
+        self._apply(actions)
+        return result
+
+    def _run(
+        self,
+        step: Callable[Concatenate[float, P], list[Action]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> None:
+        """One input: call ``step(now, ...)`` and perform the actions it returns."""
+        if self.error is not None:
+            return
+        try:
+            actions = step(trio.current_time(), *args, **kwargs)
+        except Exception as exc:  # a bug in the core: stop, and tell the application
+            self._crash(exc)
+            return
+        self._apply(actions)
+
+    def _apply(self, actions: list[Action]) -> None:
+        engine = self.engine
+        try:
+            while True:
+                for action in actions:
+                    if type(action) is SendBytes:
+                        sock = self._socks.get(action.sock)
+                        if sock is not None and not sock.closed:
+                            sock.outbox += action.data
+                            sock.wake.unpark_all()
+                    elif type(action) is OpenSocket:
+                        self._open(action)
+                    else:
+                        self._close(action.sock)
+                delivered = self.sink.deliver()
+                actions = engine.collect(None)
+                if not actions and not delivered:
+                    break
+        except Exception as exc:
+            self._crash(exc)
+            return
+        if engine.session.next_deadline() != self._timer_at:
+            self._timer_lot.unpark_all()
+        self._change.unpark_all()
+        self._check_done()
+
+    def _crash(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+            self.log.error("the driver stopped on an unexpected error: %r", exc)
+        self.abort()
+        self._change.unpark_all()
+
+    def _check_done(self) -> None:
+        if self.engine.ended is not None and not self._socks and not self._tasks:
+            self.done.set()
+            self._change.unpark_all()
+
+    def update_reading(self) -> None:
+        """The queue has room again: let waiting readers check."""
+        self._room.unpark_all()
+
+    async def wait_change(self) -> None:
+        await self._change.park()
+
+    # --- actions -------------------------------------------------------------------------
+
+    def _open(self, action: OpenSocket) -> None:
+        sock = _Sock(action, self.log.for_socket(action.sock))
+        self._socks[action.sock] = sock
+        assert self._nursery is not None, "the driver's host task is not running"
+        self._tasks += 1
+        self._nursery.start_soon(self._socket_task, sock, name=f"rtms-{action.sock}")
+
+    def _close(self, sock_id: SocketId) -> None:
+        sock = self._socks.get(sock_id)
+        if sock is None or sock.closed:
+            return  # unknown, or already closed: nothing to do
+        sock.closed = True
+        if sock.stream is None:
+            sock.open_scope.cancel()
+        sock.wake.unpark_all()
+        self._room.unpark_all()
+
+    # --- socket tasks --------------------------------------------------------------------
+
+    async def _socket_task(self, sock: _Sock) -> None:
+        try:
+            stream = await self._connect(sock)
+            if stream is None:
+                return
+            try:
+                if sock.closed:
+                    return
+                sock.stream = stream
+                sock.log.info("connected to %s:%d", sock.action.host, sock.action.port)
+                self._run(self.engine.opened, sock.id)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._writer, sock, nursery.cancel_scope)
+                    await self._reader(sock)
+            finally:
+                await self._close_stream(sock, stream)
+        finally:
+            self._tasks -= 1
+            if self._socks.get(sock.id) is sock:
+                del self._socks[sock.id]
+            self._check_done()
+
+    async def _connect(self, sock: _Sock) -> _Stream | None:
+        a = sock.action
+        timeout = self.options.connect_timeout
+        trust = ""
+        error: TransportError | None = None
+        with sock.open_scope:
+            try:
+                check_plaintext(a.host, a.port, a.secure)
+                tls = self._tls_setup() if a.secure else None
+                trust = tls.trust if tls is not None else ""
+                sock.log.debug(
+                    "connecting to %s:%d%s%s",
+                    a.host,
+                    a.port,
+                    " with TLS" if a.secure else "",
+                    f" via proxy {self._proxy.display}" if self._proxy else "",
+                )
+                try:
+                    with trio.fail_after(timeout):
+                        return await self._open_stream(a, tls)
+                except trio.TooSlowError:
+                    raise TimeoutError("connect timeout") from None
+            except Exception as exc:
+                error = as_transport_error(
+                    exc, host=a.host, port=a.port, trust=trust, timeout=timeout
+                )
+        if error is not None and not sock.closed:
+            self._run(self.engine.failed, sock.id, error)
+        return None
+
+    def _tls_setup(self) -> TlsSetup:
+        if self._tls is None:
+            self._tls = tls_setup(self.options)
+        return self._tls
+
+    async def _open_stream(self, a: OpenSocket, tls: TlsSetup | None) -> _Stream:
+        proxy = self._proxy
+        if proxy is None:
+            tcp = await trio.open_tcp_stream(a.host, a.port)
+        else:
+            tcp = await trio.open_tcp_stream(proxy.host, proxy.port)
+        try:
+            if proxy is not None:
+                handshake = ProxyHandshake(proxy, a.host, a.port)
+                await tcp.send_all(handshake.request)
+                while not handshake.receive_data(await tcp.receive_some(4096)):
+                    pass
+            if tls is None:
+                return tcp
+            stream = _TlsStream(tcp, tls.context, a.host)
+            await stream.do_handshake()
+            return stream
+        except BaseException:
+            await trio.aclose_forcefully(tcp)
+            raise
+
+    async def _reader(self, sock: _Sock) -> None:
+        stream = sock.stream
+        assert stream is not None
+        allowed = self.sink.reading_allowed
+        size = self.options.read_size
+        while not _closed(sock):
+            if not allowed(sock.id):
+                sock.log.debug("event queue full: reading paused")
+                await self._room.park()
+                continue
+            try:
+                data = await stream.receive_some(size)
+            except _IO_ERRORS as exc:
+                self._lost(sock, exc)
+                return
+            if isinstance(stream, _TlsStream) and stream.wants_flush:
+                sock.wake.unpark_all()
+            if _closed(sock):
+                return
+            if not data:
+                sock.eof = True
+                self._run(self.engine.eof, sock.id)
+                return
+            self._run(self.engine.data, sock.id, data if type(data) is bytes else bytes(data))
+
+    async def _writer(self, sock: _Sock, scope: trio.CancelScope) -> None:
+        stream = sock.stream
+        assert stream is not None
+        while True:
+            if sock.outbox or (isinstance(stream, _TlsStream) and stream.wants_flush):
+                data = bytes(sock.outbox)
+                sock.outbox.clear()
+                try:
+                    await stream.send_all(data)
+                except _IO_ERRORS as exc:
+                    self._lost(sock, exc)
+                continue
+            if sock.closed:
+                scope.cancel()  # flushed: stop the reader, close
+                return
+            await sock.wake.park()
+
+    def _lost(self, sock: _Sock, exc: BaseException) -> None:
+        sock.outbox.clear()
+        if sock.closed or sock.eof:
+            return
+        a = sock.action
+        error = as_transport_error(exc, host=a.host, port=a.port, opened=True)
+        sock.eof = True  # nothing more from this socket
+        self._run(self.engine.failed, sock.id, error)
+
+    async def _close_stream(self, sock: _Sock, stream: _Stream) -> None:
+        if sock.closed and not self._scope.cancel_called:
+            # Closed by the session: say goodbye (TLS close_notify), bounded.
+            with trio.move_on_after(self.options.close_timeout):
+                with contextlib.suppress(*_IO_ERRORS):
+                    await stream.aclose()
+        await trio.aclose_forcefully(stream.transport if isinstance(stream, _TlsStream) else stream)
+
+    # --- the timer -----------------------------------------------------------------------
+
+    async def _timer_task(self) -> None:
+        while True:
+            deadline = self.engine.session.next_deadline()
+            self._timer_at = deadline
+            if deadline is None:
+                await self._timer_lot.park()
+                continue
+            with trio.move_on_at(deadline):
+                await self._timer_lot.park()
+                continue  # the deadline changed
+            self._run(self.engine.timer, deadline)
+
+    # --- ending --------------------------------------------------------------------------
+
+    async def finish(self, graceful: bool) -> None:
+        """End the session: in order (``stop()``, bounded) when ``graceful``, else at once."""
+        if graceful and not self.finished:
+            if self.engine.ended is None and not self.engine.session.ended:
+                with contextlib.suppress(ConnectionClosed):  # unless already ending
+                    self.command(lambda s, now: s.stop(now))
+            with trio.move_on_after(self.options.close_timeout):
+                await self.done.wait()
+            if not self.done.is_set():
+                self.log.warning(
+                    "the session did not end within %g s; closing its sockets",
+                    self.options.close_timeout,
+                )
+        self.abort()
+
+
+class Stream(StreamCommands):
+    """One RTMS stream: iterate it for events; its commands go to the session.
+
+    Iteration ends after :class:`~rtms_proto.events.SessionEnded`.  Commands
+    (:meth:`close_stream`, :meth:`subscribe_video`, ...) are plain methods:
+    they take effect at once and raise what the session raises.
+    """
+
+    def __init__(self, driver: _Driver, buffer: EventBuffer) -> None:
+        self._driver = driver
+        self._buffer = buffer
+        self._config = driver.engine.session.config
+        self._over = False
+
+    def __aiter__(self) -> Stream:
+        return self
+
+    async def __anext__(self) -> ev.Event:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        buffer = self._buffer
+        driver = self._driver
+        while True:
+            event = buffer.pop()
+            if event is not None:
+                if buffer.unblocked:
+                    buffer.unblocked = False
+                    driver.update_reading()
+                if type(event) is ev.SessionEnded:
+                    self._over = True
+                return event
+            if driver.error is not None:
+                raise driver.error
+            if self._over or driver.finished:
+                raise StopAsyncIteration
+            await driver.wait_change()
+
+    async def receive(self) -> ev.Event:
+        """The next event; raises :class:`ConnectionClosed` after the session ended."""
+        try:
+            return await self.__anext__()
+        except StopAsyncIteration:
+            raise ConnectionClosed("the session has ended") from None
+
+    def _command(self, fn: Callable[[Session, float], T]) -> T:
+        return self._driver.command(fn)
+
+    @property
+    def ended(self) -> ev.SessionEnded | None:
+        """The session's end, once it happened."""
+        return self._driver.engine.ended
+
+    @property
+    def dropped(self) -> int:
+        """Media frames dropped under ``Backpressure.DROP_OLDEST_MEDIA``."""
+        return self._buffer.dropped
+
+    @property
+    def queued(self) -> int:
+        """Events waiting for the application (how far behind it is)."""
+        return len(self._buffer)
+
+
+@asynccontextmanager
+async def connect(
+    source: WebhookSource,
+    *,
+    credentials: Credentials | None = None,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    media: MediaType | None = None,
+    layout: Layout | None = None,
+    params: MediaParams | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+    options: TransportOptions | None = None,
+    logger: logging.Logger | None = None,
+    jitter: Callable[[], float] = random.random,
+) -> AsyncIterator[Stream]:
+    """Join the stream of an ``rtms_started`` webhook; yields a :class:`Stream`.
+
+    Returns once the signaling handshake succeeded.  Raises
+    :class:`~rtms_transports.TransportError` when the signaling socket cannot
+    be opened (with ``options.fail_fast``), or the session's
+    :class:`~rtms_proto.RemoteProtocolError` when it ends before connecting.
+    Leaving the block stops the session in order (close frames, bounded by
+    ``options.close_timeout``); leaving it by an exception (cancellation
+    included) closes every socket at once.  Exceptions come out as they are,
+    never wrapped in an exception group.
+    """
+    prep = prepare(
+        source,
+        credentials=credentials,
+        client_id=client_id,
+        client_secret=client_secret,
+        media=media,
+        layout=layout,
+        params=params,
+        allowed_hosts=allowed_hosts,
+        options=options,
+        logger=logger,
+    )
+    buffer = EventBuffer(prep.options.max_events, prep.options.backpressure, prep.log)
+    driver = _Driver(
+        Session(prep.config, jitter=jitter),
+        buffer,
+        prep.options,
+        prep.log,
+        prep.tls,
+        fail_fast=prep.options.fail_fast,
+    )
+    error: BaseException | None = None
+    async with trio.open_nursery() as nursery:
+        await nursery.start(driver.host)
+        graceful = False
+        try:
+            driver.start()
+            while not driver.engine.connected and not driver.finished:
+                await driver.wait_change()
+            if driver.error is not None:
+                raise driver.error
+            if not driver.engine.connected:
+                _raise_not_connected(driver.engine)
+            yield Stream(driver, buffer)
+            graceful = True
+        except BaseException as exc:
+            # Re-raised outside the nursery, so that it is not wrapped in a group.
+            error = exc
+        buffer.discard()
+        if graceful:
+            await driver.finish(True)
+        driver.abort()
+    if error is not None:
+        raise error
+
+
+def _raise_not_connected(engine: Engine) -> None:
+    if engine.fatal is not None:
+        raise engine.fatal
+    ended = engine.ended
+    if ended is not None and ended.error is not None:
+        raise ended.error
+
+
+class SessionRunner:
+    """Drive a :class:`~rtms_proto.Session` you built, calling ``handler`` with each event.
+
+    ``handler`` runs in the driver's tasks, after the actions of its batch were
+    performed; it must not block.  It may issue commands through
+    :meth:`command` (or on the session directly with ``now=trio.current_time()``).
+    Transport failures are the session's to handle (it retries per its
+    policy).  :meth:`run` returns the :class:`~rtms_proto.events.SessionEnded`.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        handler: Callable[[ev.Event], object],
+        *,
+        options: TransportOptions | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._session = session
+        self._handler = handler
+        self._options = options if options is not None else TransportOptions()
+        self._log = session_log(session.config, logger)
+        self._driver: _Driver | None = None
+
+    async def run(self) -> ev.SessionEnded:
+        if self._driver is not None:
+            raise RuntimeError("a SessionRunner runs once")
+        driver = self._driver = _Driver(
+            self._session,
+            HandlerSink(self._handler),
+            self._options,
+            self._log,
+            None,
+            fail_fast=False,
+        )
+        error: BaseException | None = None
+        async with trio.open_nursery() as nursery:
+            await nursery.start(driver.host)
+            try:
+                driver.start()
+                while not driver.finished:
+                    await driver.wait_change()
+                if driver.error is not None:
+                    raise driver.error
+            except BaseException as exc:
+                error = exc
+            driver.abort()
+        if error is not None:
+            raise error
+        assert driver.engine.ended is not None
+        return driver.engine.ended
+
+    def command(self, fn: Callable[[Session, float], T]) -> T:
+        """Run ``fn(session, now)`` on the session and perform what it caused."""
+        if self._driver is None:
+            raise RuntimeError("the runner is not running")
+        return self._driver.command(fn)
+
+
+async def run_session(
+    session: Session,
+    handler: Callable[[ev.Event], object],
+    *,
+    options: TransportOptions | None = None,
+    logger: logging.Logger | None = None,
+) -> ev.SessionEnded:
+    """Run ``session`` until it ends, calling ``handler`` with each event (see
+    :class:`SessionRunner`)."""
+    return await SessionRunner(session, handler, options=options, logger=logger).run()
