@@ -5,7 +5,7 @@ must produce each scenario's expected trace; so must each transport of
 ``rtms_transports`` that exists (asyncio, trio, blocking), over TLS on
 127.0.0.1, and the traces must be identical to each other.  A transport's
 whole catalogue runs once, several scenarios at a time
-(``RTMS_CONFORMANCE_PARALLEL``, default 4), and each scenario is reported as
+(``RTMS_CONFORMANCE_PARALLEL``, default 2: safe on a busy 2-core CI machine), and each scenario is reported as
 its own test.
 
 Then the machinery itself: the trace rules on hand-made records, a broken
@@ -49,7 +49,7 @@ from rtms_proto.params import AudioParams, MediaParams
 from rtms_proto.session import Layout
 
 NAMES = [s.name for s in SCENARIOS]
-PARALLEL = int(os.environ.get("RTMS_CONFORMANCE_PARALLEL", "4"))
+PARALLEL = int(os.environ.get("RTMS_CONFORMANCE_PARALLEL", "2"))
 
 
 def _transports() -> list[str]:
