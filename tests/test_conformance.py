@@ -5,8 +5,8 @@ must produce each scenario's expected trace; so must each transport of
 ``rtms_transports`` that exists (asyncio, trio, blocking), over TLS on
 127.0.0.1, and the traces must be identical to each other.  A transport's
 whole catalogue runs once, several scenarios at a time
-(``RTMS_CONFORMANCE_PARALLEL``, default 2: safe on a busy 2-core CI machine), and each scenario is reported as
-its own test.
+(``RTMS_CONFORMANCE_PARALLEL``, default 2: safe on a busy 2-core CI machine), and
+each scenario is reported as its own test.
 
 Then the machinery itself: the trace rules on hand-made records, a broken
 adapter being caught, the pytest plugin, the command line.
