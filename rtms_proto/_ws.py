@@ -1,12 +1,23 @@
-"""A thin layer over a wsproto client: bytes in, whole messages out.
+"""The client end of one WebSocket: bytes in, whole messages out.
 
-It answers pings, replies to close frames, reassembles fragmented messages
-under a size cap and turns every wsproto complaint into a :class:`WsFault`
-value, so the connection machines never see a wsproto exception.
+wsproto performs the HTTP upgrade and frames everything we send (client
+frames must be masked, and wsproto owns the close handshake's send side).
+Frames *from* the server are read here instead of by wsproto's general
+reader: they are never masked or compressed (we offer no extension), and an
+RTMS stream is almost entirely single-frame JSON messages, so a reader
+specialised for that shape costs a fraction of wsproto's per-frame price and
+lets the whole stack outrun wsproto's frame parsing alone
+(``bench/bench_media.py``).  Every rule RFC 6455 sets for a client reading
+frames is still enforced: no mask, no reserved bits, known opcodes, minimal
+length encoding, whole and short control frames, continuation order, valid
+UTF-8 text, and a size cap checked from the frame header before any payload
+is buffered.  Each violation becomes one :class:`WsFault` value, so the
+connection machines never see an exception.
 """
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,21 +25,37 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
     AcceptConnection,
-    BytesMessage,
     CloseConnection,
-    Ping,
+    Pong,
     RejectConnection,
     Request,
     TextMessage,
 )
+from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 
 from .enums import FailureReason
 
 CLOSE_NORMAL = 1000
 CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_NO_STATUS = 1005
 CLOSE_INVALID_DATA = 1007
 CLOSE_TOO_BIG = 1009
+
+SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1014), *range(3000, 5000)})
+"""Close codes an endpoint may put in a close frame (RFC 6455 §7.4, IANA registry)."""
+
+_END_OF_HEAD = b"\r\n\r\n"
+_OP_CONTINUATION = 0x0
+_OP_TEXT = 0x1
+_OP_BINARY = 0x2
+_OP_CLOSE = 0x8
+_OP_PING = 0x9
+_OP_PONG = 0xA
+_FIN = 0x80
+_RSV = 0x70
+_MASK = 0x80
+_MAX_CONTROL_PAYLOAD = 125
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,16 +95,50 @@ WsItem = bytes | str | WsOpened | WsClosed | WsFault | WsSend
 """A whole message (``str`` from a text frame, ``bytes`` from a binary one) or a signal."""
 
 
-class WsClient:
-    """One client-side WebSocket over one byte stream."""
+def _protocol_fault(detail: str) -> WsFault:
+    return WsFault(FailureReason.PROTOCOL_ERROR, detail)
 
-    __slots__ = ("_max_size", "_parts", "_size", "_ws")
+
+class WsClient:
+    """One client-side WebSocket over one byte stream.
+
+    Reading state: ``_pending`` holds received bytes not yet parsed (at most
+    one incomplete frame), ``_need`` how many bytes that frame needs before
+    parsing can move on, so a large frame arriving in many reads is joined
+    once.  A fragmented message collects in ``_parts`` or, decoded as it
+    arrives, ``_text_parts`` (``_part_op`` is its opcode, 0 when none is open).
+    """
+
+    __slots__ = (
+        "_done",
+        "_have",
+        "_head_tail",
+        "_max_size",
+        "_need",
+        "_part_op",
+        "_part_size",
+        "_parts",
+        "_pending",
+        "_text_parts",
+        "_upgraded",
+        "_utf8",
+        "_ws",
+    )
 
     def __init__(self, *, max_message_size: int) -> None:
         self._ws = WSConnection(ConnectionType.CLIENT)
         self._max_size = max_message_size
-        self._parts: list[bytes | str] = []
-        self._size = 0
+        self._upgraded = False
+        self._done = False
+        self._head_tail = b""
+        self._pending: list[bytes] = []
+        self._have = 0
+        self._need = 2
+        self._part_op = 0
+        self._part_size = 0
+        self._parts: list[bytes] = []
+        self._text_parts: list[str] = []
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
 
     def upgrade_request(self, *, host: str, resource: str) -> bytes:
         """The HTTP upgrade request to send first."""
@@ -98,92 +159,239 @@ class WsClient:
             return b""
         return self._ws.send(CloseConnection(code=code, reason=reason))
 
-    def feed(self, data: bytes) -> Iterator[WsItem]:
+    def feed(self, received: bytes | bytearray | memoryview) -> Iterator[WsItem]:
         """Everything ``data`` completes, in order.  Never raises.
 
         Frames are parsed as the caller iterates, so what the caller sends for
         one item (a keep-alive answer, the RTMS handshake) goes out before a
         close frame later in the same ``data`` is answered: the result does not
         depend on how the peer's bytes were cut into pieces.  Nothing follows
-        a :class:`WsFault` or a :class:`WsClosed`.
+        a :class:`WsFault` or a :class:`WsClosed`, and nothing is read after
+        them.
         """
-        if not data:
-            # Nothing to do; wsproto's HTTP parser would read b"" as end of stream.
+        if not received or self._done:
             return
-        ws = self._ws
-        conn = ws.connection
-        events: Iterator[object]
-        if conn is not None:
-            # Upgraded: talk to the frame layer directly (one generator less per frame).
-            conn.receive_data(data)
-            events = conn.events()
+        data = received if isinstance(received, bytes) else bytes(received)
+        if not self._upgraded:
+            yield from self._feed_upgrade(data)
+            if self._done or self._have < self._need:
+                return
+            buf = self._pending[0]
         else:
+            have = self._have + len(data)
+            if have < self._need:
+                self._pending.append(data)
+                self._have = have
+                return
+            if self._pending:
+                self._pending.append(data)
+                buf = b"".join(self._pending)
+            else:
+                buf = data
+        yield from self._frames(buf)
+
+    def _feed_upgrade(self, data: bytes) -> Iterator[WsItem]:
+        """Feed wsproto the HTTP answer, and not one byte past its head.
+
+        The answer to an upgrade has no body, so it ends at the first blank
+        line; what follows is already frames, which must reach our reader, not
+        wsproto's: they are kept in ``_pending`` before :class:`WsOpened` is
+        yielded, so a caller that stops there loses nothing.
+        """
+        ws = self._ws
+        while data:
+            window = self._head_tail + data
+            end = window.find(_END_OF_HEAD)
+            if end < 0:
+                head, data = data, b""
+                self._head_tail = window[-3:]
+            else:
+                cut = end + len(_END_OF_HEAD) - len(self._head_tail)
+                head, data = data[:cut], data[cut:]
+                self._head_tail = b""
             try:
-                ws.receive_data(data)
+                ws.receive_data(head)
             except WsRemoteProtocolError as exc:
+                self._done = True
                 yield WsFault(FailureReason.PROTOCOL_ERROR, f"bad upgrade response: {exc}")
                 return
-            events = ws.events()
-        for event in events:
-            tp = type(event)
-            if tp is TextMessage or tp is BytesMessage:
-                assert isinstance(event, (TextMessage, BytesMessage))
-                part = event.data
-                if event.message_finished and not self._size and not self._parts:
-                    # The usual case: a whole message in one frame.
-                    if len(part) > self._max_size:
-                        yield self._too_big()
-                        return
-                    yield part if isinstance(part, str) else bytes(part)
-                    continue
-                item = self._add_part(part, event.message_finished)
-                if item is not None:
-                    yield item
-                    if isinstance(item, WsFault):
-                        return
-            elif tp is Ping:
-                assert isinstance(event, Ping)
-                if ws.state is ConnectionState.OPEN:
-                    yield WsSend(ws.send(event.response()))
-            elif tp is CloseConnection:
-                assert isinstance(event, CloseConnection)
-                if ws.state is ConnectionState.OPEN or ws.state is ConnectionState.LOCAL_CLOSING:
-                    # wsproto reports a frame it could not parse as a close
-                    # event without changing state.
-                    yield _bad_frame(event)
+            for event in ws.events():
+                if isinstance(event, AcceptConnection):
+                    self._upgraded = True
+                    self._pending = [data] if data else []
+                    self._have = len(data)
+                    yield WsOpened()
                     return
-                if ws.state is ConnectionState.REMOTE_CLOSING:
-                    yield WsSend(ws.send(event.response()))
-                yield WsClosed(int(event.code), event.reason or "")
-                return
-            elif tp is AcceptConnection:
-                yield WsOpened()
-            elif tp is RejectConnection:
+                # A client's handshake ends in one of two events; the body of a
+                # refusal (RejectData) is never fed.
                 assert isinstance(event, RejectConnection)
+                self._done = True
                 yield WsFault(
                     FailureReason.WEBSOCKET_UPGRADE_REJECTED,
                     f"server answered the upgrade with HTTP {event.status_code}",
                 )
                 return
-            # Pong and RejectData carry nothing the protocol needs.
 
-    def _add_part(
-        self, part: bytes | bytearray | str, finished: bool
-    ) -> bytes | str | WsFault | None:
-        """Collect fragments; sizes count characters for text, bytes for binary."""
-        self._size += len(part)
-        if self._size > self._max_size:
+    def _frames(self, buf: bytes) -> Iterator[WsItem]:
+        """Parse every whole frame in ``buf``; keep the rest for the next call."""
+        pos = 0
+        size = len(buf)
+        need = 2
+        try:
+            while True:
+                left = size - pos
+                if left < 2:
+                    need = 2
+                    break
+                b0 = buf[pos]
+                b1 = buf[pos + 1]
+                if b1 & _MASK:
+                    yield self._fail(_protocol_fault("the server sent a masked frame"))
+                    return
+                if b0 & _RSV:
+                    yield self._fail(_protocol_fault("reserved bits set but no extension agreed"))
+                    return
+                opcode = b0 & 0x0F
+                length = b1 & 0x7F
+                if opcode >= _OP_CLOSE:
+                    fault = _check_control(opcode, b0 & _FIN, length)
+                    if fault is not None:
+                        yield self._fail(fault)
+                        return
+                    start = pos + 2
+                else:
+                    if length < 126:
+                        start = pos + 2
+                    elif length == 126:
+                        if left < 4:
+                            need = 4
+                            break
+                        length = (buf[pos + 2] << 8) | buf[pos + 3]
+                        start = pos + 4
+                        if length < 126:
+                            yield self._fail(_protocol_fault("frame length not minimally encoded"))
+                            return
+                    else:
+                        if left < 10:
+                            need = 10
+                            break
+                        length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                        start = pos + 10
+                        if length < 0x10000 or length >> 63:
+                            yield self._fail(_protocol_fault("frame length not minimally encoded"))
+                            return
+                    fault = self._check_data(opcode, length)
+                    if fault is not None:
+                        yield self._fail(fault)
+                        return
+                end = start + length
+                if end > size:
+                    need = end - pos
+                    break
+                payload = buf[start:end]
+                pos = end
+                if opcode < _OP_CLOSE:
+                    if b0 & _FIN and not self._part_op:
+                        # The usual case: a whole message in one frame.  (A
+                        # continuation frame here was refused by _check_data.)
+                        if opcode == _OP_TEXT:
+                            try:
+                                yield payload.decode()
+                            except UnicodeDecodeError:
+                                yield self._fail(_bad_utf8())
+                                return
+                        else:
+                            yield payload
+                    else:
+                        item = self._add_part(opcode, payload, bool(b0 & _FIN))
+                        if item is not None:
+                            yield item
+                            if type(item) is WsFault:
+                                return
+                elif opcode == _OP_PING:
+                    if self._ws.state is ConnectionState.OPEN:
+                        yield WsSend(self._ws.send(Pong(payload=payload)))
+                elif opcode == _OP_CLOSE:
+                    yield from self._on_close(payload)
+                    return
+                # A pong carries nothing the protocol needs.
+        finally:
+            rest = buf[pos:]
+            self._pending = [rest] if rest else []
+            self._have = len(rest)
+            self._need = need
+
+    def _check_data(self, opcode: int, length: int) -> WsFault | None:
+        """The rules for a data frame that its header alone decides."""
+        if opcode > _OP_BINARY:
+            return _protocol_fault(f"unknown opcode {opcode:#x}")
+        if opcode == _OP_CONTINUATION:
+            if not self._part_op:
+                return _protocol_fault("continuation frame outside a fragmented message")
+            length += self._part_size
+        elif self._part_op:
+            return _protocol_fault("new message inside a fragmented one")
+        if length > self._max_size:
             return self._too_big()
-        self._parts.append(part if isinstance(part, str) else bytes(part))
-        if not finished:
+        return None
+
+    def _add_part(self, opcode: int, payload: bytes, fin: bool) -> bytes | str | WsFault | None:
+        """Collect fragments; text is decoded (so checked for UTF-8) as it arrives."""
+        if opcode:
+            self._part_op = opcode
+        if self._part_op == _OP_TEXT:
+            try:
+                self._text_parts.append(self._utf8.decode(payload, final=fin))
+            except UnicodeDecodeError:
+                return self._fail(_bad_utf8())
+        else:
+            self._parts.append(payload)
+        self._part_size += len(payload)
+        if not fin:
             return None
-        parts = self._parts
+        self._part_size = 0
+        if self._part_op == _OP_TEXT:
+            self._part_op = 0
+            text = "".join(self._text_parts)
+            self._text_parts = []
+            return text
+        self._part_op = 0
+        whole = b"".join(self._parts)
         self._parts = []
-        self._size = 0
-        first = parts[0]
-        if isinstance(first, str):
-            return "".join(p for p in parts if isinstance(p, str))
-        return b"".join(p for p in parts if isinstance(p, bytes))
+        return whole
+
+    def _on_close(self, payload: bytes) -> Iterator[WsItem]:
+        """Read the server's close frame, answer it if it opened the close."""
+        self._done = True
+        if not payload:
+            code, reason = CLOSE_NO_STATUS, ""
+        elif len(payload) == 1:
+            yield _protocol_fault("close frame with a 1-byte payload")
+            return
+        else:
+            code = (payload[0] << 8) | payload[1]
+            if code not in SENDABLE_CLOSE_CODES:
+                yield _protocol_fault(f"close frame with code {code}, which no peer may send")
+                return
+            try:
+                reason = payload[2:].decode()
+            except UnicodeDecodeError:
+                yield WsFault(
+                    FailureReason.PROTOCOL_ERROR,
+                    "invalid UTF-8 in close reason",
+                    CLOSE_INVALID_DATA,
+                )
+                return
+        ws = self._ws
+        if ws.state is ConnectionState.OPEN:
+            # Echo the code; wsproto sends an empty close for "no status".
+            reply_code = CloseReason.NO_STATUS_RCVD if code == CLOSE_NO_STATUS else code
+            yield WsSend(ws.send(CloseConnection(code=reply_code, reason=reason)))
+        yield WsClosed(code, reason)
+
+    def _fail(self, fault: WsFault) -> WsFault:
+        self._done = True
+        return fault
 
     def _too_big(self) -> WsFault:
         # No size in the text: it would depend on where the bytes were cut.
@@ -194,8 +402,16 @@ class WsClient:
         )
 
 
-def _bad_frame(event: CloseConnection) -> WsFault:
-    if event.code == CLOSE_INVALID_DATA:
-        # wsproto's text names a position inside the piece it was decoding.
-        return WsFault(FailureReason.PROTOCOL_ERROR, "invalid UTF-8 text", CLOSE_INVALID_DATA)
-    return WsFault(FailureReason.PROTOCOL_ERROR, event.reason or "bad frame", int(event.code))
+def _check_control(opcode: int, fin: int, length: int) -> WsFault | None:
+    """The rules for a control frame that its first two bytes decide."""
+    if opcode > _OP_PONG:
+        return _protocol_fault(f"unknown opcode {opcode:#x}")
+    if not fin:
+        return _protocol_fault("fragmented control frame")
+    if length > _MAX_CONTROL_PAYLOAD:
+        return _protocol_fault("control frame longer than 125 bytes")
+    return None
+
+
+def _bad_utf8() -> WsFault:
+    return WsFault(FailureReason.PROTOCOL_ERROR, "invalid UTF-8 text", CLOSE_INVALID_DATA)

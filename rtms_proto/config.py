@@ -51,6 +51,10 @@ class ConnectionOptions:
     it.  Zoom sends a keep-alive every 10 s while no data flows and drops a
     client after three unanswered ones, so 35 s notices a dead socket while
     most of Zoom's 60 s (signaling) or 65 s (media) reconnection window is left.
+
+    ``max_message_size`` caps one WebSocket message in bytes on the wire (UTF-8
+    bytes for text), all fragments together; it is checked from each frame's
+    header, before the payload is buffered.
     """
 
     handshake_timeout: float = 10.0

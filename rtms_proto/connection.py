@@ -1,6 +1,6 @@
 """The per-socket state machine shared by signaling and media sockets.
 
-One :class:`Connection` owns one wsproto client and walks the transition
+One :class:`Connection` owns one WebSocket client (``_ws``) and walks the transition
 table :data:`TRANSITIONS`: open the socket, upgrade to WebSocket, do the RTMS
 handshake, stay open (answering keep-alives, watching liveness), close.  It
 takes bytes, end-of-stream, socket errors and the time in; it returns actions
@@ -19,6 +19,7 @@ from . import messages as m
 from ._translate import translate
 from ._ws import (
     CLOSE_NORMAL,
+    SENDABLE_CLOSE_CODES,
     WsClient,
     WsClosed,
     WsOpened,
@@ -85,9 +86,6 @@ TRANSITIONS: Mapping[tuple[ConnState, ConnInput], ConnState] = {
 """Every legal ``(state, input) -> next state``; anything else is refused."""
 
 TERMINAL_STATES = frozenset({ConnState.CLOSED, ConnState.FAILED})
-
-_SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1014), *range(3000, 5000)})
-"""Close codes an endpoint may put in a close frame (RFC 6455 §7.4, IANA registry)."""
 
 
 class Connection(abc.ABC):
@@ -189,8 +187,12 @@ class Connection(abc.ABC):
             host = f"{host}:{url.port}"
         self._send_raw(self._ws.upgrade_request(host=host, resource=url.resource))
 
-    def receive_data(self, data: bytes, now: float) -> None:
-        """Bytes from the socket.  Never raises because of what they contain."""
+    def receive_data(self, data: bytes | bytearray | memoryview, now: float) -> None:
+        """Bytes from the socket.  Never raises because of what they contain.
+
+        A ``bytearray`` or ``memoryview`` (a ``recv_into`` buffer) is copied
+        before use, so the caller may reuse its buffer at once.
+        """
         state = self._state
         if state in TERMINAL_STATES:
             return
@@ -271,7 +273,7 @@ class Connection(abc.ABC):
 
     def close(self, now: float, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """Close in order: send a close frame and wait (bounded) for the reply."""
-        if isinstance(code, bool) or not isinstance(code, int) or code not in _SENDABLE_CLOSE_CODES:
+        if isinstance(code, bool) or not isinstance(code, int) or code not in SENDABLE_CLOSE_CODES:
             raise InvalidConfig(f"{code!r} is not a close code an endpoint may send")
         if not isinstance(reason, str):
             raise InvalidConfig(f"close reason must be a str, not {type(reason).__name__}")

@@ -318,7 +318,10 @@ class Session:
             conn.socket_opened(now)
             self._pump(now)
 
-    def receive_data(self, sock: SocketId, data: bytes, now: float) -> None:
+    def receive_data(
+        self, sock: SocketId, data: bytes | bytearray | memoryview, now: float
+    ) -> None:
+        """Bytes read from ``sock`` (a copy is taken when they are not ``bytes``)."""
         conn = self._conn(sock)
         if conn is not None:
             self._now = now

@@ -717,12 +717,20 @@ def test_a_message_exactly_at_the_limit_is_accepted(binary: bool) -> None:
     ]
 
 
-def test_the_text_limit_counts_characters() -> None:
+def test_the_limit_counts_bytes_on_the_wire_for_text_too() -> None:
+    """The cap bounds memory, so it counts UTF-8 bytes, checked from the frame header."""
     conn = signaling(options=_limit())
     w = reach(conn, ConnState.OPEN)
-    text = '{"msg_type":77,"pad":"' + "é" * 1000 + '"}'  # 1024 characters, 2024 bytes
-    conn.receive_data(w.peer.send(text), 1.0)
+    fits = '{"msg_type":77,"pad":"' + "é" * 500 + '"}'  # 524 characters, 1024 bytes
+    conn.receive_data(w.peer.send(fits), 1.0)
     assert [type(o) for o in w.drain()] == [ev.UnknownMessageReceived]
+    over = '{"msg_type":77,"pad":"' + "é" * 501 + '"}'  # 525 characters, 1026 bytes
+    conn.receive_data(w.peer.send(over)[:4], 1.0)  # the header alone decides
+    assert w.drain() == [
+        failed(conn, FailureReason.MESSAGE_TOO_BIG, "message exceeds the 1024-byte limit"),
+        Close(1009, ""),
+        CloseSocket(sock=SIG),
+    ]
 
 
 def _fragments(w: Wire, parts: list[str], *, binary: bool, last: bool = True) -> bytes:
@@ -859,12 +867,25 @@ def test_a_binary_message_that_is_not_utf8_is_malformed() -> None:
 @pytest.mark.parametrize(
     ("frame", "detail", "code"),
     [
-        (b"\x83\x00", "Invalid opcode 0x3", 1002),
-        (b"\xc1\x00", "Reserved bit set unexpectedly", 1002),
-        (b"\x81\x80abcd", "client received unexpected masked frame", 1002),
-        (b"\x80\x00", "unexpected CONTINUATION", 1002),
-        (b"\x88\x01\x03", "CLOSE with 1 byte payload", 1002),
-        (b"\x88\x02\x03\xed", "remote CLOSE with local-only reason", 1002),
+        (b"\x83\x00", "unknown opcode 0x3", 1002),
+        (b"\x8b\x00", "unknown opcode 0xb", 1002),
+        (b"\xc1\x00", "reserved bits set but no extension agreed", 1002),
+        (b"\x91\x00", "reserved bits set but no extension agreed", 1002),
+        (b"\x81\x80abcd", "the server sent a masked frame", 1002),
+        (b"\x80\x00", "continuation frame outside a fragmented message", 1002),
+        (b"\x09\x00", "fragmented control frame", 1002),
+        (b"\x89\x7e\x00\x05hello", "control frame longer than 125 bytes", 1002),
+        (b"\x81\x7e\x00\x05hello", "frame length not minimally encoded", 1002),
+        (b"\x82\x7f" + (0xFFFF).to_bytes(8, "big"), "frame length not minimally encoded", 1002),
+        (b"\x82\x7f" + (1 << 63).to_bytes(8, "big"), "frame length not minimally encoded", 1002),
+        (b"\x01\x01a\x81\x00", "new message inside a fragmented one", 1002),
+        (b"\x88\x01\x03", "close frame with a 1-byte payload", 1002),
+        (b"\x88\x02\x03\xed", "close frame with code 1005, which no peer may send", 1002),
+        (b"\x88\x02\x03\xe7", "close frame with code 999, which no peer may send", 1002),
+        (b"\x88\x02\x13\x88", "close frame with code 5000, which no peer may send", 1002),
+        (b"\x88\x04\x03\xe8\xc3\x28", "invalid UTF-8 in close reason", 1007),
+        (b"\x01\x02a\xff\x80\x00", "invalid UTF-8 text", 1007),
+        (b"\x01\x01\xc3\x80\x00", "invalid UTF-8 text", 1007),
         (b"\x81\x03a\xff\xfe", "invalid UTF-8 text", 1007),
     ],
 )

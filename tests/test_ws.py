@@ -93,6 +93,28 @@ def test_a_stream_of_frames_fed_byte_by_byte() -> None:
     ]
 
 
+@pytest.mark.parametrize("cut", range(1, 12))
+def test_a_large_frame_cut_inside_or_after_its_header(cut: int) -> None:
+    """An 8-byte length and its payload may arrive in any number of reads."""
+    conn = signaling()
+    w = reach(conn, ConnState.OPEN)
+    text, event = unknown("z" * 70_000)
+    data = w.peer.send(text, binary=True)
+    assert data[1] == 127  # the 8-byte length form
+    pieces = [data[:cut], data[cut:12]] + [data[i : i + 4096] for i in range(12, len(data), 4096)]
+    for piece in pieces:
+        conn.receive_data(piece, 1.0)
+    assert w.drain() == [event]
+
+
+def test_bytearray_input_reads_like_bytes() -> None:
+    conn = signaling()
+    w = reach(conn, ConnState.OPEN)
+    text, event = unknown("ba")
+    conn.receive_data(bytearray(w.peer.send(text, binary=True)), 1.0)
+    assert w.drain() == [event]
+
+
 def test_many_frames_in_one_chunk_come_out_in_order() -> None:
     conn = signaling()
     w = reach(conn, ConnState.OPEN)
@@ -136,7 +158,7 @@ def test_a_control_frame_over_125_bytes_is_a_protocol_error() -> None:
         ev.ConnectionFailed(
             sock=SIG,
             error=RemoteProtocolError(
-                FailureReason.PROTOCOL_ERROR, "Control frame with payload len > 125"
+                FailureReason.PROTOCOL_ERROR, "control frame longer than 125 bytes"
             ),
         ),
         Close(1002, ""),
@@ -154,7 +176,7 @@ def test_a_new_message_inside_a_fragmented_one_is_a_protocol_error() -> None:
         ev.ConnectionFailed(
             sock=SIG,
             error=RemoteProtocolError(
-                FailureReason.PROTOCOL_ERROR, "expected CONTINUATION, got <Opcode.TEXT: 1>"
+                FailureReason.PROTOCOL_ERROR, "new message inside a fragmented one"
             ),
         ),
         Close(1002, ""),

@@ -302,7 +302,10 @@ class TappedSession(Session):
         self._in(WireKind.OPENED, now, sock)
         super().socket_opened(sock, now)
 
-    def receive_data(self, sock: SocketId, data: bytes, now: float) -> None:
+    def receive_data(
+        self, sock: SocketId, data: bytes | bytearray | memoryview, now: float
+    ) -> None:
+        data = bytes(data)  # recorded as received, even if the caller reuses its buffer
         self._in(WireKind.DATA, now, sock, data)
         super().receive_data(sock, data, now)
 
