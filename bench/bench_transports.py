@@ -14,9 +14,24 @@ server runs in a subprocess, so only the client's work is measured:
 
 The baseline is written the way Zoom's Python samples are: ``websockets``
 connections, ``json.dumps`` handshakes, ``json.loads`` and ``base64`` for
-every message, keep-alives answered.  Usage::
+every message, keep-alives answered.
 
-    python bench/bench_transports.py [--messages 30000] [--rounds 2] [--plain]
+Clients run in turn, round after round, and each figure is a client's best
+round (fastest rate, least CPU): the shared 2-core machines this runs on
+change speed from minute to minute, and interleaved rounds give every client
+the same chances.  Where the machine has two CPUs or more, the client is
+pinned to one and the server to another, so that they do not take turns on
+the same core.
+
+``--instructions`` measures instead what no neighbour can disturb: each
+client runs under valgrind's callgrind twice, receiving ``--messages`` and
+then three times as many, and the difference in instructions executed by the
+client process, divided by the difference in messages, is its cost per
+message (start-up, imports and handshakes cancel out).  It takes a few
+minutes.  Usage::
+
+    python bench/bench_transports.py [--messages 30000] [--rounds 5] [--plain]
+    python bench/bench_transports.py --instructions [--messages 2000]
 """
 
 from __future__ import annotations
@@ -26,6 +41,8 @@ import asyncio
 import base64
 import json
 import os
+import re
+import shutil
 import ssl
 import subprocess
 import sys
@@ -153,7 +170,7 @@ def driver_config(body: str) -> Any:
     )
 
 
-def run_asyncio(body: str, ca: str, wanted: int) -> Meter:
+def run_asyncio(body: str, ca: str, wanted: int, settle: float = SETTLE) -> Meter:
     from rtms_proto import events as ev
     from rtms_transports.asyncio import connect
 
@@ -165,7 +182,7 @@ def run_asyncio(body: str, ca: str, wanted: int) -> Meter:
             async for event in stream:
                 if type(event) is ev.AudioReceived:
                     if meter.count == 0:
-                        await asyncio.sleep(SETTLE)
+                        await asyncio.sleep(settle)
                     if meter.audio():
                         break
 
@@ -173,7 +190,7 @@ def run_asyncio(body: str, ca: str, wanted: int) -> Meter:
     return meter
 
 
-def run_trio(body: str, ca: str, wanted: int) -> Meter:
+def run_trio(body: str, ca: str, wanted: int, settle: float = SETTLE) -> Meter:
     import trio
 
     from rtms_proto import events as ev
@@ -187,7 +204,7 @@ def run_trio(body: str, ca: str, wanted: int) -> Meter:
             async for event in stream:
                 if type(event) is ev.AudioReceived:
                     if meter.count == 0:
-                        await trio.sleep(SETTLE)
+                        await trio.sleep(settle)
                     if meter.audio():
                         break
 
@@ -195,7 +212,7 @@ def run_trio(body: str, ca: str, wanted: int) -> Meter:
     return meter
 
 
-def run_blocking(body: str, ca: str, wanted: int) -> Meter:
+def run_blocking(body: str, ca: str, wanted: int, settle: float = SETTLE) -> Meter:
     from rtms_proto import events as ev
     from rtms_transports.blocking import connect
 
@@ -205,13 +222,13 @@ def run_blocking(body: str, ca: str, wanted: int) -> Meter:
         for event in stream:
             if type(event) is ev.AudioReceived:
                 if meter.count == 0:
-                    time.sleep(SETTLE)
+                    time.sleep(settle)
                 if meter.audio():
                     break
     return meter
 
 
-def run_baseline(body: str, ca: str, wanted: int) -> Meter:
+def run_baseline(body: str, ca: str, wanted: int, settle: float = SETTLE) -> Meter:
     """A client as Zoom's Python samples write it: websockets, json, base64."""
     import hashlib
     import hmac
@@ -287,7 +304,7 @@ def run_baseline(body: str, ca: str, wanted: int) -> Meter:
                         if kind == 14:
                             base64.b64decode(msg["content"]["data"])
                             if meter.count == 0:
-                                await asyncio.sleep(SETTLE)
+                                await asyncio.sleep(settle)
                             if meter.audio():
                                 break
                         elif kind == 12:
@@ -301,7 +318,7 @@ def run_baseline(body: str, ca: str, wanted: int) -> Meter:
     return meter
 
 
-RUNNERS: dict[str, Callable[[str, str, int], Meter]] = {
+RUNNERS: dict[str, Callable[[str, str, int, float], Meter]] = {
     "baseline": run_baseline,
     "asyncio": run_asyncio,
     "trio": run_trio,
@@ -312,40 +329,58 @@ RUNNERS: dict[str, Callable[[str, str, int], Meter]] = {
 # --------------------------------------------------------------------------- main
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=30_000, help="audio messages per run")
-    parser.add_argument("--rounds", type=int, default=2, help="runs per client (best is kept)")
-    parser.add_argument("--plain", action="store_true", help="ws:// instead of wss://")
-    parser.add_argument(
-        "--drivers", default=",".join(DRIVERS), help=f"comma-separated subset of {DRIVERS}"
-    )
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.serve:
-        serve(args.plain)
-        return 0
-    names = [n for n in args.drivers.split(",") if n]
-    unknown = set(names) - set(DRIVERS)
-    if unknown:
-        parser.error(f"unknown drivers: {', '.join(sorted(unknown))}")
-    command = [sys.executable, os.path.abspath(__file__), "--serve"]
-    if args.plain:
-        command.append("--plain")
-    server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def pin_cpus() -> int | None:
+    """Keep this process on one CPU and return another one for the server, if there are two."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    os.sched_setaffinity(0, {cpus[0]})
+    return cpus[1]
+
+
+def new_stream(server: subprocess.Popen[str], number: int, messages: int) -> str:
+    """Ask the server process for a stream with a backlog; its rtms_started body."""
     assert server.stdin is not None and server.stdout is not None
+    server.stdin.write(f"stream bench-{number} {messages}\n")
+    server.stdin.flush()
+    body: str = json.loads(server.stdout.readline())["body"]
+    return body
+
+
+def start_server(plain: bool, pin: int | None) -> tuple[subprocess.Popen[str], str]:
+    """The fake server process and the path of its CA certificate ("" without TLS)."""
+    command = [sys.executable, os.path.abspath(__file__), "--serve"]
+    if plain:
+        command.append("--plain")
+    if pin is not None:
+        command += ["--cpu", str(pin)]
+    server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    ca: str = json.loads(server.stdout.readline())["ca"]
+    return server, ca
+
+
+def stop_server(server: subprocess.Popen[str]) -> None:
+    assert server.stdin is not None
+    server.stdin.close()
+    server.wait(30)
+
+
+def measure_rates(args: argparse.Namespace, names: list[str]) -> None:
+    pin = pin_cpus()
+    server, ca = start_server(args.plain, pin)
     try:
-        ca = json.loads(server.stdout.readline())["ca"]
         best: dict[str, Meter] = {}
+        least_cpu: dict[str, float] = {}
         number = 0
         started = time.perf_counter()
         for round_ in range(args.rounds):
             for name in names:
                 number += 1
-                server.stdin.write(f"stream bench-{number} {args.messages}\n")
-                server.stdin.flush()
-                body = json.loads(server.stdout.readline())["body"]
-                meter = RUNNERS[name](body, ca, args.messages)
+                body = new_stream(server, number, args.messages)
+                meter = RUNNERS[name](body, ca, args.messages, SETTLE)
                 print(
                     f"  round {round_ + 1} {name:9s} {meter.rate:10,.0f} msgs/s"
                     f" {meter.cpu_per_100k:7.2f} CPU s/100k",
@@ -354,22 +389,115 @@ def main(argv: list[str] | None = None) -> int:
                 kept = best.get(name)
                 if kept is None or meter.rate > kept.rate:
                     best[name] = meter
+                least_cpu[name] = min(least_cpu.get(name, meter.cpu_per_100k), meter.cpu_per_100k)
         elapsed = time.perf_counter() - started
     finally:
-        server.stdin.close()
-        server.wait(30)
+        stop_server(server)
     base = best.get("baseline")
     scheme = "ws" if args.plain else "wss"
     print(
         f"\n{args.messages} x 20 ms audio messages over {scheme}:// on loopback,"
         f" best of {args.rounds} ({elapsed:.0f} s in all)"
+        + ("" if pin is None else "; client and server on separate CPUs")
     )
     print(f"{'client':10s} {'msgs/s':>10s} {'CPU s/100k':>11s} {'rate/base':>10s} {'CPU/base':>9s}")
     for name in names:
-        m = best[name]
-        ratio = f"{m.rate / base.rate:10.2f}" if base else f"{'-':>10s}"
-        cpu = f"{m.cpu_per_100k / base.cpu_per_100k:9.2f}" if base else f"{'-':>9s}"
-        print(f"{name:10s} {m.rate:10,.0f} {m.cpu_per_100k:11.2f} {ratio} {cpu}")
+        rate, cpu = best[name].rate, least_cpu[name]
+        ratio = f"{rate / base.rate:10.2f}" if base else f"{'-':>10s}"
+        cpu_ratio = f"{cpu / least_cpu['baseline']:9.2f}" if base else f"{'-':>9s}"
+        print(f"{name:10s} {rate:10,.0f} {cpu:11.2f} {ratio} {cpu_ratio}")
+
+
+def measure_instructions(args: argparse.Namespace, names: list[str]) -> None:
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        sys.exit("--instructions needs valgrind (Debian: apt install valgrind)")
+    counts = (args.messages, 3 * args.messages)
+    server, ca = start_server(args.plain, None)
+    per_message: dict[str, float] = {}
+    try:
+        number = 0
+        for name in names:
+            collected = []
+            for count in counts:
+                number += 1
+                body = new_stream(server, number, count)
+                with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+                    f.write(body)
+                command = [
+                    valgrind,
+                    "--tool=callgrind",
+                    "--callgrind-out-file=/dev/null",
+                    sys.executable,
+                    os.path.abspath(__file__),
+                    "--client",
+                    name,
+                    "--body-file",
+                    f.name,
+                    "--ca",
+                    ca,
+                    "--messages",
+                    str(count),
+                ]
+                run = subprocess.run(command, capture_output=True, text=True, check=False)
+                os.unlink(f.name)
+                found = re.search(r"Collected : (\d+)", run.stderr)
+                if run.returncode != 0 or found is None:
+                    sys.exit(f"{name} under valgrind failed:\n{run.stderr[-2000:]}")
+                collected.append(int(found.group(1)))
+            per_message[name] = (collected[1] - collected[0]) / (counts[1] - counts[0])
+            print(f"  {name:9s} {per_message[name]:10,.0f} instructions/msg", flush=True)
+    finally:
+        stop_server(server)
+    base = per_message.get("baseline")
+    scheme = "ws" if args.plain else "wss"
+    print(
+        f"\nclient instructions per 20 ms audio message over {scheme}:// (callgrind,"
+        f" {counts[1]} - {counts[0]} messages)"
+    )
+    print(f"{'client':10s} {'instr/msg':>10s} {'speed/base':>11s}")
+    for name in names:
+        ratio = f"{base / per_message[name]:11.2f}" if base else f"{'-':>11s}"
+        print(f"{name:10s} {per_message[name]:10,.0f} {ratio}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, help="audio messages per run (30000; 2000)")
+    parser.add_argument("--rounds", type=int, default=5, help="runs per client (best is kept)")
+    parser.add_argument("--plain", action="store_true", help="ws:// instead of wss://")
+    parser.add_argument(
+        "--drivers", default=",".join(DRIVERS), help=f"comma-separated subset of {DRIVERS}"
+    )
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions under valgrind instead"
+    )
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--client", choices=DRIVERS, help=argparse.SUPPRESS)
+    parser.add_argument("--body-file", help=argparse.SUPPRESS)
+    parser.add_argument("--ca", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        if args.cpu is not None:
+            os.sched_setaffinity(0, {args.cpu})
+        serve(args.plain)
+        return 0
+    if args.client:
+        with open(args.body_file) as f:
+            # Instructions, not time, are counted: no need to wait long.
+            RUNNERS[args.client](f.read(), args.ca, args.messages, 0.1)
+        return 0
+    names = [n for n in args.drivers.split(",") if n]
+    unknown = set(names) - set(DRIVERS)
+    if unknown:
+        parser.error(f"unknown drivers: {', '.join(sorted(unknown))}")
+    if args.instructions:
+        args.messages = args.messages or 2000
+        measure_instructions(args, names)
+    else:
+        args.messages = args.messages or 30_000
+        measure_rates(args, names)
     return 0
 
 

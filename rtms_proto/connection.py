@@ -124,7 +124,7 @@ class Connection(abc.ABC):
         # Called after each whole message or signal that produced output, so
         # an owner (the Session) can react before the next one is read: what
         # it does then cannot depend on how the peer's bytes were cut.
-        self._listener: Callable[[], None] | None = None
+        self._listener: Callable[[Connection], None] | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.sock} {self._state.value} {self.url.url}>"
@@ -137,7 +137,9 @@ class Connection(abc.ABC):
 
     @property
     def is_terminal(self) -> bool:
-        return self._state in TERMINAL_STATES
+        # Identity tests: hashing an Enum member runs Python code (this is per message).
+        state = self._state
+        return state is ConnState.CLOSED or state is ConnState.FAILED
 
     def _move(self, event: ConnInput) -> None:
         target = TRANSITIONS.get((self._state, event))
@@ -194,13 +196,14 @@ class Connection(abc.ABC):
         before use, so the caller may reuse its buffer at once.
         """
         state = self._state
-        if state in TERMINAL_STATES:
+        if state is ConnState.CLOSED or state is ConnState.FAILED:
             return
         if state is ConnState.IDLE or state is ConnState.OPENING:
             raise LocalProtocolError(f"data for {self.sock} before socket_opened")
         listener = self._listener
         for item in self._ws.feed(data):
-            if self._state in TERMINAL_STATES:
+            state = self._state
+            if state is ConnState.CLOSED or state is ConnState.FAILED:
                 return
             if isinstance(item, (str, bytes)):
                 self._on_message(item, now)
@@ -217,7 +220,7 @@ class Connection(abc.ABC):
             else:
                 self._fail(item.reason, item.detail, close_code=item.close_code)
             if listener is not None and self._out:
-                listener()
+                listener(self)
 
     def receive_eof(self, now: float) -> None:
         """The peer closed the byte stream."""

@@ -503,8 +503,15 @@ class Session:
         self._conns[conn.sock] = conn
         conn._listener = self._progress
 
-    def _progress(self) -> None:
-        self._pump(self._now)
+    def _progress(self, conn: Connection) -> None:
+        """Called by ``conn`` after each WebSocket message that gave output.
+
+        The usual case, a media packet, needs no reaction: only this socket
+        has output (every other one was drained by the last pump), so its
+        batch is queued and nothing else is looked at.
+        """
+        if self._take(conn, self._now) or conn.is_terminal:
+            self._pump(self._now)
 
     def _teardown(self, now: float) -> None:
         """Close every socket in order (media first) and forget them as current."""
@@ -527,31 +534,33 @@ class Session:
         progress = True
         while progress:
             progress = False
-            for sock, conn in list(self._conns.items()):
-                items = conn.drain()
-                if not items:
-                    continue
-                progress = True
-                reactions: list[Output] = []
-                for item in items:
-                    tp = type(item)
-                    if (
-                        tp is ev.AudioReceived
-                        or tp is ev.VideoReceived
-                        or tp is ev.DeskshareReceived
-                    ):
-                        if self._is_replay(item, sock in self._replacements):
-                            continue
-                    elif tp in _REACTIVE:
-                        reactions.append(item)
-                    self._out.append(item)
-                for item in reactions:
-                    if self._ending is None:
-                        self._react(conn, item, now)
+            for conn in list(self._conns.values()):
+                if conn._out:
+                    progress = True
+                    self._take(conn, now)
                 if conn.is_terminal:
-                    del self._conns[sock]
-                    self._replacements.discard(sock)
+                    del self._conns[conn.sock]
+                    self._replacements.discard(conn.sock)
         self._maybe_finish()
+
+    def _take(self, conn: Connection, now: float) -> bool:
+        """Queue one connection's output, then react to it; True if it reacted."""
+        reactions: list[Output] = []
+        replacements = self._replacements  # usually empty: skip hashing the SocketId
+        replacement = bool(replacements) and conn.sock in replacements
+        out = self._out
+        for item in conn.drain():
+            tp = type(item)
+            if tp is ev.AudioReceived or tp is ev.VideoReceived or tp is ev.DeskshareReceived:
+                if self._is_replay(item, replacement):
+                    continue
+            elif tp in _REACTIVE:
+                reactions.append(item)
+            out.append(item)
+        for item in reactions:
+            if self._ending is None:
+                self._react(conn, item, now)
+        return bool(reactions)
 
     def _react(self, conn: Connection, item: Output, now: float) -> None:
         if isinstance(item, ev.SignalingConnected):

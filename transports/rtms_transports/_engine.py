@@ -36,7 +36,15 @@ from rtms_proto.enums import EventType
 from ._common import Backpressure, StreamLog
 from ._errors import TransportError
 
-__all__ = ["Engine", "EventBuffer", "HandlerSink", "Sink", "StreamCommands"]
+__all__ = [
+    "AsyncStream",
+    "Engine",
+    "EventBuffer",
+    "HandlerSink",
+    "Sink",
+    "StreamBase",
+    "StreamCommands",
+]
 
 T = TypeVar("T")
 
@@ -320,6 +328,14 @@ class Engine:
             push(item, origin)
         return actions
 
+    def raise_not_connected(self) -> None:
+        """Raise why the session ended before its signaling handshake, if it says."""
+        if self.fatal is not None:
+            raise self.fatal
+        ended = self.ended
+        if ended is not None and ended.error is not None:
+            raise ended.error
+
     def _note(self, event: ev.Event) -> None:
         log = self.log
         if isinstance(event, ev.SignalingConnected):
@@ -390,3 +406,96 @@ class StreamCommands:
     def failover(self, new_signaling_url: str) -> None:
         """A new ``rtms_started`` for this stream arrived: reconnect to its URL."""
         self._command(lambda s, now: s.failover(new_signaling_url, now))
+
+
+class StreamDriver(Protocol):
+    """What a stream needs of its driver (every driver has these)."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def error(self) -> BaseException | None: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+    def command(self, fn: Callable[[Session, float], T]) -> T: ...
+
+
+class StreamBase(StreamCommands):
+    """What the three drivers' ``Stream`` classes share: commands and counters."""
+
+    def __init__(self, driver: StreamDriver, buffer: EventBuffer) -> None:
+        self._driver = driver
+        self._buffer = buffer
+        self._config = driver.engine.session.config
+        self._over = False
+
+    def _command(self, fn: Callable[[Session, float], T]) -> T:
+        return self._driver.command(fn)
+
+    @property
+    def ended(self) -> ev.SessionEnded | None:
+        """The session's end, once it happened."""
+        return self._driver.engine.ended
+
+    @property
+    def dropped(self) -> int:
+        """Media frames dropped under ``Backpressure.DROP_OLDEST_MEDIA``."""
+        return self._buffer.dropped
+
+    @property
+    def queued(self) -> int:
+        """Events waiting for the application (how far behind it is)."""
+        return len(self._buffer)
+
+
+class AsyncStreamDriver(StreamDriver, Protocol):
+    """An event-loop driver: it can be told to read again, and waited on."""
+
+    def update_reading(self) -> None: ...
+
+    async def wait_change(self) -> None: ...
+
+
+class AsyncStream(StreamBase):
+    """The asyncio and trio ``Stream``: ``async for event in stream``.
+
+    Iteration ends after :class:`~rtms_proto.events.SessionEnded`.  Commands
+    (:meth:`close_stream`, :meth:`subscribe_video`, ...) are plain methods:
+    they take effect at once and raise what the session raises.
+    """
+
+    _driver: AsyncStreamDriver
+
+    def __init__(self, driver: AsyncStreamDriver, buffer: EventBuffer) -> None:
+        super().__init__(driver, buffer)
+
+    def __aiter__(self) -> AsyncStream:
+        return self
+
+    async def __anext__(self) -> ev.Event:
+        buffer = self._buffer
+        driver = self._driver
+        while True:
+            event = buffer.pop()
+            if event is not None:
+                if buffer.unblocked:
+                    buffer.unblocked = False
+                    driver.update_reading()
+                if type(event) is ev.SessionEnded:
+                    self._over = True
+                return event
+            if driver.error is not None:
+                raise driver.error
+            if self._over or driver.finished:
+                raise StopAsyncIteration
+            await driver.wait_change()
+
+    async def receive(self) -> ev.Event:
+        """The next event; raises :class:`ConnectionClosed` after the session ended."""
+        try:
+            return await self.__anext__()
+        except StopAsyncIteration:
+            raise ConnectionClosed("the session has ended") from None

@@ -49,7 +49,7 @@ from ._common import (
     session_log,
     tls_setup,
 )
-from ._engine import Engine, EventBuffer, HandlerSink, Sink, StreamCommands
+from ._engine import AsyncStream, Engine, EventBuffer, HandlerSink, Sink
 from ._errors import ProxyError, as_transport_error, check_plaintext
 from ._proxy import ProxyConfig, ProxyHandshake
 
@@ -464,65 +464,13 @@ class _Driver:
         await self.wait_closed()
 
 
-class Stream(StreamCommands):
-    """One RTMS stream: iterate it for events; its commands go to the session.
+class Stream(AsyncStream):
+    """One RTMS stream: ``async for event in stream``; its commands go to the session.
 
     Iteration ends after :class:`~rtms_proto.events.SessionEnded`.  Commands
     (:meth:`close_stream`, :meth:`subscribe_video`, ...) are plain methods:
     they take effect at once and raise what the session raises.
     """
-
-    def __init__(self, driver: _Driver, buffer: EventBuffer) -> None:
-        self._driver = driver
-        self._buffer = buffer
-        self._config = driver.engine.session.config
-        self._over = False
-
-    def __aiter__(self) -> Stream:
-        return self
-
-    async def __anext__(self) -> ev.Event:
-        buffer = self._buffer
-        driver = self._driver
-        while True:
-            event = buffer.pop()
-            if event is not None:
-                if buffer.unblocked:
-                    buffer.unblocked = False
-                    driver.update_reading()
-                if type(event) is ev.SessionEnded:
-                    self._over = True
-                return event
-            if driver.error is not None:
-                raise driver.error
-            if self._over or driver.finished:
-                raise StopAsyncIteration
-            await driver.wait_change()
-
-    async def receive(self) -> ev.Event:
-        """The next event; raises :class:`ConnectionClosed` after the session ended."""
-        try:
-            return await self.__anext__()
-        except StopAsyncIteration:
-            raise ConnectionClosed("the session has ended") from None
-
-    def _command(self, fn: Callable[[Session, float], T]) -> T:
-        return self._driver.command(fn)
-
-    @property
-    def ended(self) -> ev.SessionEnded | None:
-        """The session's end, once it happened."""
-        return self._driver.engine.ended
-
-    @property
-    def dropped(self) -> int:
-        """Media frames dropped under ``Backpressure.DROP_OLDEST_MEDIA``."""
-        return self._buffer.dropped
-
-    @property
-    def queued(self) -> int:
-        """Events waiting for the application (how far behind it is)."""
-        return len(self._buffer)
 
 
 @asynccontextmanager
@@ -579,20 +527,12 @@ async def connect(
         if driver.error is not None:
             raise driver.error
         if not driver.engine.connected:
-            _raise_not_connected(driver.engine)
+            driver.engine.raise_not_connected()
         yield Stream(driver, buffer)
         graceful = True
     finally:
         buffer.discard()
         await driver.finish(graceful)
-
-
-def _raise_not_connected(engine: Engine) -> None:
-    if engine.fatal is not None:
-        raise engine.fatal
-    ended = engine.ended
-    if ended is not None and ended.error is not None:
-        raise ended.error
 
 
 class SessionRunner:

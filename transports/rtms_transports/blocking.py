@@ -17,9 +17,10 @@ Low level, for an application that builds its own :class:`~rtms_proto.Session`:
 :func:`run_session` (or :class:`SessionRunner`) runs the loop in the calling
 thread and calls a handler with each event.
 
-The loop: one ``selectors`` selector over the session's sockets (TLS with
-non-blocking handshakes), ``time.monotonic()`` for the clock, the selector's
-timeout for the session's next deadline, and a socket pair to wake it.
+The loop: one ``selectors`` selector over the session's sockets (TLS through
+memory buffers, see ``_tls_pipe``), ``time.monotonic()`` for the clock, the
+selector's timeout for the session's next deadline, and a socket pair to wake
+it.
 """
 
 from __future__ import annotations
@@ -63,9 +64,10 @@ from ._common import (
     session_log,
     tls_setup,
 )
-from ._engine import Engine, EventBuffer, HandlerSink, Sink, StreamCommands
+from ._engine import Engine, EventBuffer, HandlerSink, Sink, StreamBase
 from ._errors import as_transport_error, check_plaintext
 from ._proxy import ProxyConfig, ProxyHandshake
+from ._tls_pipe import TlsPipe
 
 __all__ = ["SessionRunner", "Stream", "connect", "run_session"]
 
@@ -96,7 +98,6 @@ class _Sock:
         "deadline",
         "eof",
         "id",
-        "inflight",
         "last_error",
         "log",
         "mask",
@@ -105,7 +106,8 @@ class _Sock:
         "proxy",
         "registered",
         "sock",
-        "want",
+        "tls",
+        "wire",
     )
 
     def __init__(self, action: OpenSocket, log: StreamLog) -> None:
@@ -119,9 +121,9 @@ class _Sock:
         self.addrs: list[tuple[socket.AddressFamily, socket.SocketKind, int, object]] = []
         self.last_error: OSError | None = None
         self.deadline: float | None = None  # connect timeout, then flush-on-close timeout
-        self.outbox = bytearray()
-        self.inflight = 0  # length of a TLS write to repeat
-        self.want = 0  # what a TLS handshake, read or write waits for
+        self.outbox = bytearray()  # bytes to send (encrypted first under TLS)
+        self.tls: TlsPipe | None = None
+        self.wire = bytearray()  # TLS records to send
         self.proxy: ProxyHandshake | None = None
         self.closed = False  # CloseSocket performed: feed nothing more, flush and close
         self.eof = False
@@ -247,7 +249,6 @@ class _Driver:
                         self._drain_wake()
                     else:
                         self._ready(key.data, mask)
-                self._read_pending()
                 self._start_opens()
                 self._fire_timers()
                 self._run_calls()
@@ -277,7 +278,7 @@ class _Driver:
         self._sel = self._wake_r = self._wake_w = None
 
     def _timeout(self) -> float | None:
-        if self._calls or self._new or self._has_pending():
+        if self._calls or self._new:
             return 0.0
         times = [s.deadline for s in self._socks.values() if s.deadline is not None]
         deadline = self.engine.session.next_deadline()
@@ -362,7 +363,7 @@ class _Driver:
         if sock is None or sock.closed:
             return  # unknown, or already closed: nothing to do
         sock.closed = True
-        if sock.phase is _Phase.OPEN and sock.outbox:
+        if sock.phase is _Phase.OPEN and (sock.outbox or sock.wire):
             sock.deadline = time.monotonic() + self.options.close_timeout  # flush, bounded
         else:
             self._discard(sock)
@@ -468,28 +469,31 @@ class _Driver:
         if not a.secure:
             self._opened(sock)
             return
-        raw = sock.sock
-        assert raw is not None
-        self._unregister(sock)  # the TLS socket object replaces the plain one
-        sock.sock = self._tls_setup().context.wrap_socket(
-            raw, server_hostname=a.host, do_handshake_on_connect=False
-        )
+        sock.tls = TlsPipe(self._tls_setup().context, a.host)
         sock.phase = _Phase.TLS
         self._handshake(sock)
 
     def _handshake(self, sock: _Sock) -> None:
-        tls = sock.sock
-        assert isinstance(tls, ssl.SSLSocket)
+        """One handshake step; raises what the handshake raises (``_ready`` reports it)."""
+        tls = sock.tls
+        assert tls is not None
+        done = tls.handshake()
+        sock.wire += tls.take_output()
+        if done:
+            self._opened(sock)
+
+    def _handshake_input(self, sock: _Sock) -> None:
+        raw = sock.sock
+        tls = sock.tls
+        assert raw is not None and tls is not None
         try:
-            tls.do_handshake()
-        except ssl.SSLWantReadError:
-            sock.want = _READ
+            data = raw.recv(self.options.read_size)
+        except (BlockingIOError, InterruptedError):
             return
-        except ssl.SSLWantWriteError:
-            sock.want = _WRITE
-            return
-        sock.want = 0
-        self._opened(sock)
+        if not data:
+            raise ConnectionResetError("the server closed the connection during the TLS handshake")
+        tls.receive(data)
+        self._handshake(sock)
 
     def _opened(self, sock: _Sock) -> None:
         sock.phase = _Phase.OPEN
@@ -504,7 +508,7 @@ class _Driver:
             return
         try:
             if sock.phase is _Phase.OPEN:
-                if mask & _WRITE or sock.want & mask:
+                if mask & _WRITE:
                     self._flush(sock)
                 if mask & _READ and sock.sock is not None and not sock.closed:
                     self._read(sock)
@@ -513,7 +517,10 @@ class _Driver:
             elif sock.phase is _Phase.PROXY:
                 self._proxy_step(sock, mask)
             elif sock.phase is _Phase.TLS:
-                self._handshake(sock)
+                if mask & _WRITE:
+                    self._send_wire(sock)
+                if mask & _READ:
+                    self._handshake_input(sock)
         except Exception as exc:
             if sock.phase is _Phase.OPEN:  # pragma: no cover - I/O errors are handled inside
                 raise
@@ -535,35 +542,28 @@ class _Driver:
                 self._begin_tls(sock)
 
     def _read(self, sock: _Sock) -> None:
-        """One read of at most ``read_size`` bytes into the session."""
+        """One ``recv`` of at most ``read_size`` bytes (decrypted, under TLS) into the session."""
         conn = sock.sock
         assert conn is not None
-        size = self.options.read_size
-        chunks: list[bytes] = []
-        total = 0
         eof = False
-        tls = isinstance(conn, ssl.SSLSocket)
         error: BaseException | None = None
-        while total < size:
+        try:
+            data = conn.recv(self.options.read_size)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            data, error = b"", exc
+        tls = sock.tls
+        if tls is not None and error is None:
             try:
-                part = conn.recv(size - total)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
-                break
-            except ssl.SSLWantWriteError:
-                sock.want = _WRITE
-                break
-            except OSError as exc:
-                error = exc
-                break
-            if not part:
-                eof = True
-                break
-            chunks.append(part)
-            total += len(part)
-            if not tls:
-                break  # one recv takes what the kernel has
-        if chunks:
-            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                tls.receive(data)
+                data, eof = tls.read(self.options.read_size)
+            except ssl.SSLError as exc:
+                data, error = b"", exc
+            sock.wire += tls.take_output()  # alerts, key update answers: sent by the loop
+        elif not data:
+            eof = error is None
+        if data:
             self._run(self.engine.data, sock.id, data)
         if sock.closed:
             return
@@ -573,65 +573,47 @@ class _Driver:
             sock.eof = True
             self._run(self.engine.eof, sock.id)
 
-    def _read_pending(self) -> None:
-        """TLS keeps decrypted bytes that the selector cannot see: read them too."""
-        for sock in list(self._socks.values()):
-            conn = sock.sock
-            if (
-                sock.phase is _Phase.OPEN
-                and isinstance(conn, ssl.SSLSocket)
-                and not sock.closed
-                and not sock.eof
-                and conn.pending()
-                and self.sink.reading_allowed(sock.id)
-            ):
-                self._read(sock)
-
-    def _has_pending(self) -> bool:
-        for sock in self._socks.values():
-            conn = sock.sock
-            if (
-                sock.phase is _Phase.OPEN
-                and isinstance(conn, ssl.SSLSocket)
-                and not sock.closed
-                and not sock.eof
-                and conn.pending()
-                and self.sink.reading_allowed(sock.id)
-            ):
-                return True
-        return False
-
     def _flush(self, sock: _Sock) -> None:
-        conn = sock.sock
-        if conn is None:
-            return
-        while sock.outbox:
-            size = sock.inflight or min(len(sock.outbox), _MAX_WRITE)
+        """Send what is queued: encrypted first under TLS, then as much as the kernel takes."""
+        tls = sock.tls
+        if tls is not None and sock.outbox:
             try:
-                sent = conn.send(sock.outbox[:size])
-            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
-                sock.inflight = size if isinstance(conn, ssl.SSLSocket) else 0
-                return
-            except ssl.SSLWantReadError:
-                sock.inflight = size
-                sock.want = _READ
-                return
-            except OSError as exc:
+                tls.write(sock.outbox)
+            except ssl.SSLError as exc:
                 self._lost(sock, exc)
                 return
-            sock.inflight = 0
-            sock.want = 0
-            del sock.outbox[:sent]
-        if sock.closed:
+            sock.outbox.clear()
+            sock.wire += tls.take_output()
+        if self._send_wire(sock) and sock.closed:
             self._discard(sock)
+
+    def _send_wire(self, sock: _Sock) -> bool:
+        """Write the bytes due on the socket; True once none is left."""
+        conn = sock.sock
+        if conn is None:
+            return False
+        buf = sock.wire if sock.tls is not None else sock.outbox
+        while buf:
+            try:
+                sent = conn.send(buf[:_MAX_WRITE])
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError as exc:
+                if sock.phase is not _Phase.OPEN:
+                    raise
+                self._lost(sock, exc)
+                return False
+            del buf[:sent]
+        return True
 
     def _flush_all(self) -> None:
         for sock in list(self._socks.values()):
-            if sock.outbox and sock.phase is _Phase.OPEN and not sock.inflight:
+            if (sock.outbox or sock.wire) and sock.phase is _Phase.OPEN:
                 self._flush(sock)
 
     def _lost(self, sock: _Sock, exc: BaseException) -> None:
         sock.outbox.clear()
+        sock.wire.clear()
         if sock.closed:
             self._discard(sock)
             return
@@ -647,9 +629,7 @@ class _Driver:
     def _wanted(self, sock: _Sock) -> int:
         phase = sock.phase
         if phase is _Phase.OPEN:
-            mask = _WRITE if sock.outbox else 0
-            if sock.want:
-                mask |= sock.want
+            mask = _WRITE if sock.outbox or sock.wire else 0
             if not sock.closed and not sock.eof and self.sink.reading_allowed(sock.id):
                 mask |= _READ
             return mask
@@ -658,7 +638,7 @@ class _Driver:
         if phase is _Phase.PROXY:
             return _WRITE if sock.outbox else _READ
         if phase is _Phase.TLS:
-            return sock.want or _READ
+            return _READ | _WRITE if sock.wire else _READ
         return 0
 
     def _update_registrations(self) -> None:
@@ -705,7 +685,7 @@ class _Driver:
             self._run(self.engine.timer, deadline)
 
 
-class Stream(StreamCommands):
+class Stream(StreamBase):
     """One RTMS stream: iterate it for events; its commands go to the session.
 
     Iteration blocks until an event arrives and ends after
@@ -714,11 +694,10 @@ class Stream(StreamCommands):
     when done; they raise what the session raises.
     """
 
+    _driver: _Driver
+
     def __init__(self, driver: _Driver, buffer: EventBuffer) -> None:
-        self._driver = driver
-        self._buffer = buffer
-        self._config = driver.engine.session.config
-        self._over = False
+        super().__init__(driver, buffer)
 
     def __iter__(self) -> Stream:
         return self
@@ -758,24 +737,6 @@ class Stream(StreamCommands):
         if type(event) is ev.SessionEnded:
             self._over = True
         return event
-
-    def _command(self, fn: Callable[[Session, float], T]) -> T:
-        return self._driver.command(fn)
-
-    @property
-    def ended(self) -> ev.SessionEnded | None:
-        """The session's end, once it happened."""
-        return self._driver.engine.ended
-
-    @property
-    def dropped(self) -> int:
-        """Media frames dropped under ``Backpressure.DROP_OLDEST_MEDIA``."""
-        return self._buffer.dropped
-
-    @property
-    def queued(self) -> int:
-        """Events waiting for the application (how far behind it is)."""
-        return len(self._buffer)
 
 
 @contextmanager
@@ -839,7 +800,7 @@ def connect(
         if driver.error is not None:
             raise driver.error
         if not driver.engine.connected:
-            _raise_not_connected(driver.engine)
+            driver.engine.raise_not_connected()
         yield Stream(driver, buffer)
         graceful = True
     finally:
@@ -859,14 +820,6 @@ def connect(
                 )
         driver.request_abort()
         thread.join()
-
-
-def _raise_not_connected(engine: Engine) -> None:
-    if engine.fatal is not None:
-        raise engine.fatal
-    ended = engine.ended
-    if ended is not None and ended.error is not None:
-        raise ended.error
 
 
 class SessionRunner:
