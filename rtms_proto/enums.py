@@ -522,7 +522,6 @@ class FailureReason(enum.Enum):
     KEEPALIVE_TIMEOUT = "keepalive_timeout"
     CONNECTION_LOST = "connection_lost"
     CLOSED_BY_SERVER = "closed_by_server"
-    CLOSE_TIMEOUT = "close_timeout"
 
     @property
     def retryable(self) -> bool:

@@ -131,7 +131,11 @@ def _json_decode(text: str) -> Any:
     try:
         return _orjson_loads(text)
     except _OrjsonError:
-        pass
+        return _stdlib_json_decode(text)
+
+
+def _stdlib_json_decode(text: str) -> Any:
+    """The stdlib decoder: lone surrogate escapes, and precise error messages."""
     try:
         value, end = _scan_once(text, 0)
     except StopIteration:
@@ -1088,9 +1092,9 @@ def _slot_setters(cls: type[_MediaData]) -> tuple[Callable[[_MediaData, object],
 
 
 def _dec_media_data(
-    o: dict[str, Any],
     cls: type[_MediaData],
     setters: tuple[Callable[[_MediaData, object], None], ...],
+    o: dict[str, Any],
 ) -> _MediaData:
     # The hot path: keys are read once and checked inline; helpers run only on faults.
     content = o.get("content")
@@ -1273,9 +1277,9 @@ _DECODERS: dict[int, Callable[[dict[str, Any]], Message]] = {
     11: _dec_session_resp,
     12: _dec_keep_alive_req,
     13: _dec_keep_alive_resp,
-    14: partial(_dec_media_data, cls=AudioData, setters=_slot_setters(AudioData)),
-    15: partial(_dec_media_data, cls=VideoData, setters=_slot_setters(VideoData)),
-    16: partial(_dec_media_data, cls=DeskshareData, setters=_slot_setters(DeskshareData)),
+    14: partial(_dec_media_data, AudioData, _slot_setters(AudioData)),
+    15: partial(_dec_media_data, VideoData, _slot_setters(VideoData)),
+    16: partial(_dec_media_data, DeskshareData, _slot_setters(DeskshareData)),
     17: _dec_transcript,
     18: _dec_chat,
     19: _dec_stream_state_req,
@@ -1305,9 +1309,13 @@ def decode_message(data: bytes | str) -> Message | DecodeError:
             msg_type=None, field=None, detail=f"not UTF-8: {exc.reason} at byte {exc.start}"
         )
     try:
-        obj = _json_decode(text)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, digit limit, nesting
-        return DecodeError(msg_type=None, field=None, detail=f"not valid JSON: {exc}")
+        # orjson inline (this runs for every packet); _stdlib_json_decode for the rest.
+        obj = _orjson_loads(text)
+    except _OrjsonError:
+        try:
+            obj = _stdlib_json_decode(text)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, digit limit, nesting
+            return DecodeError(msg_type=None, field=None, detail=f"not valid JSON: {exc}")
     if type(obj) is not dict:
         return DecodeError(
             msg_type=None, field=None, detail=f"expected a JSON object, got {_json_type(obj)}"

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
 import ssl
+import threading
 import time
 from pathlib import Path
 
@@ -463,6 +466,57 @@ def test_connect_timeout_and_refused(driver: str, tmp_path: Path) -> None:
             allowed_hosts=ALLOWED,
             options=options(ca),
         )
+    assert fd_count() == before
+
+
+@pytest.mark.parametrize(
+    ("read_all", "why"),
+    [
+        (True, "the server closed the connection during the TLS handshake"),
+        (False, "Connection reset by peer"),  # closed with the ClientHello unread: a reset
+    ],
+    ids=["end", "reset"],
+)
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_server_hanging_up_during_the_tls_handshake(
+    driver: str, read_all: bool, why: str, tmp_path: Path
+) -> None:
+    """The same error, word for word, from every driver, and nothing left open."""
+    ca = write_ca(tmp_path)
+    before = fd_count()
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def hang_up() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                if read_all:
+                    conn.settimeout(5.0)
+                    hello = conn.recv(65536)
+                    length = 5 + int.from_bytes(hello[3:5], "big")  # the record's size
+                    while len(hello) < length:
+                        hello += conn.recv(65536)
+                else:
+                    conn.recv(1)
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(ConnectError) as raised:
+            run_stream(
+                driver,
+                webhook_body(f"wss://127.0.0.1:{port}/signaling"),
+                client_id="id",
+                client_secret="secret",
+                allowed_hosts=ALLOWED,
+                options=options(ca, connect_timeout=5.0),
+            )
+    finally:
+        listener.close()
+        thread.join(5)
+    assert str(raised.value) == f"cannot connect to 127.0.0.1:{port}: {why}"
+    assert (raised.value.host, raised.value.port) == ("127.0.0.1", port)
     assert fd_count() == before
 
 

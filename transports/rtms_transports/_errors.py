@@ -63,6 +63,9 @@ class ProxyError(TransportError):
     """The HTTP proxy refused the CONNECT request or answered something else than HTTP."""
 
 
+CLOSED_DURING_TLS = "the server closed the connection during the TLS handshake"
+
+
 def as_transport_error(
     exc: BaseException | None,
     *,
@@ -101,6 +104,9 @@ def as_transport_error(
             f"connecting to {where} timed out after {timeout:g} s", host=host, port=port
         )
     if isinstance(cause, OSError):
+        if isinstance(cause, ConnectionResetError) and not cause.args:
+            # asyncio's end of stream in the TLS handshake carries no text.
+            cause = ConnectionResetError(CLOSED_DURING_TLS)
         why = cause.strerror or str(cause) or type(cause).__name__
         return ConnectError(f"cannot connect to {where}: {why}", host=host, port=port)
     return ConnectError(

@@ -65,7 +65,7 @@ from ._common import (
     tls_setup,
 )
 from ._engine import Engine, EventBuffer, HandlerSink, Sink, StreamBase
-from ._errors import as_transport_error, check_plaintext
+from ._errors import CLOSED_DURING_TLS, as_transport_error, check_plaintext
 from ._proxy import ProxyConfig, ProxyHandshake
 from ._tls_pipe import TlsPipe
 
@@ -491,7 +491,7 @@ class _Driver:
         except (BlockingIOError, InterruptedError):
             return
         if not data:
-            raise ConnectionResetError("the server closed the connection during the TLS handshake")
+            raise ConnectionResetError(CLOSED_DURING_TLS)
         tls.receive(data)
         self._handshake(sock)
 
@@ -696,14 +696,31 @@ class Stream(StreamBase):
 
     _driver: _Driver
 
-    def __init__(self, driver: _Driver, buffer: EventBuffer) -> None:
+    def __init__(self, driver: _Driver, buffer: EventBuffer, lock: threading.RLock) -> None:
         super().__init__(driver, buffer)
+        self._lock = lock  # the lock of driver.cond
 
     def __iter__(self) -> Stream:
         return self
 
     def __next__(self) -> ev.Event:
-        return self._next(None)
+        # The usual case, an event waiting, without Condition's Python-level
+        # __enter__/__exit__ or the waiting loop: this runs once per event.
+        buffer = self._buffer
+        with self._lock:
+            event = buffer.pop()
+            if event is None:
+                unblocked = False
+            else:
+                unblocked = buffer.unblocked
+                buffer.unblocked = False
+        if event is None:
+            return self._next(None)
+        if unblocked:
+            self._driver.wake()
+        if type(event) is ev.SessionEnded:
+            self._over = True
+        return event
 
     def receive(self, timeout: float | None = None) -> ev.Event:
         """The next event, waiting at most ``timeout`` seconds (:class:`TimeoutError`);
@@ -777,7 +794,8 @@ def connect(
         options=options,
         logger=logger,
     )
-    cond = threading.Condition()
+    lock = threading.RLock()
+    cond = threading.Condition(lock)
     buffer = EventBuffer(prep.options.max_events, prep.options.backpressure, prep.log)
     driver = _Driver(
         Session(prep.config, jitter=jitter),
@@ -801,7 +819,7 @@ def connect(
             raise driver.error
         if not driver.engine.connected:
             driver.engine.raise_not_connected()
-        yield Stream(driver, buffer)
+        yield Stream(driver, buffer, lock)
         graceful = True
     finally:
         with cond:

@@ -52,7 +52,7 @@ from ._common import (
     tls_setup,
 )
 from ._engine import AsyncStream, Engine, EventBuffer, HandlerSink, Sink
-from ._errors import TransportError, as_transport_error, check_plaintext
+from ._errors import CLOSED_DURING_TLS, TransportError, as_transport_error, check_plaintext
 from ._proxy import ProxyConfig, ProxyHandshake
 
 __all__ = ["SessionRunner", "Stream", "connect", "run_session"]
@@ -93,7 +93,7 @@ class _TlsStream:
                 return
             await self._flush()
             if not await self._fill():
-                raise ConnectionResetError("the server closed the connection during TLS")
+                raise ConnectionResetError(CLOSED_DURING_TLS)
 
     async def receive_some(self, max_bytes: int) -> bytes:
         while True:
