@@ -18,7 +18,8 @@ The conformance suite (every transport must produce the same trace as the
 in-memory reference):
 
 * :mod:`~rtms_conformance.scenarios` — the catalogue: server script, client
-  configuration, application commands and the expected trace of each scenario;
+  configuration, application commands and the expected trace of each scenario
+  (the data model in ``scenarios.model``, the scenarios in one module per theme);
 * :mod:`~rtms_conformance.trace` — how what the application saw becomes a trace;
 * :mod:`~rtms_conformance.harness` — what a transport's adapter implements, and
   the in-memory reference adapter;
