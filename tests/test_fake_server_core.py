@@ -8,11 +8,14 @@ official client sends (protocol.md §13).
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import Request
 
 from rtms_conformance import faults as f
 from rtms_conformance.meeting import DEFAULT_PEOPLE, MeetingSpec
@@ -24,6 +27,7 @@ from rtms_conformance.server_core import (
     FakeRtmsServer,
     PauseReading,
     Send,
+    ServerAction,
     ServerConfig,
     StreamInfo,
     StreamSpec,
@@ -1150,3 +1154,317 @@ def test_odd_client_messages_are_noted() -> None:
     assert "subscription names unknown event types [77]" in notes
     assert "ignored msg_type 14 on signaling" in notes
     assert len(server.received(info, SocketRole.SIGNALING)) == 4
+
+
+# --- scheduling: the cost of an input does not grow with the other streams ----------------------
+
+
+class _Logged(FakeRtmsServer):
+    """Keeps every action it hands out (upgrade answers without the client's random key)."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        super().__init__(config)
+        self.log: list[object] = []
+
+    def drain(self) -> list[ServerAction]:
+        out = super().drain()
+        self.log += [_without_key(action) for action in out]
+        return out
+
+
+def _without_key(action: ServerAction) -> ServerAction:
+    if isinstance(action, Send) and action.data.startswith(b"HTTP/1.1 101"):
+        return Send(conn=action.conn, data=re.sub(rb"Accept: \S+", b"Accept: -", action.data))
+    return action
+
+
+def scan_run_due(server: FakeRtmsServer, now: float) -> None:
+    """The reference scheduler, as the core had it: scan every stream, then every connection."""
+    for s in list(server._streams.values()):
+        while (due := server._next_due(s)) is not None and due[0] <= now:
+            server._do(s, due)
+    for c in list(server._conns.values()):
+        if c.deadline is not None and c.deadline <= now:
+            server._time_out(c)
+
+
+def scan_deadline(server: FakeRtmsServer) -> float | None:
+    """The true next deadline: the earliest of every stream's due time and connection deadline."""
+    times = [c.deadline for c in server._conns.values() if c.deadline is not None]
+    times += [d[0] for s in server._streams.values() if (d := server._next_due(s)) is not None]
+    return min(times) if times else None
+
+
+class ScanningServer(_Logged):
+    """The core with the reference scheduler."""
+
+    def _run_due(self, now: float) -> None:
+        scan_run_due(self, now)
+
+    def next_deadline(self) -> float | None:
+        return scan_deadline(self)
+
+
+class CheckedServer(_Logged):
+    """The core as it is, checked against a full scan after every scheduling pass."""
+
+    def _run_due(self, now: float) -> None:
+        super()._run_due(now)
+        routed: dict[str, list[object]] = {}
+        for c in self._conns.values():
+            if c.stream is not None:
+                routed.setdefault(c.stream.info.rtms_stream_id, []).append(c)
+        for sid, s in self._streams.items():
+            due = self._next_due(s)
+            assert due is None or due[0] > now, f"{sid} still has work due at {now}"
+            assert s.clients_in_order() == routed.get(sid, [])
+
+    def next_deadline(self) -> float | None:
+        found = super().next_deadline()
+        assert found == scan_deadline(self)
+        return found
+
+
+def stream_hello(sid: str, uuid: str, msg_type: int = 1, **extra: object) -> dict[str, object]:
+    return {
+        "msg_type": msg_type,
+        "protocol_version": 1,
+        "meeting_uuid": uuid,
+        "rtms_stream_id": sid,
+        "signature": signature(instance=uuid, stream=sid),
+        **extra,
+    }
+
+
+def many_streams(server: FakeRtmsServer) -> list[object]:
+    """50 streams started in pairs at staggered times, with clients that meet every timed path:
+    audio, keep-alives, silence, drops and reconnections, failover, ends, expiries, timeouts."""
+    net = MemoryNetwork(server)
+    clients: list[ClientRecord] = []
+    peers: list[WsPeer] = []
+    for i in range(50):
+        start = (i // 2) * 0.011  # pairs start together: their work falls due at the same instants
+        net.run_until(start)
+        sid, uuid = f"stream-{i * 37 % 50:02d}", f"meeting-{i}=="  # not in sorted order
+        kind = i % 10
+        spec: dict[str, Any] = {}
+        if kind == 1:
+            spec["faults"] = (f.DropSocket(at=0.4, role=SocketRole.AUDIO),)
+        elif kind == 2:
+            spec["faults"] = (f.Silence(at=0.2, duration=0.3),)
+        elif kind == 3:
+            spec["faults"] = (f.Failover(at=0.5),)
+        elif kind == 4:
+            spec["connect_window"] = 0.35  # nobody comes
+        elif kind == 5:
+            spec["timeline"] = (TimelineEntry(at=0.6, event=EndStream()),)
+        elif kind == 6:
+            spec["faults"] = (f.InterruptMedia(at=0.3),)
+        elif kind == 7:
+            spec["faults"] = (f.SendClose(at=0.45), f.SlowReads(at=0.2, seconds=0.1))
+        elif kind == 9:
+            spec["faults"] = (f.IgnoreHandshake(),)
+        info = server.add_stream(StreamSpec(meeting_uuid=uuid, rtms_stream_id=sid, **spec), start)
+        if kind == 8:
+            # Three sockets that never handshake time out together; one leaves first.
+            peers += [net.open(path(info.signaling_url)) for _ in range(3)]
+            peers[-2].drop()
+            net.run_until(start + 0.05)
+            sig = net.open(path(info.signaling_url))
+            sig.send(stream_hello(sid, uuid))
+            sig.auto_keepalive = False  # unanswered keep-alives end it
+            peers.append(sig)
+        elif kind != 4:
+            clients.append(net.add_client(make_session(info)))
+    for step in range(1, 31):
+        net.run_until(step * 0.05)
+    trace = [(e.at, e.rtms_stream_id, e.conn, e.direction, e.message, e.note) for e in server.trace]
+    assert isinstance(server, _Logged)
+    return [server.log, trace, [c.events for c in clients], [p.messages for p in peers]]
+
+
+def test_many_streams_are_scheduled_exactly_as_a_full_scan_would() -> None:
+    config = ServerConfig(
+        client_id=CLIENT_ID,
+        client_secret=SECRET,
+        base_url=BASE,
+        keepalive_interval=0.25,
+        handshake_timeout=0.3,
+        close_timeout=0.15,
+        signaling_reconnect_window=0.4,
+        media_reconnect_window=0.45,
+    )
+    checked = CheckedServer(config)
+    run = many_streams(checked)
+    assert run == many_streams(ScanningServer(config))
+    notes = {e.note for e in checked.trace if e.note}
+    for expected in (
+        "no handshake in time",
+        "silence ends",
+        "no signaling connection in time",
+        "stream ended, stop reason 6",  # the timeline's MEETING_ENDED
+    ):
+        assert expected in notes
+    assert any(n.startswith("failover") for n in notes)
+    assert any(n.startswith("dropped: 3 keep-alives unanswered") for n in notes)
+
+
+def checked_server(**config: Any) -> CheckedServer:
+    return CheckedServer(
+        ServerConfig(client_id=CLIENT_ID, client_secret=SECRET, base_url=BASE, **config)
+    )
+
+
+def upgrade_request(target: str) -> bytes:
+    return WSConnection(ConnectionType.CLIENT).send(Request(host="localhost", target=target))
+
+
+def masked_text(text: str) -> bytes:
+    """One client text frame (short texts only)."""
+    data, mask = text.encode(), b"\x01\x02\x03\x04"
+    return (
+        bytes([0x81, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    )
+
+
+def test_streams_due_at_once_are_served_in_the_order_they_were_added() -> None:
+    server = checked_server(keepalive_interval=100.0)
+    net = MemoryNetwork(server)
+    sids = ["s-c", "s-a", "s-b"]
+    for sid in sids:
+        add_stream(server, rtms_stream_id=sid, meeting_uuid=f"m-{sid}")
+    audio_conns = {}
+    for sid in sids:
+        uuid = f"m-{sid}"
+        sig = net.open(f"/signaling/{sid}")
+        sig.send(stream_hello(sid, uuid))
+        audio = net.open(f"/media/{sid}/audio")
+        audio.send(stream_hello(sid, uuid, msg_type=3, media_type=1))
+        sig.send({"msg_type": 7, "rtms_stream_id": sid})
+        assert audio.link is not None
+        audio_conns[audio.link.conn] = sid
+    assert server.next_deadline() == 0.02
+    server.handle_timer(0.1)  # five packets due on every stream
+    sent = [audio_conns[a.conn] for a in server.drain() if isinstance(a, Send)]
+    # Each stream up to now before the next, in the order they were added, not by time.
+    assert sent == ["s-c"] * 5 + ["s-a"] * 5 + ["s-b"] * 5
+    assert server.next_deadline() == 0.12
+
+
+def test_a_stream_touched_late_fires_on_time() -> None:
+    server = checked_server(keepalive_interval=2.0, signaling_reconnect_window=1.0)
+    net = MemoryNetwork(server)
+    for i in range(30):
+        add_stream(
+            server,
+            rtms_stream_id=f"idle-{i}",
+            meeting_uuid=f"m-idle-{i}",
+            connect_window=20.0,
+            meeting=MeetingSpec(participants=0),
+        )
+    assert server.next_deadline() == 20.0
+    net.run_until(5.0)
+    sig = net.open("/signaling/idle-17")
+    sig.send(stream_hello("idle-17", "m-idle-17"))
+    assert server.next_deadline() == 7.0  # its first keep-alive, before every other stream
+    net.run_until(6.99)
+    assert sig.of(m.KeepAliveRequest) == []
+    net.run_until(7.0)
+    assert sig.of(m.KeepAliveRequest) == [
+        m.KeepAliveRequest(timestamp=server.config.epoch_ms + 7000, sequence=1)
+    ]
+    net.run_until(7.5)
+    sig.drop()  # the reconnection window ends before the next keep-alive would have been due
+    assert server.next_deadline() == 8.5
+    net.run_until(8.49)
+    assert not server.status("idle-17").ended
+    net.run_until(8.5)
+    assert server.status("idle-17").stop_reason == StopReason.AWAIT_RECONNECTION_TIMEOUT
+
+    sig = net.open("/signaling/idle-3")
+    sig.send(stream_hello("idle-3", "m-idle-3"))
+    audio = net.open("/media/idle-3/audio")
+    audio.send(stream_hello("idle-3", "m-idle-3", msg_type=3, media_type=1))
+    sig.send({"msg_type": 7, "rtms_stream_id": "idle-3"})
+    assert len(audio.of(m.AudioData)) == 425  # the buffer from the stream start, at once
+    assert server.next_deadline() == 8.52
+    net.run_until(20.0)
+    assert len(audio.of(m.AudioData)) == 1000
+    ended = [server.status(f"idle-{i}").ended for i in range(30)]
+    assert ended == [i != 3 for i in range(30)]
+
+
+def test_connection_deadlines_expire_in_the_order_connections_were_made() -> None:
+    server = checked_server(handshake_timeout=1.0, close_timeout=0.2)
+    info = add_stream(server, meeting=MeetingSpec(participants=0))
+    for conn in ("c", "a", "b"):
+        server.connection_made(conn, 0.0)
+    server.connection_lost("a", 0.2)
+    server.connection_made("y", 0.2)
+    server.connection_made("a", 0.2)  # the id comes back as a new connection
+    server.connection_made("late", 0.2)  # made last, it times out first:
+    server.receive_data("late", upgrade_request(path(info.signaling_url)), 0.2)
+    server.receive_data("late", masked_text('{"msg_type": 99}'), 0.3)
+    replies = server.drain()
+    assert isinstance(replies[-1], Send) and replies[-1].data[:1] == b"\x88"  # rejected, closing
+    assert server.next_deadline() == 0.5
+    server.handle_timer(2.0)  # every deadline at once, in connection order
+    assert server.drain() == [Close(conn=c) for c in ("c", "b", "y", "a", "late")]
+    timeouts = [(e.conn, e.at) for e in server.trace if e.note == "no handshake in time"]
+    assert timeouts == [("c", 1.0), ("b", 1.0), ("y", 1.2), ("a", 1.2)]
+    assert server.next_deadline() is None
+
+
+def test_a_close_timeout_set_by_a_late_timer_waits_for_the_next_one() -> None:
+    server = checked_server(handshake_timeout=1.0, close_timeout=0.2)
+    info = add_stream(server, meeting=MeetingSpec(participants=0))
+    server.connection_made("c", 0.0)
+    server.receive_data("c", upgrade_request(path(info.signaling_url)), 0.0)
+    server.drain()
+    server.handle_timer(2.0)  # the handshake timed out at 1.0: a close frame, closing until 1.2
+    (frame,) = server.drain()
+    assert isinstance(frame, Send) and frame.data[:1] == b"\x88"
+    assert server.next_deadline() == 1.2  # already past, as the driver will see
+    server.handle_timer(2.0)
+    assert server.drain() == [Close(conn="c")]
+
+
+@pytest.mark.parametrize("how", ["end", "failover"])
+def test_a_streams_sockets_are_closed_in_connection_order(how: str) -> None:
+    server = checked_server()
+    faults = (f.Failover(at=0.5),) if how == "failover" else ()
+    pause = (TimelineEntry(at=1.0, event=PauseSession()),)  # something left to do, ended or not
+    info = add_stream(server, meeting=MeetingSpec(participants=0), timeline=pause, faults=faults)
+    server.connection_made("first", 0.0)
+    server.connection_made("second", 0.0)
+    server.receive_data("second", upgrade_request(path(info.signaling_url)), 0.1)
+    server.receive_data("first", upgrade_request(path(info.signaling_url)), 0.2)
+    server.drain()
+    if how == "end":
+        server.end_stream(info, 0.5)
+        closed = [a.conn for a in server.drain() if isinstance(a, Send)]
+    else:
+        server.handle_timer(0.5)
+        closed = [a.conn for a in server.drain() if isinstance(a, Abort)]
+    assert closed == ["first", "second"]
+    assert server.next_deadline() == (2.5 if how == "end" else 1.0)  # close timeouts, or pause
+
+
+def test_stale_schedule_entries_do_not_pile_up() -> None:
+    server, info, net = setup(meeting=MeetingSpec(participants=0))
+    # Live entries earlier than every stale one keep the stale ones from reaching the top.
+    add_stream(
+        server,
+        rtms_stream_id="anchor",
+        meeting_uuid="m-anchor",
+        connect_window=50.0,
+        meeting=MeetingSpec(participants=0),
+    )
+    net.open(path(info.signaling_url))  # never handshakes: times out at 30 s
+    for _ in range(300):  # each round leaves a stale due time (60 s on) and a stale deadline
+        signaling(net, info).drop()
+        net.run_for(0.01)
+    assert server.status(info).signaling_handshakes == 300
+    assert server.next_deadline() == 30.0
+    assert len(server._due) <= 2 * 2 + 64
+    assert len(server._timeouts) <= 2 * len(server._conns) + 64

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
+import logging
 import selectors
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -159,6 +161,14 @@ def test_untrusted_certificate_is_refused() -> None:
             other.client_context().wrap_socket(raw, server_hostname="127.0.0.1")
 
 
+def signaling_hello() -> dict[str, object]:
+    """A signaling handshake request, as a third-party client writes it by hand."""
+    signature = handshake_signature(
+        client_id=CLIENT_ID, client_secret=SECRET, instance_id=UUID, rtms_stream_id=SID
+    )
+    return {"msg_type": 1, "meeting_uuid": UUID, "rtms_stream_id": SID, "signature": signature}
+
+
 def test_asyncio_serve_with_a_third_party_websocket_client() -> None:
     from websockets.asyncio.client import connect
 
@@ -166,15 +176,7 @@ def test_asyncio_serve_with_a_third_party_websocket_client() -> None:
         async with serve(config()) as running:
             info = running.add_stream(StreamSpec(meeting_uuid=UUID, rtms_stream_id=SID))
             assert running.base_url == f"ws://127.0.0.1:{running.port}"
-            signature = handshake_signature(
-                client_id=CLIENT_ID, client_secret=SECRET, instance_id=UUID, rtms_stream_id=SID
-            )
-            hello = {
-                "msg_type": 1,
-                "meeting_uuid": UUID,
-                "rtms_stream_id": SID,
-                "signature": signature,
-            }
+            hello = signaling_hello()
             async with asyncio.timeout(3):
                 async with connect(info.signaling_url) as sig:
                     await sig.send(json.dumps(hello))
@@ -196,6 +198,48 @@ def test_asyncio_serve_with_a_third_party_websocket_client() -> None:
                     assert event["event"]["media_type"] == 8
 
     asyncio.run(main())
+
+
+def test_a_client_reset_mid_burst_is_not_logged_per_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A TLS transport takes writes until the loss reaches it, and asyncio warns on each
+    one from the fifth on; the driver writes once per connection per flush."""
+    from websockets.asyncio.client import connect
+
+    tls = make_test_ca()
+
+    async def main() -> None:
+        async with serve(config(), ssl_context=tls.server_context, url_host="localhost") as running:
+            info = running.add_stream(StreamSpec(meeting_uuid=UUID, rtms_stream_id=SID))
+            hello = signaling_hello()
+            context = tls.client_context()
+            async with asyncio.timeout(5), connect(info.signaling_url, ssl=context) as sig:
+                await sig.send(json.dumps(hello))
+                answer = json.loads(await sig.recv())
+                media = await connect(answer["media_server"]["server_urls"]["audio"], ssl=context)
+                await media.send(json.dumps({**hello, "msg_type": 3, "media_type": 1}))
+                assert json.loads(await media.recv())["status_code"] == 0
+                await sig.send(json.dumps({"msg_type": 7, "rtms_stream_id": SID}))
+                await media.recv()  # audio flows
+                raw = media.transport.get_extra_info("socket")
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                media.transport.abort()  # a reset, not a close
+                await asyncio.sleep(0)  # the reset goes out
+                time.sleep(0.3)  # the loop lags: 15 audio packets are due at once
+                assert await running.wait_for(
+                    lambda core: not core.status(SID).media_connected, timeout=2
+                )
+
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    asyncio.run(main())
+    lost = [
+        r
+        for r in caplog.records
+        if r.name == "asyncio"
+        and r.getMessage() in ("socket.send() raised exception.", "SSL connection is closed")
+    ]
+    assert len(lost) <= 1
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):

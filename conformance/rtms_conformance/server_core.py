@@ -20,13 +20,15 @@ follows protocol.md §3-§10 and satisfies Zoom's own client (§13).
 from __future__ import annotations
 
 import enum
+import heapq
+import itertools
 import json
 import math
 import re
 import urllib.parse
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from rtms_proto import messages as m
 from rtms_proto.actions import SocketRole
@@ -114,6 +116,47 @@ _EVENT_TYPES = frozenset(int(e) for e in EventType if e != EventType.UNDEFINED)
 
 # --- internal state ---------------------------------------------------------------------------
 
+_T = TypeVar("_T")
+
+
+class _Agenda(Generic[_T]):
+    """Times at which items may have work due, earliest first.
+
+    An entry is never updated in place: when an item's time changes a new entry
+    is pushed, and whoever takes entries out checks each against the item's
+    current time, so stale ones cost a pop instead of a search.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _T]] = []
+        self._count = itertools.count()  # ties never compare the items
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def push(self, at: float, item: _T) -> None:
+        heapq.heappush(self._heap, (at, next(self._count), item))
+
+    def pop_due(self, now: float) -> list[tuple[float, _T]]:
+        """Take out every entry at or before ``now``, current or not."""
+        heap, out = self._heap, []
+        while heap and heap[0][0] <= now:
+            at, _, item = heapq.heappop(heap)
+            out.append((at, item))
+        return out
+
+    def first(self, current: Callable[[float, _T], bool]) -> float | None:
+        """The earliest time that is still ``current``; stale entries before it are dropped."""
+        heap = self._heap
+        while heap and not current(heap[0][0], heap[0][2]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def rebuild(self, entries: Iterable[tuple[float, _T]]) -> None:
+        """Start again from the current times only (stale entries would pile up otherwise)."""
+        self._heap = [(at, next(self._count), item) for at, item in entries]
+        heapq.heapify(self._heap)
+
 
 class _CS(enum.Enum):
     UPGRADING = "upgrading"
@@ -126,11 +169,22 @@ class _CS(enum.Enum):
 class _Conn:
     """One socket as the server sees it."""
 
-    def __init__(self, conn_id: ConnId, now: float, config: ServerConfig) -> None:
+    def __init__(
+        self,
+        conn_id: ConnId,
+        now: float,
+        config: ServerConfig,
+        order: int,
+        timeouts: _Agenda[_Conn],
+    ) -> None:
         self.id = conn_id
+        self.order = order
+        """Rank among all connections ever made: the order deadlines are handled in."""
+        self._timeouts = timeouts
+        self._deadline: float | None = None
         self.ws = WsServer(max_message_size=config.max_message_size)
         self.state = _CS.UPGRADING
-        self.deadline: float | None = now + config.handshake_timeout
+        self.deadline = now + config.handshake_timeout
         self.stream: _Stream | None = None
         self.role: SocketRole | None = None
         self.url_type = MediaType.UNDEFINED
@@ -148,14 +202,32 @@ class _Conn:
         self.share_since_idr = 0
         self.idr_count = 0
 
+    @property
+    def deadline(self) -> float | None:
+        """When the handshake or the close handshake times out."""
+        return self._deadline
+
+    @deadline.setter
+    def deadline(self, at: float | None) -> None:
+        # Every assignment is scheduled, so no code path can forget to.
+        self._deadline = at
+        if at is not None:
+            self._timeouts.push(at, self)
+
 
 class _Stream:
     """One stream's state."""
 
-    def __init__(self, spec: StreamSpec, info: StreamInfo, start: float) -> None:
+    def __init__(self, spec: StreamSpec, info: StreamInfo, start: float, order: int) -> None:
         self.spec = spec
         self.info = info
         self.start = start
+        self.order = order
+        """Rank among the streams: the order streams due at once are served in."""
+        self.queued: float | None = None
+        """The due time last put on the agenda (None: nothing due, or being served)."""
+        self.clients: dict[int, _Conn] = {}
+        """Connections routed to this stream and not lost, by ``_Conn.order``."""
         self.script = MeetingScript(spec.meeting, spec.timeline)
         self.ended = False
         self.stop_reason: StopReason | int | None = None
@@ -197,6 +269,10 @@ class _Stream:
             yield self.signaling
         yield from self.media.values()
 
+    def clients_in_order(self) -> list[_Conn]:
+        """Routed, not lost connections in the order they were made (``_conns`` order)."""
+        return [self.clients[k] for k in sorted(self.clients)]
+
 
 class _Item(enum.IntEnum):
     """Kinds of timed work, in the order they run when due at the same instant."""
@@ -219,12 +295,22 @@ _Due = tuple[float, _Item, _Conn | None, MediaType | None, int]
 
 
 class FakeRtmsServer:
-    """A faithful fake of Zoom's RTMS servers for any number of streams (see the module doc)."""
+    """A faithful fake of Zoom's RTMS servers for any number of streams (see the module doc).
+
+    An input costs the same however many other streams and connections there
+    are: streams' next due times and connections' deadlines wait on agendas
+    (heaps), and a stream's due time is recomputed only when something may
+    have changed it (see :meth:`_touch`).
+    """
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self._conns: dict[ConnId, _Conn] = {}
         self._streams: dict[str, _Stream] = {}
+        self._due = _Agenda[_Stream]()
+        self._timeouts = _Agenda[_Conn]()
+        self._touched: dict[int, _Stream] = {}
+        self._conn_order = itertools.count()
         self._out: list[ServerAction] = []
         self.trace: list[TraceEntry] = []
         """Messages in and out (media data counted in ``StreamStatus.sent``), and notes."""
@@ -244,9 +330,10 @@ class FakeRtmsServer:
             started_at=now,
             media_epoch_ms=self._wall(now),
         )
-        stream = _Stream(spec, info, now)
+        stream = _Stream(spec, info, now, len(self._streams))
         stream.started_body = self._started_body(stream, now)
         self._streams[spec.rtms_stream_id] = stream
+        self._touch(stream)
         self._run_due(now)
         return info
 
@@ -290,7 +377,9 @@ class FakeRtmsServer:
     ) -> None:
         """End a stream now, as Zoom does (state updates, close frames, ``rtms_stopped``)."""
         self._run_due(now)
-        self._end_stream(self._stream(stream), now, reason)
+        s = self._stream(stream)
+        self._end_stream(s, now, reason)
+        self._touch(s)
 
     def expected_audio(
         self,
@@ -330,7 +419,7 @@ class FakeRtmsServer:
         if conn in self._conns:
             raise InvalidConfig(f"connection {conn!r} is already known")
         self._run_due(now)
-        self._conns[conn] = _Conn(conn, now, self.config)
+        self._conns[conn] = _Conn(conn, now, self.config, next(self._conn_order), self._timeouts)
 
     def receive_data(self, conn: ConnId, data: bytes, now: float) -> None:
         """Bytes from a client.  Never raises because of what they contain."""
@@ -339,6 +428,7 @@ class FakeRtmsServer:
         if c is None or c.state is _CS.CLOSED:
             return
         self._handle_items(c, c.ws.feed(data), now)
+        self._touch(c.stream)
         self._run_due(now)
 
     def connection_lost(self, conn: ConnId, now: float) -> None:
@@ -347,12 +437,15 @@ class FakeRtmsServer:
         c = self._conns.pop(conn, None)
         if c is None:
             return
+        if c.stream is not None:
+            c.stream.clients.pop(c.order, None)
         was_live = c.state is not _CS.CLOSED
         c.state = _CS.CLOSED
         c.ws.lost()
         if was_live:
             self._note(c, now, "connection lost")
             self._gone(c, now, StopReason.AWAIT_RECONNECTION_TIMEOUT)
+        self._touch(c.stream)
         self._run_due(now)
 
     def handle_timer(self, now: float) -> None:
@@ -361,11 +454,15 @@ class FakeRtmsServer:
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` must be called next, or None."""
-        times = [c.deadline for c in self._conns.values() if c.deadline is not None]
-        for s in self._streams.values():
-            due = self._next_due(s)
-            if due is not None:
-                times.append(due[0])
+        self._settle()
+        times = [
+            t
+            for t in (
+                self._due.first(lambda at, s: at == s.queued),
+                self._timeouts.first(self._conn_current),
+            )
+            if t is not None
+        ]
         return min(times) if times else None
 
     def drain(self) -> list[ServerAction]:
@@ -539,6 +636,7 @@ class FakeRtmsServer:
             return
         stream, role, flag = route
         c.stream, c.role, c.url_type = stream, role, flag
+        stream.clients[c.order] = c
         c.state = _CS.HANDSHAKING
         # Zoom's client offers the subprotocol "websocket"; echo what was offered.
         sub = item.subprotocols[0] if item.subprotocols else None
@@ -1124,24 +1222,78 @@ class FakeRtmsServer:
             consider(s.start + s.spec.connect_window, _Item.EXPIRY)
         return best
 
+    def _touch(self, s: _Stream | None) -> None:
+        """``s`` may have changed: recompute its due time before the next scheduling pass.
+
+        Every input touches the stream of its connection (the only stream an
+        input can change), and the public methods touch the stream they act
+        on; timed work reschedules its own stream in :meth:`_run_due`.
+        """
+        if s is not None:
+            self._touched[s.order] = s
+
+    def _reschedule(self, s: _Stream) -> None:
+        due = self._next_due(s)
+        at = None if due is None else due[0]
+        if at != s.queued:
+            s.queued = at
+            if at is not None:
+                self._due.push(at, s)
+
+    def _settle(self) -> None:
+        """Put every touched stream's current due time on the agenda."""
+        for s in self._touched.values():
+            self._reschedule(s)
+        self._touched.clear()
+        if len(self._due) > 2 * len(self._streams) + 64:
+            self._due.rebuild((s.queued, s) for s in self._streams.values() if s.queued is not None)
+        if len(self._timeouts) > 2 * len(self._conns) + 64:
+            self._timeouts.rebuild(
+                (c.deadline, c) for c in self._conns.values() if c.deadline is not None
+            )
+
+    def _conn_current(self, at: float, c: _Conn) -> bool:
+        return at == c.deadline and self._conns.get(c.id) is c
+
     def _run_due(self, now: float) -> None:
-        """Do every piece of timed work due at or before ``now``, earliest first."""
-        for s in list(self._streams.values()):
+        """Do every piece of timed work due at or before ``now``, earliest first per stream.
+
+        Streams are served in the order they were added, each up to ``now``
+        before the next, then connection deadlines in the order connections
+        were made: what scanning every stream and connection would do, since
+        one stream's work never changes another stream or its connections.
+        """
+        self._settle()
+        streams: list[_Stream] = []
+        for at, s in self._due.pop_due(now):
+            if at == s.queued:
+                s.queued = None
+                streams.append(s)
+        streams.sort(key=lambda s: s.order)
+        for s in streams:
             while True:
                 due = self._next_due(s)
                 if due is None or due[0] > now:
                     break
                 self._do(s, due)
-        for c in list(self._conns.values()):
-            if c.deadline is not None and c.deadline <= now:
-                at = c.deadline
-                c.deadline = None
-                if c.state is _CS.CLOSING:
-                    c.state = _CS.CLOSED
-                    self._out.append(Close(conn=c.id))
-                elif c.state in (_CS.UPGRADING, _CS.HANDSHAKING):
-                    self._note(c, at, "no handshake in time")
-                    self._close(c, at)
+            self._reschedule(s)
+        # Deadlines set from here on wait for the next pass, as they did when scanning.
+        expired = {c.order: c for at, c in self._timeouts.pop_due(now) if self._conn_current(at, c)}
+        for order in sorted(expired):
+            self._time_out(expired[order])
+
+    def _time_out(self, c: _Conn) -> None:
+        """``c``'s deadline has come: the close handshake or the handshake took too long."""
+        at = c.deadline
+        assert at is not None
+        c.deadline = None
+        if c.state is _CS.CLOSING:
+            c.state = _CS.CLOSED
+            self._out.append(Close(conn=c.id))
+        elif c.state in (_CS.UPGRADING, _CS.HANDSHAKING):
+            self._note(c, at, "no handshake in time")
+            self._close(c, at)
+        self._touch(c.stream)
 
     def _do(self, s: _Stream, due: _Due) -> None:
         at, kind, c, key, ms = due
@@ -1260,8 +1412,8 @@ class FakeRtmsServer:
         s.stop_reason = reason
         s.sig_lost = None
         s.media_lost.clear()
-        for c in list(self._conns.values()):
-            if c.stream is s and c.state in (_CS.HANDSHAKING, _CS.OPEN):
+        for c in s.clients_in_order():
+            if c.state in (_CS.HANDSHAKING, _CS.OPEN):
                 self._close(c, at)
         s.signaling = None
         s.media.clear()
@@ -1464,8 +1616,8 @@ class FakeRtmsServer:
 
     def _failover(self, s: _Stream, at: float) -> None:
         """The stream moves to a "new server": new URLs, a new ``rtms_started``."""
-        for c in list(self._conns.values()):
-            if c.stream is s and c.state in (_CS.HANDSHAKING, _CS.OPEN, _CS.CLOSING):
+        for c in s.clients_in_order():
+            if c.state in (_CS.HANDSHAKING, _CS.OPEN, _CS.CLOSING):
                 self._abort(c, at, "failover")
         s.signaling = None
         s.media.clear()
