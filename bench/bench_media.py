@@ -118,8 +118,14 @@ def run_json_b64(texts: list[str], frames: int) -> float:
     return time.process_time() - start
 
 
-def best(fn: Callable[[], float], rounds: int) -> float:
-    return min(fn() for _ in range(rounds))
+def best_interleaved(fns: list[Callable[[], float]], rounds: int) -> list[float]:
+    """Each function's least time, the functions taking turns round after round.
+
+    A shared VM changes speed from minute to minute; taking turns gives every
+    measurement the same chances, so the ratios printed are of like with like.
+    """
+    times = [[fn() for fn in fns] for _ in range(rounds)]
+    return [min(column) for column in zip(*times, strict=True)]
 
 
 def main() -> None:
@@ -130,9 +136,14 @@ def main() -> None:
     texts, wire = recorded_stream(args.frames)
     wire_chunks = chunks(wire)
     n = args.frames
-    stack = best(lambda: run_stack(wire_chunks, n), args.rounds)
-    wsp = best(lambda: run_wsproto(wire_chunks, n), args.rounds)
-    jb = best(lambda: run_json_b64(texts, n), args.rounds)
+    stack, wsp, jb = best_interleaved(
+        [
+            lambda: run_stack(wire_chunks, n),
+            lambda: run_wsproto(wire_chunks, n),
+            lambda: run_json_b64(texts, n),
+        ],
+        args.rounds,
+    )
     print(f"{n} audio frames of 640 bytes, {len(wire)} wire bytes, best of {args.rounds}")
     print(f"  rtms_proto MediaConnection (frames + codec + machine): {n / stack:12,.0f} msg/s")
     print(f"  wsproto frame parsing alone:                          {n / wsp:12,.0f} msg/s")
