@@ -9,7 +9,12 @@ before it read server frames itself), and ``json.loads`` +
 ``base64.b64decode`` alone.  Prints messages per
 second, best of several rounds, and the ratios.
 
+``--instructions`` counts instead what a busy machine cannot disturb: the
+instructions per message of the stack and of wsproto alone, under valgrind's
+callgrind, each minus a run that only prepares the same input.
+
     python bench/bench_media.py [--frames N] [--rounds R]
+    python bench/bench_media.py --instructions [--frames 3000]
 """
 
 from __future__ import annotations
@@ -17,6 +22,11 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -128,11 +138,59 @@ def best_interleaved(fns: list[Callable[[], float]], rounds: int) -> list[float]
     return [min(column) for column in zip(*times, strict=True)]
 
 
+PHASES = ("input", "input+connection", "stack", "wsproto")
+"""What one run under valgrind does: prepare the input (and the connection), then feed it."""
+
+
+def run_phase(phase: str, frames: int) -> None:
+    _, wire = recorded_stream(frames)
+    wire_chunks = chunks(wire)
+    if phase == "input+connection":
+        open_media_connection()
+    elif phase == "stack":
+        run_stack(wire_chunks, frames)
+    elif phase == "wsproto":
+        run_wsproto(wire_chunks, frames)
+
+
+def count_instructions(frames: int) -> None:
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        sys.exit("--instructions needs valgrind (Debian: apt install valgrind)")
+    counted: dict[str, int] = {}
+    for phase in PHASES:
+        command = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+        command += [sys.executable, os.path.abspath(__file__), "--phase", phase]
+        command += ["--frames", str(frames)]
+        run = subprocess.run(command, capture_output=True, text=True, check=False)
+        found = re.search(r"Collected : (\d+)", run.stderr)
+        if run.returncode != 0 or found is None:
+            sys.exit(f"{phase} under valgrind failed:\n{run.stderr[-2000:]}")
+        counted[phase] = int(found.group(1))
+    stack = (counted["stack"] - counted["input+connection"]) / frames
+    wsp = (counted["wsproto"] - counted["input"]) / frames
+    print(f"{frames} audio frames of 640 bytes, instructions per message (callgrind)")
+    print(f"  rtms_proto MediaConnection (frames + codec + machine): {stack:12,.0f}")
+    print(f"  wsproto frame parsing alone:                          {wsp:12,.0f}")
+    print(f"  ratio stack / wsproto alone: {wsp / stack:.2f}x  (goal >= 0.80x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=20_000)
+    parser.add_argument("--frames", type=int)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions under valgrind instead"
+    )
+    parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.phase:
+        run_phase(args.phase, args.frames)
+        return
+    if args.instructions:
+        count_instructions(args.frames or 3000)
+        return
+    args.frames = args.frames or 20_000
     texts, wire = recorded_stream(args.frames)
     wire_chunks = chunks(wire)
     n = args.frames
