@@ -64,6 +64,7 @@ class ProxyError(TransportError):
 
 
 CLOSED_DURING_TLS = "the server closed the connection during the TLS handshake"
+"""What every driver says when the server hangs up before TLS is up."""
 
 
 def as_transport_error(
@@ -104,9 +105,6 @@ def as_transport_error(
             f"connecting to {where} timed out after {timeout:g} s", host=host, port=port
         )
     if isinstance(cause, OSError):
-        if isinstance(cause, ConnectionResetError) and not cause.args:
-            # asyncio's end of stream in the TLS handshake carries no text.
-            cause = ConnectionResetError(CLOSED_DURING_TLS)
         why = cause.strerror or str(cause) or type(cause).__name__
         return ConnectError(f"cannot connect to {where}: {why}", host=host, port=port)
     return ConnectError(
@@ -134,7 +132,7 @@ def _root_cause(exc: BaseException) -> BaseException:
                 return exc
             exc = exc.exceptions[0]
             continue
-        nxt = exc.__cause__ or exc.__context__
+        nxt = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
         if nxt is None:
             return exc
         if isinstance(exc, OSError) and not isinstance(nxt, OSError | BaseExceptionGroup):

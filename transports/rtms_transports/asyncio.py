@@ -50,7 +50,7 @@ from ._common import (
     tls_setup,
 )
 from ._engine import AsyncStream, Engine, EventBuffer, HandlerSink, Sink
-from ._errors import ProxyError, as_transport_error, check_plaintext
+from ._errors import CLOSED_DURING_TLS, ProxyError, as_transport_error, check_plaintext
 from ._proxy import ProxyConfig, ProxyHandshake
 
 __all__ = ["SessionRunner", "Stream", "connect", "run_session"]
@@ -339,16 +339,22 @@ class _Driver:
                 await proto.tunnel
             if tls is None:
                 return raw
-            secured = await loop.start_tls(
-                raw,
-                proto,
-                tls.context,
-                server_hostname=a.host,
-                ssl_handshake_timeout=self.options.connect_timeout,
-                ssl_shutdown_timeout=self.options.close_timeout,
-            )
+            try:
+                secured = await loop.start_tls(
+                    raw,
+                    proto,
+                    tls.context,
+                    server_hostname=a.host,
+                    ssl_handshake_timeout=self.options.connect_timeout,
+                    ssl_shutdown_timeout=self.options.close_timeout,
+                )
+            except ConnectionResetError as exc:
+                if exc.args:
+                    raise
+                # asyncio reports the end of the stream here with no text at all.
+                raise ConnectionResetError(CLOSED_DURING_TLS) from None
             if secured is None:  # pragma: no cover - only if the socket closed meanwhile
-                raise ConnectionResetError("the connection closed during the TLS handshake")
+                raise ConnectionResetError(CLOSED_DURING_TLS)
             return secured
         except BaseException:
             raw.abort()
