@@ -704,23 +704,7 @@ class Stream(StreamBase):
         return self
 
     def __next__(self) -> ev.Event:
-        # The usual case, an event waiting, without Condition's Python-level
-        # __enter__/__exit__ or the waiting loop: this runs once per event.
-        buffer = self._buffer
-        with self._lock:
-            event = buffer.pop()
-            if event is None:
-                unblocked = False
-            else:
-                unblocked = buffer.unblocked
-                buffer.unblocked = False
-        if event is None:
-            return self._next(None)
-        if unblocked:
-            self._driver.wake()
-        if type(event) is ev.SessionEnded:
-            self._over = True
-        return event
+        return self._next(None)
 
     def receive(self, timeout: float | None = None) -> ev.Event:
         """The next event, waiting at most ``timeout`` seconds (:class:`TimeoutError`);
@@ -734,7 +718,9 @@ class Stream(StreamBase):
         buffer = self._buffer
         driver = self._driver
         deadline = None if timeout is None else time.monotonic() + timeout
-        with driver.cond:
+        # The condition's own lock, taken directly: Condition.__enter__/__exit__
+        # are Python code, and this runs once per event.
+        with self._lock:
             while True:
                 event = buffer.pop()
                 if event is not None:
