@@ -23,13 +23,10 @@ import argparse
 import base64
 import json
 import os
-import re
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 
+from callgrind import instructions
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection
 from wsproto.events import AcceptConnection, Request, TextMessage
@@ -154,19 +151,12 @@ def run_phase(phase: str, frames: int) -> None:
 
 
 def count_instructions(frames: int) -> None:
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        sys.exit("--instructions needs valgrind (Debian: apt install valgrind)")
-    counted: dict[str, int] = {}
-    for phase in PHASES:
-        command = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null"]
-        command += [sys.executable, os.path.abspath(__file__), "--phase", phase]
-        command += ["--frames", str(frames)]
-        run = subprocess.run(command, capture_output=True, text=True, check=False)
-        found = re.search(r"Collected : (\d+)", run.stderr)
-        if run.returncode != 0 or found is None:
-            sys.exit(f"{phase} under valgrind failed:\n{run.stderr[-2000:]}")
-        counted[phase] = int(found.group(1))
+    counted = {
+        phase: instructions(
+            [os.path.abspath(__file__), "--phase", phase, "--frames", str(frames)], phase
+        )
+        for phase in PHASES
+    }
     stack = (counted["stack"] - counted["input+connection"]) / frames
     wsp = (counted["wsproto"] - counted["input"]) / frames
     print(f"{frames} audio frames of 640 bytes, instructions per message (callgrind)")

@@ -41,8 +41,6 @@ import asyncio
 import base64
 import json
 import os
-import re
-import shutil
 import ssl
 import subprocess
 import sys
@@ -51,6 +49,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from callgrind import instructions
 
 CLIENT_ID = "bench-client"
 CLIENT_SECRET = "bench-secret-not-a-real-one"
@@ -409,9 +409,6 @@ def measure_rates(args: argparse.Namespace, names: list[str]) -> None:
 
 
 def measure_instructions(args: argparse.Namespace, names: list[str]) -> None:
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        sys.exit("--instructions needs valgrind (Debian: apt install valgrind)")
     counts = (args.messages, 3 * args.messages)
     server, ca = start_server(args.plain, None)
     per_message: dict[str, float] = {}
@@ -424,27 +421,12 @@ def measure_instructions(args: argparse.Namespace, names: list[str]) -> None:
                 body = new_stream(server, number, count)
                 with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
                     f.write(body)
-                command = [
-                    valgrind,
-                    "--tool=callgrind",
-                    "--callgrind-out-file=/dev/null",
-                    sys.executable,
-                    os.path.abspath(__file__),
-                    "--client",
-                    name,
-                    "--body-file",
-                    f.name,
-                    "--ca",
-                    ca,
-                    "--messages",
-                    str(count),
-                ]
-                run = subprocess.run(command, capture_output=True, text=True, check=False)
-                os.unlink(f.name)
-                found = re.search(r"Collected : (\d+)", run.stderr)
-                if run.returncode != 0 or found is None:
-                    sys.exit(f"{name} under valgrind failed:\n{run.stderr[-2000:]}")
-                collected.append(int(found.group(1)))
+                client = [os.path.abspath(__file__), "--client", name, "--body-file", f.name]
+                client += ["--ca", ca, "--messages", str(count)]
+                try:
+                    collected.append(instructions(client, name))
+                finally:
+                    os.unlink(f.name)
             per_message[name] = (collected[1] - collected[0]) / (counts[1] - counts[0])
             print(f"  {name:9s} {per_message[name]:10,.0f} instructions/msg", flush=True)
     finally:
