@@ -30,8 +30,8 @@ from types import ModuleType
 from rtms_conformance import server_core
 from rtms_conformance.memory import MemoryNetwork
 from rtms_conformance.server_core import ConnId, FakeRtmsServer, ServerConfig, StreamSpec
+from rtms_proto import handshake_signature
 from rtms_proto import messages as m
-from rtms_proto.auth import handshake_signature
 
 CLIENT_ID = "bench-client-id"
 SECRET = "bench-client-secret"

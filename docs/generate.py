@@ -12,9 +12,9 @@ import sys
 import typing
 
 from rtms_proto import events as ev
-from rtms_proto.connection import TRANSITIONS, ConnState
+from rtms_proto._connection import TRANSITIONS, ConnState
+from rtms_proto._session import RECONNECT_RULES
 from rtms_proto.enums import FailureReason
-from rtms_proto.session import RECONNECT_RULES
 
 PAGE = pathlib.Path(__file__).with_name("reference.md")
 
@@ -63,7 +63,7 @@ def render() -> str:
         "",
         "## Socket states",
         "",
-        "Every signaling and media socket walks this table (`rtms_proto.connection.TRANSITIONS`).",
+        "Every signaling and media socket walks this table (`rtms_proto._connection.TRANSITIONS`).",
         "",
         "```mermaid",
         "stateDiagram-v2",

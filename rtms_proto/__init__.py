@@ -10,13 +10,11 @@ Public modules: :mod:`rtms_proto.events` (what the application receives),
 """
 
 from . import actions, enums, events, messages, webhooks
-from .actions import CloseSocket, OpenSocket, SendBytes, SocketId, SocketRole
-from .auth import Credentials, handshake_signature
-from .backoff import BackoffPolicy, Jitter, backoff_delay
-from .config import ConnectionOptions, StreamIdentity
-from .connection import ConnState
-from .enums import EventType, FailureReason, MediaType, Product
-from .errors import (
+from ._auth import Credentials, handshake_signature
+from ._backoff import BackoffPolicy, Jitter, backoff_delay
+from ._config import ConnectionOptions, StreamIdentity
+from ._connection import ConnState, Output
+from ._errors import (
     ConnectionClosed,
     DisallowedHost,
     InvalidConfig,
@@ -25,8 +23,8 @@ from .errors import (
     RtmsError,
     WebhookError,
 )
-from .media import MediaConnection
-from .params import (
+from ._media import MediaConnection
+from ._params import (
     AudioParams,
     ChatParams,
     DeskshareParams,
@@ -34,13 +32,23 @@ from .params import (
     TranscriptParams,
     VideoParams,
 )
-from .session import Layout, Session, SessionConfig
-from .signaling import SignalingConnection
-from .status import StatusTable
+from ._session import Layout, Session, SessionConfig
+from ._signaling import SignalingConnection
+from ._status import StatusTable
+from ._urls import DEFAULT_ALLOWED_HOSTS, ServerUrl, parse_server_url
+from .actions import Action, CloseSocket, OpenSocket, SendBytes, SocketId, SocketRole
+from .enums import EventType, FailureReason, MediaType, Product
+from .events import Event
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Action",
+    "DEFAULT_ALLOWED_HOSTS",
+    "Event",
+    "Output",
+    "ServerUrl",
+    "parse_server_url",
     "AudioParams",
     "BackoffPolicy",
     "ChatParams",

@@ -11,6 +11,8 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ._errors import RemoteProtocolError
+from ._params import MediaParams
 from .actions import SocketId
 from .enums import (
     DataAttribute,
@@ -24,9 +26,7 @@ from .enums import (
     TranscriptLanguage,
     ZccEventType,
 )
-from .errors import RemoteProtocolError
 from .messages import DecodeError, JsonValue, Participant, StructuredChat, ZccParticipant
-from .params import MediaParams
 
 __all__ = [
     "ActiveSpeakerChanged",

@@ -25,6 +25,8 @@ from typing import Any, ClassVar, TypeAlias
 
 import orjson
 
+from ._errors import InvalidConfig
+from ._params import MediaParams, WireFieldError, _json_type
 from .enums import (
     ChatOperation,
     ChatSessionType,
@@ -38,8 +40,6 @@ from .enums import (
     ZccEventType,
     to_enum,
 )
-from .errors import InvalidConfig
-from .params import MediaParams, WireFieldError, _json_type
 
 __all__ = [
     "AudioData",

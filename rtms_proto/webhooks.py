@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeAlias
 
+from ._errors import DisallowedHost, InvalidConfig, WebhookError
+from ._urls import DEFAULT_ALLOWED_HOSTS, ServerUrl, _check_allowlist, parse_server_url
 from .enums import Product, StopReason, to_enum
-from .errors import DisallowedHost, InvalidConfig, WebhookError
-from .urls import DEFAULT_ALLOWED_HOSTS, ServerUrl, _check_allowlist, parse_server_url
 
 __all__ = [
     "SIGNATURE_HEADER",

@@ -104,7 +104,7 @@ def start_cli(
     stdin: bool = False,
 ) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rtms_transports", *args],
+        [sys.executable, "-m", "rtms_app", *args],
         stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -18,15 +18,19 @@ from wire import Peer
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request
 
+from rtms_proto import (
+    ConnectionOptions,
+    Credentials,
+    MediaConnection,
+    MediaParams,
+    SignalingConnection,
+    StreamIdentity,
+    handshake_signature,
+)
 from rtms_proto import messages as m
+from rtms_proto._connection import Connection, ConnState, Output
 from rtms_proto.actions import SendBytes, SocketId, SocketRole
-from rtms_proto.auth import Credentials, handshake_signature
-from rtms_proto.config import ConnectionOptions, StreamIdentity
-from rtms_proto.connection import Connection, ConnState, Output
 from rtms_proto.enums import MediaType, Product
-from rtms_proto.media import MediaConnection
-from rtms_proto.params import MediaParams
-from rtms_proto.signaling import SignalingConnection
 
 SIG = SocketId(1, SocketRole.SIGNALING)
 AUDIO = SocketId(2, SocketRole.AUDIO)

@@ -12,11 +12,10 @@ from typing import TypeVar
 
 from wire import Peer
 
-from rtms_proto import Credentials, Session, SessionConfig, StreamIdentity
+from rtms_proto import Credentials, Output, Session, SessionConfig, StreamIdentity
 from rtms_proto import events as ev
 from rtms_proto import messages as m
 from rtms_proto.actions import CloseSocket, OpenSocket, SendBytes, SocketId, SocketRole
-from rtms_proto.connection import Output
 
 T = TypeVar("T")
 

@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtms_proto.auth import Credentials, handshake_signature
-from rtms_proto.errors import InvalidConfig
+from rtms_proto import Credentials, InvalidConfig, handshake_signature
 
 SECRET = "my-client-secret"
 ARGS = {

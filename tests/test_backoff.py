@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtms_proto.backoff import Backoff, BackoffPolicy, Jitter, RetryPlan, backoff_delay
-from rtms_proto.errors import InvalidConfig
+from rtms_proto import InvalidConfig
+from rtms_proto._backoff import Backoff, BackoffPolicy, Jitter, RetryPlan, backoff_delay
 
 NO_JITTER = BackoffPolicy(jitter=Jitter.NONE, max_attempts=None, window=None)
 

@@ -35,15 +35,15 @@ from cli_harness import (
     wait_until,
 )
 
+from rtms_app.webhook_server import WebhookReceiver
 from rtms_conformance import faults as f
 from rtms_conformance.meeting import MeetingSpec
 from rtms_conformance.net import RunningServer, post_webhook
 from rtms_conformance.server_core import StreamSpec
 from rtms_conformance.webhooks import rtms_stopped_body, webhook_headers
+from rtms_proto import AudioParams
 from rtms_proto.enums import Product, StopReason
-from rtms_proto.params import AudioParams
 from rtms_proto.webhooks import Disposition, sign_webhook
-from rtms_transports.webhook_server import WebhookReceiver
 
 __all__ = ["reap_commands"]  # the harness's fixture, used by every test here
 

@@ -35,16 +35,15 @@ from cli_harness import (
     wait_until,
 )
 
+from rtms_app.cli import main
 from rtms_conformance import faults as f
 from rtms_conformance.meeting import MeetingScript, MeetingSpec
 from rtms_conformance.net import RunningServer, ServerThread
 from rtms_conformance.server_core import StreamSpec
 from rtms_conformance.timeline import Utterance
-from rtms_proto import MediaType, handshake_signature
+from rtms_proto import AudioParams, MediaType, handshake_signature
 from rtms_proto.actions import SocketRole
 from rtms_proto.enums import DataOption, StopReason
-from rtms_proto.params import AudioParams
-from rtms_transports.cli import main
 
 FLAVOURS = ("asyncio", "trio", "blocking")
 __all__ = ["reap_commands"]  # the harness's fixture, used by every test here

@@ -35,6 +35,7 @@ from rtms_conformance.harness import (
 from rtms_conformance.runner import Runner, ScenarioResult
 from rtms_conformance.scenarios import SCENARIOS, Stop, by_name, trace_lines
 from rtms_conformance.trace import AppCommand, RecordItem, RunEnded, RunEndKind, normalise
+from rtms_proto import AudioParams, Layout, MediaParams, RemoteProtocolError
 from rtms_proto import events as ev
 from rtms_proto.actions import SocketId, SocketRole
 from rtms_proto.enums import (
@@ -44,9 +45,6 @@ from rtms_proto.enums import (
     StopReason,
     StreamState,
 )
-from rtms_proto.errors import RemoteProtocolError
-from rtms_proto.params import AudioParams, MediaParams
-from rtms_proto.session import Layout
 
 NAMES = [s.name for s in SCENARIOS]
 PARALLEL = int(os.environ.get("RTMS_CONFORMANCE_PARALLEL", "2"))

@@ -32,24 +32,25 @@ from conn_harness import (
 from wsproto.events import BytesMessage, TextMessage
 from wsproto.events import Pong as WsPong
 
-from rtms_proto import events as ev
-from rtms_proto import messages as m
-from rtms_proto.actions import CloseSocket, OpenSocket
-from rtms_proto.config import ConnectionOptions, StreamIdentity
-from rtms_proto.connection import Connection, ConnState
-from rtms_proto.enums import FailureReason, MediaType, Product
-from rtms_proto.errors import (
+from rtms_proto import (
     ConnectionClosed,
+    ConnectionOptions,
     DisallowedHost,
     InvalidConfig,
     LocalProtocolError,
+    MediaConnection,
+    MediaParams,
     RemoteProtocolError,
+    SignalingConnection,
+    StatusTable,
+    StreamIdentity,
+    parse_server_url,
 )
-from rtms_proto.media import MediaConnection
-from rtms_proto.params import MediaParams
-from rtms_proto.signaling import SignalingConnection
-from rtms_proto.status import StatusTable
-from rtms_proto.urls import parse_server_url
+from rtms_proto import events as ev
+from rtms_proto import messages as m
+from rtms_proto._connection import Connection, ConnState
+from rtms_proto.actions import CloseSocket, OpenSocket
+from rtms_proto.enums import FailureReason, MediaType, Product
 
 Make = Callable[..., Connection]
 MAKERS = [pytest.param(signaling, id="signaling"), pytest.param(media, id="media")]

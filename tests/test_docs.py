@@ -20,8 +20,8 @@ def test_reference_page_is_current() -> None:
 
 
 def test_reference_page_lists_every_failure_reason_and_rule() -> None:
+    from rtms_proto._session import RECONNECT_RULES
     from rtms_proto.enums import FailureReason
-    from rtms_proto.session import RECONNECT_RULES
 
     page = (ROOT / "docs" / "reference.md").read_text()
     for reason in FailureReason:

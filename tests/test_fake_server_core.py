@@ -38,11 +38,22 @@ from rtms_conformance.timeline import (
     ResumeSession,
     TimelineEntry,
 )
+from rtms_proto import (
+    AudioParams,
+    ConnectionOptions,
+    Credentials,
+    Layout,
+    MediaParams,
+    Session,
+    SessionConfig,
+    StatusTable,
+    StreamIdentity,
+    VideoParams,
+    handshake_signature,
+)
 from rtms_proto import events as ev
 from rtms_proto import messages as m
 from rtms_proto.actions import SocketRole
-from rtms_proto.auth import Credentials, handshake_signature
-from rtms_proto.config import ConnectionOptions, StreamIdentity
 from rtms_proto.enums import (
     DataOption,
     EventType,
@@ -53,9 +64,6 @@ from rtms_proto.enums import (
     StopReason,
     StreamState,
 )
-from rtms_proto.params import AudioParams, MediaParams, VideoParams
-from rtms_proto.session import Layout, Session, SessionConfig
-from rtms_proto.status import StatusTable
 from rtms_proto.webhooks import RtmsStarted, RtmsStopped, parse_webhook, verify_webhook
 
 CLIENT_ID = "fake-client-id"

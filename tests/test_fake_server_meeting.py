@@ -31,6 +31,7 @@ from rtms_conformance.timeline import (
     Utterance,
     VideoOn,
 )
+from rtms_proto import AudioParams
 from rtms_proto.enums import (
     AudioChannel,
     AudioSampleRate,
@@ -39,7 +40,6 @@ from rtms_proto.enums import (
     DataOption,
     StopReason,
 )
-from rtms_proto.params import AudioParams
 
 ALICE, BOB, CAROL = DEFAULT_PEOPLE[:3]
 

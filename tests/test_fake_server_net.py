@@ -26,12 +26,17 @@ from rtms_conformance.meeting import MeetingSpec
 from rtms_conformance.net import ServerThread, post_webhook, serve
 from rtms_conformance.server_core import ServerConfig, StreamSpec
 from rtms_conformance.tls import make_test_ca
+from rtms_proto import (
+    ConnectionOptions,
+    Credentials,
+    Session,
+    SessionConfig,
+    StreamIdentity,
+    handshake_signature,
+)
 from rtms_proto import events as ev
 from rtms_proto.actions import CloseSocket, OpenSocket, SendBytes, SocketId
-from rtms_proto.auth import Credentials, handshake_signature
-from rtms_proto.config import ConnectionOptions, StreamIdentity
 from rtms_proto.enums import MediaType, StopReason
-from rtms_proto.session import Session, SessionConfig
 from rtms_proto.webhooks import RtmsStarted, RtmsStopped, parse_webhook, verify_webhook
 
 CLIENT_ID = "net-client-id"

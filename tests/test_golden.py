@@ -16,6 +16,14 @@ from typing import get_args
 
 import pytest
 
+from rtms_proto import (
+    AudioParams,
+    ChatParams,
+    DeskshareParams,
+    MediaParams,
+    TranscriptParams,
+    VideoParams,
+)
 from rtms_proto.enums import (
     AudioChannel,
     AudioSampleRate,
@@ -70,14 +78,6 @@ from rtms_proto.messages import (
     ZccParticipant,
     decode_message,
     encode_message,
-)
-from rtms_proto.params import (
-    AudioParams,
-    ChatParams,
-    DeskshareParams,
-    MediaParams,
-    TranscriptParams,
-    VideoParams,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wire"

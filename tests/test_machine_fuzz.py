@@ -32,14 +32,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from wsproto.events import BytesMessage, TextMessage
 
+from rtms_proto import ConnectionOptions, LocalProtocolError, SignalingConnection
 from rtms_proto import events as ev
 from rtms_proto import messages as m
+from rtms_proto._connection import Connection, ConnState, Output
 from rtms_proto.actions import CloseSocket, OpenSocket, SendBytes
-from rtms_proto.config import ConnectionOptions
-from rtms_proto.connection import Connection, ConnState, Output
 from rtms_proto.enums import MediaType
-from rtms_proto.errors import LocalProtocolError
-from rtms_proto.signaling import SignalingConnection
 
 FUZZ = settings(
     max_examples=60,

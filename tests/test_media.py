@@ -15,11 +15,22 @@ from conn_harness import (
     reach,
 )
 
+from rtms_proto import (
+    AudioParams,
+    ChatParams,
+    ConnectionOptions,
+    ConnState,
+    DeskshareParams,
+    InvalidConfig,
+    MediaConnection,
+    MediaParams,
+    RemoteProtocolError,
+    TranscriptParams,
+    VideoParams,
+)
 from rtms_proto import events as ev
 from rtms_proto import messages as m
 from rtms_proto.actions import CloseSocket
-from rtms_proto.config import ConnectionOptions
-from rtms_proto.connection import ConnState
 from rtms_proto.enums import (
     AudioChannel,
     AudioSampleRate,
@@ -32,16 +43,6 @@ from rtms_proto.enums import (
     Resolution,
     StatusCode,
     TranscriptLanguage,
-)
-from rtms_proto.errors import InvalidConfig, RemoteProtocolError
-from rtms_proto.media import MediaConnection
-from rtms_proto.params import (
-    AudioParams,
-    ChatParams,
-    DeskshareParams,
-    MediaParams,
-    TranscriptParams,
-    VideoParams,
 )
 
 AUDIO_P = AudioParams(

@@ -12,6 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rtms_proto import (
+    AudioParams,
+    ChatParams,
+    DeskshareParams,
+    InvalidConfig,
+    MediaParams,
+    TranscriptParams,
+    VideoParams,
+)
 from rtms_proto.enums import (
     ChatOperation,
     ChatSessionType,
@@ -24,7 +33,6 @@ from rtms_proto.enums import (
     TranscriptLanguage,
     ZccEventType,
 )
-from rtms_proto.errors import InvalidConfig
 from rtms_proto.messages import (
     INSTANCE_ID_KEYS,
     AudioData,
@@ -63,14 +71,6 @@ from rtms_proto.messages import (
     ZccParticipant,
     decode_message,
     encode_message,
-)
-from rtms_proto.params import (
-    AudioParams,
-    ChatParams,
-    DeskshareParams,
-    MediaParams,
-    TranscriptParams,
-    VideoParams,
 )
 
 MESSAGE_CLASSES: tuple[type[Any], ...] = get_args(Message)

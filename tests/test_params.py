@@ -9,6 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rtms_proto import InvalidConfig
+from rtms_proto._params import (
+    AudioParams,
+    ChatParams,
+    DeskshareParams,
+    MediaParams,
+    TranscriptParams,
+    VideoParams,
+    WireFieldError,
+)
 from rtms_proto.enums import (
     AudioChannel,
     AudioSampleRate,
@@ -18,16 +28,6 @@ from rtms_proto.enums import (
     MediaType,
     Resolution,
     TranscriptLanguage,
-)
-from rtms_proto.errors import InvalidConfig
-from rtms_proto.params import (
-    AudioParams,
-    ChatParams,
-    DeskshareParams,
-    MediaParams,
-    TranscriptParams,
-    VideoParams,
-    WireFieldError,
 )
 
 ALL_PARAMS = MediaParams(

@@ -36,6 +36,7 @@ from rtms_proto import (
 )
 from rtms_proto import events as ev
 from rtms_proto import messages as m
+from rtms_proto._session import SessionState_
 from rtms_proto.actions import CloseSocket, OpenSocket, SocketId, SocketRole
 from rtms_proto.enums import (
     DataOption,
@@ -46,7 +47,6 @@ from rtms_proto.enums import (
     StopReason,
     StreamState,
 )
-from rtms_proto.session import SessionState_
 
 SIG = SocketRole.SIGNALING
 AUDIO = SocketRole.AUDIO

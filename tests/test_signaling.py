@@ -18,20 +18,20 @@ from conn_harness import (
     signaling,
 )
 
-from rtms_proto import events as ev
-from rtms_proto import messages as m
-from rtms_proto.actions import CloseSocket
-from rtms_proto.config import ConnectionOptions
-from rtms_proto.connection import ConnState
-from rtms_proto.enums import EventType, FailureReason, LegacyStatusCode, Product, StatusCode
-from rtms_proto.errors import (
+from rtms_proto import (
     ConnectionClosed,
+    ConnectionOptions,
+    ConnState,
     InvalidConfig,
     LocalProtocolError,
     RemoteProtocolError,
+    SignalingConnection,
+    StatusTable,
 )
-from rtms_proto.signaling import SignalingConnection
-from rtms_proto.status import StatusTable
+from rtms_proto import events as ev
+from rtms_proto import messages as m
+from rtms_proto.actions import CloseSocket
+from rtms_proto.enums import EventType, FailureReason, LegacyStatusCode, Product, StatusCode
 
 # --- the handshake request ------------------------------------------------------------------
 

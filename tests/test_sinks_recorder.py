@@ -7,7 +7,9 @@ import struct
 import wave
 from pathlib import Path
 
-from rtms_proto import SocketId, SocketRole
+from rtms_app.progress import format_bytes, render
+from rtms_app.sinks import Recorder, RecorderOptions
+from rtms_proto import AudioParams, MediaParams, SocketId, SocketRole, VideoParams
 from rtms_proto import events as ev
 from rtms_proto.enums import (
     AudioChannel,
@@ -18,9 +20,6 @@ from rtms_proto.enums import (
     MediaType,
 )
 from rtms_proto.messages import Participant
-from rtms_proto.params import AudioParams, MediaParams, VideoParams
-from rtms_transports.progress import format_bytes, render
-from rtms_transports.sinks import Recorder, RecorderOptions
 
 AUDIO_SOCK = SocketId(2, SocketRole.AUDIO)
 

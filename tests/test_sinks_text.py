@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rtms_proto import RemoteProtocolError, SocketId, SocketRole
+from rtms_app.sinks import ChatSink, EventsLog, FrameSink, TranscriptSink, event_to_json
+from rtms_app.sinks.events_log import error_to_json
+from rtms_app.sinks.transcript import vtt_time
+from rtms_proto import AudioParams, MediaParams, RemoteProtocolError, SocketId, SocketRole
 from rtms_proto import events as ev
 from rtms_proto.enums import (
     ChatOperation,
@@ -22,10 +25,6 @@ from rtms_proto.enums import (
     TranscriptLanguage,
 )
 from rtms_proto.messages import ChatFile, ChatUser, Participant, StructuredChat
-from rtms_proto.params import AudioParams, MediaParams
-from rtms_transports.sinks import ChatSink, EventsLog, FrameSink, TranscriptSink, event_to_json
-from rtms_transports.sinks.events_log import error_to_json
-from rtms_transports.sinks.transcript import vtt_time
 
 
 def lines(path: Path) -> list[dict[str, object]]:

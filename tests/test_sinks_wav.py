@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rtms_transports.sinks import AudioTrack, RawAudioWriter, WavWriter
+from rtms_app.sinks import AudioTrack, RawAudioWriter, WavWriter
 
 
 def pcm(frames: int, value: int = 1000, channels: int = 1) -> bytes:

@@ -12,6 +12,18 @@ from pathlib import Path
 
 import pytest
 
+from rtms_app.sinks import (
+    Recorder,
+    RecorderOptions,
+    TappedSession,
+    WireFormatError,
+    WireKind,
+    WireLogWriter,
+    config_from_header,
+    config_to_header,
+    read_wire_log,
+    replay,
+)
 from rtms_conformance import faults as f
 from rtms_conformance.meeting import MeetingSpec
 from rtms_conformance.memory import MemoryNetwork
@@ -28,18 +40,6 @@ from rtms_proto import (
 from rtms_proto import events as ev
 from rtms_proto.actions import SocketRole
 from rtms_proto.enums import StopReason
-from rtms_transports.sinks import (
-    Recorder,
-    RecorderOptions,
-    TappedSession,
-    WireFormatError,
-    WireKind,
-    WireLogWriter,
-    config_from_header,
-    config_to_header,
-    read_wire_log,
-    replay,
-)
 
 CLIENT_ID = "wire-client"
 SECRET = "wire-secret-never-written"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from rtms_proto._status import StatusTable, classify_status, name_status
 from rtms_proto.enums import FailureReason, LegacyStatusCode, StatusCode
-from rtms_proto.status import StatusTable, classify_status, name_status
 
 R = FailureReason
 

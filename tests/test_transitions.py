@@ -28,10 +28,9 @@ from dataclasses import dataclass
 import pytest
 from conn_harness import Wire, handshake_ok, media, open_server_peer, reach, signaling
 
+from rtms_proto import ConnectionClosed, LocalProtocolError, SignalingConnection
 from rtms_proto import messages as m
-from rtms_proto.connection import TRANSITIONS, Connection, ConnInput, ConnState
-from rtms_proto.errors import ConnectionClosed, LocalProtocolError
-from rtms_proto.signaling import SignalingConnection
+from rtms_proto._connection import TRANSITIONS, Connection, ConnInput, ConnState
 
 S = ConnState
 I = ConnInput  # noqa: E741

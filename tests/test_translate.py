@@ -13,8 +13,8 @@ from conn_harness import AUDIO, SIG, media, product_stream, reach, signaling
 
 from rtms_proto import events as ev
 from rtms_proto import messages as m
+from rtms_proto._connection import Connection, ConnState
 from rtms_proto.actions import SocketId
-from rtms_proto.connection import Connection, ConnState
 from rtms_proto.enums import (
     ChatOperation,
     ChatSessionType,

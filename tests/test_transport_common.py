@@ -35,6 +35,7 @@ from test_transport_helpers import (
 
 from rtms_conformance.faults import RejectHandshake
 from rtms_proto import (
+    AudioParams,
     ConnectionClosed,
     Credentials,
     InvalidConfig,
@@ -49,7 +50,6 @@ from rtms_proto import (
 )
 from rtms_proto import events as ev
 from rtms_proto.enums import FailureReason, StatusCode, StopReason
-from rtms_proto.params import AudioParams
 from rtms_proto.webhooks import parse_webhook
 from rtms_transports import (
     CA_ENV,

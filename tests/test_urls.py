@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtms_proto.errors import DisallowedHost, InvalidConfig
-from rtms_proto.urls import (
+from rtms_proto import DisallowedHost, InvalidConfig
+from rtms_proto._urls import (
     DEFAULT_ALLOWED_HOSTS,
     KNOWN_REGIONS,
     ServerUrl,

@@ -15,9 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rtms_proto import DisallowedHost, InvalidConfig, ServerUrl, WebhookError
 from rtms_proto.enums import Product, StopReason
-from rtms_proto.errors import DisallowedHost, InvalidConfig, WebhookError
-from rtms_proto.urls import ServerUrl
 from rtms_proto.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

@@ -25,13 +25,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wsproto.events import BytesMessage, TextMessage
 
+from rtms_proto import ConnectionOptions, ConnState, RemoteProtocolError
 from rtms_proto import events as ev
 from rtms_proto import messages as m
 from rtms_proto.actions import CloseSocket
-from rtms_proto.config import ConnectionOptions
-from rtms_proto.connection import ConnState
 from rtms_proto.enums import FailureReason
-from rtms_proto.errors import RemoteProtocolError
 
 
 def unknown(pad: str) -> tuple[str, ev.UnknownMessageReceived]:

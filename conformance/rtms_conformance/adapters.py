@@ -96,7 +96,7 @@ class BlockingAdapter(ThreadedHarness):
     name = "blocking"
 
     def run_stream(self, stream: StreamEnv) -> None:
-        from rtms_proto.errors import ConnectionClosed
+        from rtms_proto import ConnectionClosed
         from rtms_transports.blocking import connect
 
         with connect(

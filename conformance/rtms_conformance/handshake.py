@@ -19,8 +19,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from rtms_proto import (
+    AudioParams,
+    ChatParams,
+    DeskshareParams,
+    MediaParams,
+    StatusTable,
+    TranscriptParams,
+    VideoParams,
+    handshake_signature,
+)
 from rtms_proto import messages as m
-from rtms_proto.auth import handshake_signature
 from rtms_proto.enums import (
     AudioSampleRate,
     Codec,
@@ -31,15 +40,6 @@ from rtms_proto.enums import (
     StatusCode,
     TranscriptLanguage,
 )
-from rtms_proto.params import (
-    AudioParams,
-    ChatParams,
-    DeskshareParams,
-    MediaParams,
-    TranscriptParams,
-    VideoParams,
-)
-from rtms_proto.status import StatusTable
 
 __all__ = [
     "SINGLE_TYPES",

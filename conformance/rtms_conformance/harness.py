@@ -36,11 +36,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from rtms_proto import RtmsError, Session, SessionConfig
 from rtms_proto import events as ev
 from rtms_proto.actions import CloseSocket, OpenSocket, SendBytes, SocketId
 from rtms_proto.enums import EventType
-from rtms_proto.errors import RtmsError
-from rtms_proto.session import Session, SessionConfig
 
 from .memory import MemoryNetwork
 from .scenarios import (

@@ -18,8 +18,8 @@ import bisect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from rtms_proto import AudioParams
 from rtms_proto.enums import DataOption, StopReason, TranscriptLanguage
-from rtms_proto.params import AudioParams
 
 from .payloads import SLOT_MS, audio_payload, tone_hz
 from .timeline import (

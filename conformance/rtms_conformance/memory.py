@@ -32,8 +32,8 @@ from wsproto.events import (
 )
 
 from rtms_proto import messages as m
+from rtms_proto import parse_server_url
 from rtms_proto.actions import CloseSocket, OpenSocket, SendBytes, SocketId
-from rtms_proto.urls import parse_server_url
 
 from .server_core import (
     Abort,

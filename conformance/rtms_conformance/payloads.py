@@ -22,8 +22,8 @@ from array import array
 from collections.abc import Sequence
 from functools import lru_cache
 
+from rtms_proto import AudioParams
 from rtms_proto.enums import AudioChannel, AudioSampleRate, Codec, ContentType, Resolution
-from rtms_proto.params import AudioParams
 
 __all__ = [
     "AMPLITUDE",

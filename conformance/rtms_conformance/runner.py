@@ -20,11 +20,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rtms_proto import Credentials, SessionConfig, StreamIdentity
 from rtms_proto import messages as m
 from rtms_proto.actions import SocketRole
-from rtms_proto.auth import Credentials
-from rtms_proto.config import StreamIdentity
-from rtms_proto.session import SessionConfig
 from rtms_proto.webhooks import RtmsStarted, parse_webhook
 
 from .harness import HANG_GRACE, Harness, ScenarioEnv, StreamEnv

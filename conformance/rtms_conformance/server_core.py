@@ -32,11 +32,10 @@ import math
 from collections.abc import Iterable
 from types import MappingProxyType
 
+from rtms_proto import AudioParams, InvalidConfig
 from rtms_proto import messages as m
 from rtms_proto.actions import SocketRole
 from rtms_proto.enums import MediaType, StopReason
-from rtms_proto.errors import InvalidConfig
-from rtms_proto.params import AudioParams
 
 from .meeting import expected_audio
 from .server_handshakes import HandshakeMixin

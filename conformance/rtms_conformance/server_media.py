@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 
+from rtms_proto import DeskshareParams, VideoParams
 from rtms_proto import messages as m
 from rtms_proto.enums import DataOption, MediaType, StreamState
-from rtms_proto.params import DeskshareParams, VideoParams
 
 from .meeting import audio_packets
 from .payloads import SLOT_MS, video_frame

@@ -13,9 +13,9 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
+from rtms_proto import MediaParams
 from rtms_proto.actions import SocketRole
 from rtms_proto.enums import MediaType, StopReason
-from rtms_proto.params import MediaParams
 
 from . import faults as f
 from .meeting import MeetingScript

@@ -11,11 +11,10 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from rtms_proto import InvalidConfig, StatusTable
 from rtms_proto import messages as m
 from rtms_proto.actions import SocketRole
 from rtms_proto.enums import MediaType, Product, StopReason
-from rtms_proto.errors import InvalidConfig
-from rtms_proto.status import StatusTable
 
 from . import faults as f
 from . import timeline as tl

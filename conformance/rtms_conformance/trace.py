@@ -76,12 +76,10 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from rtms_proto import Layout, MediaParams, RemoteProtocolError
 from rtms_proto import events as ev
 from rtms_proto.actions import SocketId, SocketRole
 from rtms_proto.enums import FailureReason, MediaType, SessionState, StreamState
-from rtms_proto.errors import RemoteProtocolError
-from rtms_proto.params import MediaParams
-from rtms_proto.session import Layout
 
 from .scenarios import (
     CloseStream,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import rtms_proto
 from rtms_proto import (
     ConnectionOptions,
     Credentials,
@@ -28,7 +29,6 @@ from rtms_proto import (
     SocketId,
     StreamIdentity,
 )
-from rtms_proto import urls as _urls
 from rtms_proto.enums import EventType
 from rtms_proto.webhooks import RtmsStarted, parse_webhook, parse_webhook_payload
 
@@ -58,7 +58,7 @@ CLIENT_ENV = "ZM_RTMS_CLIENT"
 SECRET_ENV = "ZM_RTMS_SECRET"
 CA_ENV = "ZM_RTMS_CA"
 
-DEFAULT_ALLOWED_HOSTS: tuple[str, ...] = _urls.DEFAULT_ALLOWED_HOSTS
+DEFAULT_ALLOWED_HOSTS: tuple[str, ...] = rtms_proto.DEFAULT_ALLOWED_HOSTS
 """Hosts a webhook may point at when ``allowed_hosts`` is not given: Zoom's domains."""
 
 

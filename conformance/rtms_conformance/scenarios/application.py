@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from rtms_conformance.faults import IgnoreHandshake
 from rtms_conformance.timeline import ActiveSpeaker, Utterance
+from rtms_proto import AudioParams, MediaParams, VideoParams
 from rtms_proto import events as ev
 from rtms_proto.actions import SocketRole
 from rtms_proto.enums import Codec, DataOption, EventType, MediaType
-from rtms_proto.params import AudioParams, MediaParams, VideoParams
 
 from .builders import ALICE, BOB, meeting_events, stream
 from .model import (

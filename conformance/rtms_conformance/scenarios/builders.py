@@ -20,8 +20,8 @@ from rtms_conformance.timeline import (
     Utterance,
     VideoOn,
 )
+from rtms_proto import DeskshareParams, MediaParams, VideoParams
 from rtms_proto.enums import Codec, MediaType, StopReason
-from rtms_proto.params import DeskshareParams, MediaParams, VideoParams
 
 from .model import DEFAULT_AUDIO
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from rtms_conformance.faults import DuplicateSignal, IgnoreHandshake, RejectHandshake
 from rtms_conformance.server_types import StreamSpec
+from rtms_proto import Layout, StatusTable
 from rtms_proto.actions import SocketRole
 from rtms_proto.enums import LegacyStatusCode, MediaType, StatusCode
-from rtms_proto.session import Layout
-from rtms_proto.status import StatusTable
 
 from .builders import STANDARD, meeting_fields, stream
 from .model import ClientSettings, Scenario, ServerSettings, trace_lines

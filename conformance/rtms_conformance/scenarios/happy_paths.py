@@ -3,7 +3,7 @@ the baseline every other scenario's trace departs from."""
 
 from __future__ import annotations
 
-from rtms_proto.session import Layout
+from rtms_proto import Layout
 
 from .builders import ALL_MEDIA, ALL_PARAMS, stream
 from .model import ClientSettings, Scenario, trace_lines

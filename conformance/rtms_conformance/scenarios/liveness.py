@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from rtms_conformance.faults import Silence
 from rtms_conformance.timeline import ActiveSpeaker, Utterance
+from rtms_proto import Layout
 from rtms_proto.actions import SocketRole
-from rtms_proto.session import Layout
 
 from .builders import ALICE, ALL_MEDIA, ALL_PARAMS, BOB, CAROL, meeting_events, stream
 from .model import ClientSettings, Scenario, ServerSettings, trace_lines

@@ -16,14 +16,18 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from rtms_conformance.server_types import ServerConfig, StreamSpec
+from rtms_proto import (
+    AudioParams,
+    BackoffPolicy,
+    ConnectionOptions,
+    InvalidConfig,
+    Jitter,
+    Layout,
+    MediaParams,
+    StatusTable,
+)
 from rtms_proto.actions import SocketRole
-from rtms_proto.backoff import BackoffPolicy, Jitter
-from rtms_proto.config import ConnectionOptions
 from rtms_proto.enums import EventType, MediaType, StopReason
-from rtms_proto.errors import InvalidConfig
-from rtms_proto.params import AudioParams, MediaParams
-from rtms_proto.session import Layout
-from rtms_proto.status import StatusTable
 
 __all__ = [
     "CLIENT_ID",

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import DisallowedHost, InvalidConfig
+from ._errors import DisallowedHost, InvalidConfig
 
 __all__ = [
     "DEFAULT_ALLOWED_HOSTS",

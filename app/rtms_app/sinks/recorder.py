@@ -30,9 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtms_proto import AudioParams, MediaParams
 from rtms_proto import events as ev
 from rtms_proto.enums import AudioChannel, AudioSampleRate, Codec, MediaType
-from rtms_proto.params import AudioParams, MediaParams
 
 from ._files import safe_name
 from .chat import ChatSink

@@ -30,8 +30,7 @@ from dataclasses import dataclass
 
 import h11
 
-from rtms_proto import WebhookError
-from rtms_proto.urls import DEFAULT_ALLOWED_HOSTS
+from rtms_proto import DEFAULT_ALLOWED_HOSTS, WebhookError
 from rtms_proto.webhooks import (
     Disposition,
     RtmsInterrupted,
@@ -47,7 +46,7 @@ from rtms_proto.webhooks import (
 
 __all__ = ["HttpReply", "StreamAction", "WebhookReceiver", "WebhookServer"]
 
-LOG = logging.getLogger("rtms_transports.webhook")
+LOG = logging.getLogger("rtms_app.webhook")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,10 @@ import enum
 from collections.abc import Mapping
 from pathlib import Path
 
-from rtms_proto import RemoteProtocolError, SocketId
+from rtms_proto import MediaParams, RemoteProtocolError, SocketId
 from rtms_proto import events as ev
 from rtms_proto.enums import MediaType, media_name
 from rtms_proto.messages import DecodeError
-from rtms_proto.params import MediaParams
 
 from ._files import JsonlWriter, to_json_value
 

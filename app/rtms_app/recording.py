@@ -34,8 +34,8 @@ from rtms_proto import (
 )
 from rtms_proto import events as ev
 from rtms_proto.enums import FailureReason
+from rtms_transports import TransportOptions
 
-from ._common import TransportOptions
 from .sinks import (
     Recorder,
     Stats,
@@ -231,7 +231,7 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 async def _run_asyncio(job: StreamJob, options: TransportOptions) -> ev.SessionEnded:
-    from .asyncio import SessionRunner
+    from rtms_transports.asyncio import SessionRunner
 
     runner = SessionRunner(job.session, job.handle, options=options)
     job.bind(runner.command)
@@ -252,7 +252,7 @@ async def _run_asyncio(job: StreamJob, options: TransportOptions) -> ev.SessionE
 async def _run_trio(job: StreamJob, options: TransportOptions) -> ev.SessionEnded:
     import trio
 
-    from .trio import SessionRunner
+    from rtms_transports.trio import SessionRunner
 
     runner = SessionRunner(job.session, job.handle, options=options)
     token = trio.lowlevel.current_trio_token()
@@ -285,7 +285,7 @@ async def _run_trio(job: StreamJob, options: TransportOptions) -> ev.SessionEnde
 
 def _run_blocking(job: StreamJob, options: TransportOptions) -> ev.SessionEnded:
     """The blocking runner loops in a worker thread; this thread waits for signals."""
-    from .blocking import SessionRunner
+    from rtms_transports.blocking import SessionRunner
 
     runner = SessionRunner(job.session, job.handle, options=options)
     job.bind(runner.command)

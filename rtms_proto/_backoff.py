@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import assert_never
 
-from .errors import InvalidConfig
+from ._errors import InvalidConfig
 
 __all__ = ["Backoff", "BackoffPolicy", "Jitter", "RetryPlan", "backoff_delay"]
 

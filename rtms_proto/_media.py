@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from . import events as ev
 from . import messages as m
+from ._auth import Credentials
+from ._config import ConnectionOptions, StreamIdentity
+from ._connection import Connection
+from ._errors import InvalidConfig
+from ._params import MediaParams
+from ._urls import ServerUrl
 from .actions import SocketId
-from .auth import Credentials
-from .config import ConnectionOptions, StreamIdentity
-from .connection import Connection
 from .enums import MediaType, MessageType, media_name
-from .errors import InvalidConfig
-from .params import MediaParams
-from .urls import ServerUrl
 
 __all__ = ["MediaConnection"]
 

@@ -1,4 +1,4 @@
-"""The ``rtms-proto`` command (also ``python -m rtms_transports``).
+"""The ``rtms-proto`` command (also ``python -m rtms_app``).
 
 Subcommands:
 
@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from rtms_proto import (
+    DEFAULT_ALLOWED_HOSTS,
     AudioParams,
     Credentials,
     DeskshareParams,
@@ -61,12 +62,11 @@ from rtms_proto import (
 )
 from rtms_proto import events as ev
 from rtms_proto.enums import AudioChannel, AudioSampleRate, Codec, DataOption
-from rtms_proto.urls import DEFAULT_ALLOWED_HOSTS
 from rtms_proto.webhooks import Disposition, RtmsStarted, WebhookErrorKind, WebhookRejected
+from rtms_transports import CA_ENV, CLIENT_ENV, SECRET_ENV, TransportOptions, session_config
 
-from ._common import CA_ENV, CLIENT_ENV, SECRET_ENV, TransportOptions, session_config
-from ._recording import FLAVOURS, OK_ENDS, StreamJob, run_job
 from .progress import Progress, format_bytes
+from .recording import FLAVOURS, OK_ENDS, StreamJob, run_job
 from .sinks import (
     Recorder,
     RecorderOptions,
@@ -841,7 +841,7 @@ class _Streams:
         task.add_done_callback(lambda t: self._ended(live, t))
 
     async def _run_here(self, live: _Live) -> ev.SessionEnded:
-        from .asyncio import SessionRunner
+        from rtms_transports.asyncio import SessionRunner
 
         runner = SessionRunner(live.job.session, live.job.handle, options=self.options)
         live.job.bind(runner.command)

@@ -8,13 +8,13 @@ from collections.abc import Iterable
 
 from . import events as ev
 from . import messages as m
+from ._auth import Credentials
+from ._config import ConnectionOptions, StreamIdentity
+from ._connection import Connection
+from ._errors import InvalidConfig
+from ._urls import ServerUrl
 from .actions import SocketId
-from .auth import Credentials
-from .config import ConnectionOptions, StreamIdentity
-from .connection import Connection
 from .enums import EventType, MessageType
-from .errors import InvalidConfig
-from .urls import ServerUrl
 
 __all__ = ["SignalingConnection"]
 

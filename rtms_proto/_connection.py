@@ -16,7 +16,12 @@ from collections.abc import Callable, Mapping
 
 from . import events as ev
 from . import messages as m
+from ._auth import Credentials, handshake_signature
+from ._config import ConnectionOptions, StreamIdentity
+from ._errors import ConnectionClosed, InvalidConfig, LocalProtocolError, RemoteProtocolError
+from ._status import classify_status, name_status
 from ._translate import translate
+from ._urls import ServerUrl, parse_server_url
 from ._ws import (
     CLOSE_NORMAL,
     SENDABLE_CLOSE_CODES,
@@ -26,12 +31,7 @@ from ._ws import (
     WsSend,
 )
 from .actions import Action, CloseSocket, OpenSocket, SendBytes, SocketId
-from .auth import Credentials, handshake_signature
-from .config import ConnectionOptions, StreamIdentity
 from .enums import FailureReason, LegacyStatusCode, MessageType, StatusCode
-from .errors import ConnectionClosed, InvalidConfig, LocalProtocolError, RemoteProtocolError
-from .status import classify_status, name_status
-from .urls import ServerUrl, parse_server_url
 
 __all__ = ["ConnInput", "ConnState", "Connection", "Output", "TRANSITIONS"]
 

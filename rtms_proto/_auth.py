@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 
-from .errors import InvalidConfig
+from ._errors import InvalidConfig
 
 __all__ = ["Credentials", "handshake_signature"]
 

@@ -25,11 +25,29 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from . import events as ev
+from ._auth import Credentials
+from ._backoff import Backoff, BackoffPolicy, RetryPlan
+from ._config import ConnectionOptions, StreamIdentity
+from ._connection import Connection, ConnState, Output
+from ._errors import (
+    ConnectionClosed,
+    DisallowedHost,
+    InvalidConfig,
+    LocalProtocolError,
+    RemoteProtocolError,
+)
+from ._media import MediaConnection
+from ._params import (
+    AudioParams,
+    ChatParams,
+    DeskshareParams,
+    MediaParams,
+    TranscriptParams,
+    VideoParams,
+)
+from ._signaling import SignalingConnection
+from ._urls import ServerUrl, parse_server_url
 from .actions import SocketId, SocketRole
-from .auth import Credentials
-from .backoff import Backoff, BackoffPolicy, RetryPlan
-from .config import ConnectionOptions, StreamIdentity
-from .connection import Connection, ConnState, Output
 from .enums import (
     DataOption,
     EventType,
@@ -39,24 +57,6 @@ from .enums import (
     StreamState,
     media_name,
 )
-from .errors import (
-    ConnectionClosed,
-    DisallowedHost,
-    InvalidConfig,
-    LocalProtocolError,
-    RemoteProtocolError,
-)
-from .media import MediaConnection
-from .params import (
-    AudioParams,
-    ChatParams,
-    DeskshareParams,
-    MediaParams,
-    TranscriptParams,
-    VideoParams,
-)
-from .signaling import SignalingConnection
-from .urls import ServerUrl, parse_server_url
 
 __all__ = ["Layout", "Session", "SessionConfig", "SessionState_"]
 

@@ -1,4 +1,4 @@
-"""``python -m rtms_transports``: the ``rtms-proto`` command."""
+"""``python -m rtms_app``: the ``rtms-proto`` command."""
 
 import sys
 

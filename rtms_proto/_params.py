@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ._errors import InvalidConfig
 from .enums import (
     AudioChannel,
     AudioSampleRate,
@@ -28,7 +29,6 @@ from .enums import (
     TranscriptLanguage,
     to_enum,
 )
-from .errors import InvalidConfig
 
 __all__ = [
     "AudioParams",

@@ -1,6 +1,6 @@
 """Frozen configuration values, validated when built.
 
-Secrets live only in :class:`rtms_proto.auth.Credentials` (``repr=False``);
+Secrets live only in :class:`rtms_proto._auth.Credentials` (``repr=False``);
 nothing here holds one.
 """
 
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ._errors import InvalidConfig
+from ._status import StatusTable
+from ._urls import DEFAULT_ALLOWED_HOSTS
 from .enums import Product
-from .errors import InvalidConfig
-from .status import StatusTable
-from .urls import DEFAULT_ALLOWED_HOSTS
 
 __all__ = ["ConnectionOptions", "StreamIdentity"]
 
