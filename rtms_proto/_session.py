@@ -162,6 +162,10 @@ class SessionConfig:
     media_backoff: BackoffPolicy = field(default_factory=BackoffPolicy.media)
     duplicate_backoff: BackoffPolicy = field(default_factory=BackoffPolicy.duplicate_signal)
     close_stream_timeout: float = 10.0
+    retry_first_connect: bool = True
+    """False: when the very first signaling socket fails before its handshake
+    (wrong host, CA, proxy), end at once with ``FATAL_ERROR`` instead of
+    retrying for Zoom's window, so a misconfiguration shows immediately."""
 
     def __post_init__(self) -> None:
         if self.media & MediaType.ALL or not self.media:
@@ -271,6 +275,7 @@ class Session:
         self._video_subscription: tuple[int, bool] | None = None
         self._high_water: dict[tuple[type, int | None], int] = {}
         self._closing_why = ev.EndReason.CLOSED_BY_APP
+        self._has_connected = False
         self._opened_types: set[MediaType] = set()
         self._replacements: set[SocketId] = set()
 
@@ -282,6 +287,11 @@ class Session:
     @property
     def state(self) -> SessionState_:
         return self._state
+
+    @property
+    def has_connected(self) -> bool:
+        """True once a signaling handshake has succeeded (it stays True)."""
+        return self._has_connected
 
     @property
     def ended(self) -> bool:
@@ -623,6 +633,7 @@ class Session:
         # Only the current signaling socket can finish a handshake: replaced
         # sockets are closing, and a closing socket reports no handshake.
         assert conn is self._signaling
+        self._has_connected = True
         self._sig_backoff.reset()
         self._dup_backoff.reset()
         self._state = SessionState_.ACTIVE
@@ -705,7 +716,11 @@ class Session:
         if self._state is SessionState_.CLOSING_STREAM:
             self._end(now, self._closing_why, "the stream closed", error=error)
             return
-        if not reason.retryable:
+        if not reason.retryable or (
+            conn is self._signaling
+            and not self._has_connected
+            and not self.config.retry_first_connect
+        ):
             self._end(now, ev.EndReason.FATAL_ERROR, str(error), error=error)
             return
         if conn is self._signaling:

@@ -469,6 +469,40 @@ def test_signaling_window_limits_retries_measured_from_the_first_failure() -> No
     assert isinstance(events_of(out)[-1], ev.SessionEnded)
 
 
+def test_first_signaling_failure_ends_at_once_without_retry_first_connect() -> None:
+    sim = Sim(make_config(retry_first_connect=False))
+    sim.hold_open.add(SIG)
+    sim.start()
+    assert not sim.session.has_connected
+    out = sim.fail(sim.latest(SIG), "certificate verify failed")
+    assert only(out, ev.ReconnectScheduled) == []
+    ended = only(out, ev.SessionEnded)
+    assert len(ended) == 1
+    assert ended[0].why is ev.EndReason.FATAL_ERROR
+    assert ended[0].error is not None
+    assert ended[0].error.reason is FailureReason.CONNECT_FAILED
+    assert "certificate verify failed" in ended[0].detail
+
+
+def test_without_retry_first_connect_later_signaling_losses_still_reconnect() -> None:
+    sim = active_sim(retry_first_connect=False)
+    assert sim.session.has_connected
+    out = sim.fail(sim.latest(SIG))
+    assert [e.scope for e in only(out, ev.ReconnectScheduled)] == [ev.ReconnectScope.SIGNALING]
+    assert only(out, ev.SessionEnded) == []
+    sim.advance(60.0)
+    assert sim.session.has_connected  # it stays true across reconnects
+
+
+def test_first_signaling_failure_is_retried_by_default() -> None:
+    sim = Sim()
+    sim.hold_open.add(SIG)
+    sim.start()
+    out = sim.fail(sim.latest(SIG), "refused")
+    assert len(only(out, ev.ReconnectScheduled)) == 1
+    assert only(out, ev.SessionEnded) == []
+
+
 def test_failover_reconnects_to_the_new_url() -> None:
     sim = active_sim()
     old = set(sim.order)
