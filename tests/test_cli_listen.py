@@ -35,14 +35,16 @@ from cli_harness import (
     wait_until,
 )
 
+from rtms_app.cli import describe_end
 from rtms_app.webhook_server import WebhookReceiver
 from rtms_conformance import faults as f
 from rtms_conformance.meeting import MeetingSpec
 from rtms_conformance.net import RunningServer, post_webhook
 from rtms_conformance.server_core import StreamSpec
 from rtms_conformance.webhooks import rtms_stopped_body, webhook_headers
-from rtms_proto import AudioParams
-from rtms_proto.enums import Product, StopReason
+from rtms_proto import AudioParams, RemoteProtocolError
+from rtms_proto import events as ev
+from rtms_proto.enums import FailureReason, Product, StopReason
 from rtms_proto.webhooks import Disposition, sign_webhook
 
 __all__ = ["reap_commands"]  # the harness's fixture, used by every test here
@@ -133,6 +135,21 @@ def test_receiver_streams_duplicates_failover_stop() -> None:
     assert post(body("rtms.concurrency_limited", {})) is None
     with pytest.raises(ValueError):
         WebhookReceiver("")
+
+
+def test_a_status_less_refusal_shows_its_class_and_reason() -> None:
+    """Zoom's mock refuses a wrong secret with a reason and no status_code: the
+    terminal line still says what the server said, sanitised."""
+    error = RemoteProtocolError(
+        FailureReason.AUTHENTICATION_FAILED,
+        "signaling handshake rejected",
+        status_reason="Invalid signature\x1b[2J",
+    )
+    line = describe_end(ev.SessionEnded(why=ev.EndReason.FATAL_ERROR, detail="x", error=error))
+    assert line == (
+        "the session failed: authentication_failed: signaling handshake rejected"
+        " (reason 'Invalid signature\ufffd[2J')"
+    )
 
 
 # --- the command, over HTTP ----------------------------------------------------------------------

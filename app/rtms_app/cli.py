@@ -548,7 +548,7 @@ def describe_end(ended: ev.SessionEnded) -> str:
     if ended.why is ev.EndReason.RECONNECT_EXHAUSTED:
         return f"lost the stream: {ended.detail}"
     if error is not None:
-        return f"the session failed: {error.detail}"
+        return f"the session failed: {error}"
     return f"the session ended: {ended.detail}"
 
 
