@@ -67,15 +67,22 @@ class RemoteProtocolError(RtmsError):
         return self.reason.retryable
 
     def __str__(self) -> str:
+        """The class, the detail, and what the server said (code and reason, either alone).
+
+        The server's reason is shown sanitised (:func:`printable`): it is
+        server-chosen text headed for terminals and logs.
+        """
         text = f"{self.reason.value}: {self.detail}"
+        said: list[str] = []
         if self.status is not None:
             name = (
                 self.status.name if isinstance(self.status, (StatusCode, LegacyStatusCode)) else "?"
             )
-            text += f" (status {int(self.status)} {name}"
-            if self.status_reason:
-                text += f", reason {self.status_reason!r}"
-            text += ")"
+            said.append(f"status {int(self.status)} {name}")
+        if self.status_reason:
+            said.append(f"reason {printable(self.status_reason)!r}")
+        if said:
+            text += f" ({', '.join(said)})"
         return text
 
     def __repr__(self) -> str:
@@ -93,6 +100,22 @@ class RemoteProtocolError(RtmsError):
 
     def __hash__(self) -> int:
         return hash((self.reason, self.detail, self.status, self.status_reason))
+
+
+MAX_SHOWN_REASON = 200
+"""How many characters of a server's reason text an error shows."""
+
+
+def printable(text: str, limit: int = MAX_SHOWN_REASON) -> str:
+    """``text`` safe to print: every non-printable character (control, format,
+    separator, surrogate: what could move a cursor, ring a bell or reorder the
+    line) becomes U+FFFD, and more than ``limit`` characters are cut with "...".
+    """
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)
 
 
 class DisallowedHost(InvalidConfig):

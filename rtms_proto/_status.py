@@ -3,12 +3,16 @@
 Two incompatible status tables are in use (protocol.md §4.3): the current one
 and a legacy one.  Success is ``0`` in both and nothing else; failures are
 classified by number in the configured table *and* by the ``reason`` text,
-because Zoom's own samples recognise duplicates by text.
+because Zoom's own samples recognise duplicates by text and Zoom's mock server
+sends no number at all.  The text rules are derived from the numbered tables
+(a reason naming a status is classified as that status's number), so the two
+never disagree.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 
 from .enums import FailureReason, LegacyStatusCode, StatusCode, to_enum
 
@@ -75,24 +79,8 @@ def name_status(
     return to_enum(StatusCode, code)
 
 
-def classify_status(
-    code: int | None, reason: str = "", table: StatusTable = StatusTable.CURRENT
-) -> FailureReason | None:
-    """Why a handshake with this status failed, or ``None`` for success (code 0).
-
-    A missing code (Zoom's mock server omits it on failures) is a rejection.
-    ``reason`` text overrides the number for the two cases samples detect by
-    text, so a server on the other table is still understood.
-    """
-    if code == 0:
-        return None
-    text = reason.lower()
-    if "duplicate signal" in text:
-        return FailureReason.DUPLICATE_SIGNAL
-    if "signature" in text:
-        return FailureReason.AUTHENTICATION_FAILED
-    if code is None:
-        return FailureReason.HANDSHAKE_REJECTED
+def _by_number(code: int, table: StatusTable) -> FailureReason:
+    """The numbered rules: what a non-zero ``code`` means in ``table``."""
     if table is StatusTable.LEGACY:
         if code in _LEGACY:
             return _LEGACY[code]
@@ -104,3 +92,71 @@ def classify_status(
     if code in _CURRENT_INVALID:
         return FailureReason.INVALID_REQUEST
     return FailureReason.HANDSHAKE_REJECTED
+
+
+def _words(text: str) -> str:
+    """Lower-case words between single spaces, padded: ``"STATUS_INVALID_SIGNATURE"``
+    and ``"Invalid signature."`` both contain ``" invalid signature "``."""
+    return " " + " ".join(_WORD.findall(text.lower())) + " "
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+Twins = tuple[StatusCode | LegacyStatusCode, ...]
+
+
+def _named_rules() -> list[tuple[str, Twins]]:
+    """A text rule per status name of either table (its words), longest first."""
+    rules = []
+    for name in sorted({*_S.__members__, *_L.__members__} - {"STATUS_OK"}):
+        in_tables = (_S.__members__.get(name), _L.__members__.get(name))
+        rules.append((_words(name), tuple(m for m in in_tables if m is not None)))
+    rules.sort(key=lambda rule: -len(rule[0]))
+    return rules
+
+
+_TEXT_RULES: tuple[tuple[str, Twins], ...] = (
+    # Zoom's samples retry on this phrase: it is looked for first, so a duplicate
+    # is never taken for a fatal error whatever else the text says.  (This rule
+    # and the last match the start of a word: "signatures", "signaling".)
+    (" duplicate signal", (_S.DUPLICATE_SIGNAL_REQUEST, _L.DUPLICATE_SIGNAL_REQUEST)),
+    # The most specific name a reason contains decides.
+    *_named_rules(),
+    # Any other mention of the signature ("Signature mismatch", "signatures differ").
+    (" signature", (_S.INVALID_SIGNATURE, _L.INVALID_SIGNATURE)),
+)
+"""The text rules: a phrase of the ``reason`` (as :func:`_words`) and its numbered
+twins, the statuses whose classification it takes.  The twins of a phrase
+classify alike in their tables (pinned by the tests), so a rule is derived
+from the numbered tables, never written twice."""
+
+_MAX_TEXT = 1024
+"""How much of a ``reason`` the text rules read: a status name is short."""
+
+
+def _table_of(member: StatusCode | LegacyStatusCode) -> StatusTable:
+    return StatusTable.LEGACY if isinstance(member, LegacyStatusCode) else StatusTable.CURRENT
+
+
+def classify_status(
+    code: int | None, reason: str = "", table: StatusTable = StatusTable.CURRENT
+) -> FailureReason | None:
+    """Why a handshake with this status failed, or ``None`` for success (code 0).
+
+    The ``reason`` text is read first: when it names a status (any name of
+    either table, in any case and punctuation, or mentions a duplicate signal
+    request or the signature), the failure is classified as that status's
+    number is, so a server on the other table, or one that sends no number at
+    all (Zoom's mock), is understood the same.  Otherwise the number decides
+    in ``table``; a missing number is a plain (retryable) rejection.
+    """
+    if code == 0:
+        return None
+    words = _words(reason[:_MAX_TEXT])
+    for phrase, twins in _TEXT_RULES:
+        if phrase in words:
+            twin = twins[0]
+            return _by_number(int(twin), _table_of(twin))
+    if code is None:
+        return FailureReason.HANDSHAKE_REJECTED
+    return _by_number(code, table)

@@ -18,6 +18,7 @@ connection machines never see an exception.
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -45,7 +46,8 @@ CLOSE_TOO_BIG = 1009
 SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1014), *range(3000, 5000)})
 """Close codes an endpoint may put in a close frame (RFC 6455 §7.4, IANA registry)."""
 
-_END_OF_HEAD = b"\r\n\r\n"
+_END_OF_HEAD = re.compile(b"\n\r?\n")
+"""A blank line ends an HTTP head: LF LF or LF CR LF, the rule h11 (so wsproto) reads by."""
 _OP_CONTINUATION = 0x0
 _OP_TEXT = 0x1
 _OP_BINARY = 0x2
@@ -194,19 +196,21 @@ class WsClient:
         """Feed wsproto the HTTP answer, and not one byte past its head.
 
         The answer to an upgrade has no body, so it ends at the first blank
-        line; what follows is already frames, which must reach our reader, not
-        wsproto's: they are kept in ``_pending`` before :class:`WsOpened` is
-        yielded, so a caller that stops there loses nothing.
+        line (CRLF or bare LF line ends, as h11 accepts them); what follows is
+        already frames, which must reach our reader, not wsproto's: they are
+        kept in ``_pending`` before :class:`WsOpened` is yielded, so a caller
+        that stops there loses nothing.  ``_head_tail`` keeps the last two
+        bytes of the head fed so far, enough for a blank line cut by a read.
         """
         ws = self._ws
         while data:
             window = self._head_tail + data
-            end = window.find(_END_OF_HEAD)
-            if end < 0:
+            found = _END_OF_HEAD.search(window)
+            if found is None:
                 head, data = data, b""
-                self._head_tail = window[-3:]
+                self._head_tail = window[-2:]
             else:
-                cut = end + len(_END_OF_HEAD) - len(self._head_tail)
+                cut = found.end() - len(self._head_tail)
                 head, data = data[:cut], data[cut:]
                 self._head_tail = b""
             try:

@@ -359,6 +359,7 @@ def parse_webhook_payload(
     if not isinstance(payload, Mapping):
         raise _malformed("payload", "is not a JSON object")
     if event == URL_VALIDATION_EVENT:
+        _check_encodable(payload, "payload", ("plainToken",))
         return UrlValidation(
             plain_token=_required_str(payload, "plainToken", "payload"), event_ts=event_ts
         )
@@ -421,6 +422,7 @@ def _build(
     id_key = next((key for key in id_keys if obj.get(key) is not None), id_keys[0])
     instance_id = _required_str(obj, id_key, where)
     rtms_stream_id = _required_str(obj, "rtms_stream_id", where)
+    _check_encodable(obj, where, (id_key, "rtms_stream_id", "operator_id", "signature"))
     if kind is _Kind.STOPPED:
         return RtmsStopped(
             product=product,
@@ -479,6 +481,21 @@ def _optional_str(obj: Mapping[str, object], key: str, where: str) -> str | None
     if not isinstance(value, str):
         raise _malformed(f"{where}.{key}", "must be a string")
     return value
+
+
+def _check_encodable(obj: Mapping[str, object], where: str, keys: tuple[str, ...]) -> None:
+    """Refuse a text field that cannot be encoded: a lone surrogate (a JSON ``"\\ud800"``
+    escape) would otherwise crash whatever signs it, sends it or names a file after it,
+    long after the request was answered."""
+    for key in keys:
+        value = obj.get(key)
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise _malformed(
+                    f"{where}.{key}", "is not valid Unicode text (it holds a lone surrogate)"
+                ) from None
 
 
 def _stop_reason(obj: Mapping[str, object], where: str) -> StopReason | int | None:

@@ -35,14 +35,16 @@ from cli_harness import (
     wait_until,
 )
 
+from rtms_app.cli import describe_end
 from rtms_app.webhook_server import WebhookReceiver
 from rtms_conformance import faults as f
 from rtms_conformance.meeting import MeetingSpec
 from rtms_conformance.net import RunningServer, post_webhook
 from rtms_conformance.server_core import StreamSpec
 from rtms_conformance.webhooks import rtms_stopped_body, webhook_headers
-from rtms_proto import AudioParams
-from rtms_proto.enums import Product, StopReason
+from rtms_proto import AudioParams, RemoteProtocolError
+from rtms_proto import events as ev
+from rtms_proto.enums import FailureReason, Product, StopReason
 from rtms_proto.webhooks import Disposition, sign_webhook
 
 __all__ = ["reap_commands"]  # the harness's fixture, used by every test here
@@ -133,6 +135,39 @@ def test_receiver_streams_duplicates_failover_stop() -> None:
     assert post(body("rtms.concurrency_limited", {})) is None
     with pytest.raises(ValueError):
         WebhookReceiver("")
+
+
+def test_receiver_refuses_an_id_that_cannot_be_signed() -> None:
+    """A lone surrogate (a JSON "\\ud800" escape) in an id: a 400 at the boundary, not a
+    200 followed by a crash in the signature code."""
+    rx = WebhookReceiver(WEBHOOK_SECRET)
+    for raw in (
+        started(sid="s\ud800"),
+        body(
+            "meeting.rtms_started",
+            {"meeting_uuid": "\udfff", "rtms_stream_id": "s", "server_urls": "wss://rtms.zoom.us/"},
+        ),
+    ):
+        assert b"\\ud" in raw
+        reply, action = rx.handle("POST", signed(raw), raw, NOW)
+        assert (reply.status, json.loads(reply.body)) == (400, {"error": "malformed_body"})
+        assert action is None
+    assert rx.tracker.live_streams() == {}
+
+
+def test_a_status_less_refusal_shows_its_class_and_reason() -> None:
+    """Zoom's mock refuses a wrong secret with a reason and no status_code: the
+    terminal line still says what the server said, sanitised."""
+    error = RemoteProtocolError(
+        FailureReason.AUTHENTICATION_FAILED,
+        "signaling handshake rejected",
+        status_reason="Invalid signature\x1b[2J",
+    )
+    line = describe_end(ev.SessionEnded(why=ev.EndReason.FATAL_ERROR, detail="x", error=error))
+    assert line == (
+        "the session failed: authentication_failed: signaling handshake rejected"
+        " (reason 'Invalid signature\ufffd[2J')"
+    )
 
 
 # --- the command, over HTTP ----------------------------------------------------------------------
@@ -270,6 +305,32 @@ def test_listen_records_streams_over_http(tmp_path: Path) -> None:
     events = read_jsonl(out / "stream-a" / "events.jsonl")
     assert any(e["type"] == "ReconnectStarted" and e["scope"] == "SIGNALING" for e in events)
     assert (out / "stream-a" / "transcript.jsonl").exists()
+
+
+def test_listen_says_why_a_stream_it_answered_200_is_not_recorded(tmp_path: Path) -> None:
+    """The 200 goes out before the recording starts; when it cannot start, one line
+    on stderr names the stream and the cause, and the receiver goes on."""
+    ca = tls().write_ca(tmp_path / "ca.pem")
+    out = tmp_path / "rec"
+    out.mkdir()
+    (out / "blocked").write_text("a file where the stream's folder would go")
+    proc, port = start_listener(out, ca)
+    try:
+        raw = started(sid="blocked")
+        headers = webhook_headers(raw, WEBHOOK_SECRET, int(time.time()))
+        assert request(port, "POST", raw, headers)[0] == 200
+        # still serving
+        assert request(port, "GET", b"")[0] == 405
+        proc.send_signal(signal.SIGINT)
+        code, stdout, err = finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert code == 0, err
+    assert "rtms-proto listen: error: stream blocked: not recorded: NotADirectoryError" in err
+    assert "recording into" not in stdout
+    assert WEBHOOK_SECRET not in err + stdout
 
 
 @pytest.mark.parametrize("flavour", ["trio", "blocking"])

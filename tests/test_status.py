@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtms_proto._status import StatusTable, classify_status, name_status
+from rtms_proto._status import _TEXT_RULES, StatusTable, classify_status, name_status
 from rtms_proto.enums import FailureReason, LegacyStatusCode, StatusCode
 
 R = FailureReason
@@ -123,6 +123,105 @@ def test_a_missing_status_is_a_rejection(table: StatusTable) -> None:
     assert classify_status(None, "", table) is R.HANDSHAKE_REJECTED
     assert classify_status(None, "unauthorized", table) is R.HANDSHAKE_REJECTED
     assert classify_status(None) is R.HANDSHAKE_REJECTED
+
+
+# --- the text rules agree with the numbered rules --------------------------------------------
+
+
+def _pinned(member: StatusCode | LegacyStatusCode) -> FailureReason:
+    """The hand-written classification of a status by its number, in its own table."""
+    return (LEGACY if isinstance(member, LegacyStatusCode) else CURRENT)[int(member)]
+
+
+def _spoken(name: str) -> list[str]:
+    """How a server may word a status name in its ``reason``."""
+    words = name.lower().split("_")
+    return [
+        name,
+        f"STATUS_{name}",
+        " ".join(words).capitalize(),  # "Invalid meeting or stream id"
+        f"error: {' '.join(words).upper()}.",
+    ]
+
+
+@pytest.mark.parametrize("table", list(StatusTable))
+@pytest.mark.parametrize("code", [None, 45, 99])
+@pytest.mark.parametrize(
+    "member",
+    [*(c for c in StatusCode if c), *(c for c in LegacyStatusCode if c)],
+    ids=lambda c: f"{type(c).__name__}.{c.name}",
+)
+def test_a_reason_naming_a_status_is_classified_as_its_number(
+    member: StatusCode | LegacyStatusCode, code: int | None, table: StatusTable
+) -> None:
+    """With no number, or a number that names something else in the configured table:
+    the text names the status, so the status's own numbered rule applies."""
+    for text in _spoken(member.name):
+        assert classify_status(code, text, table) is _pinned(member), text
+
+
+@pytest.mark.parametrize(("phrase", "twins"), _TEXT_RULES, ids=[p for p, _ in _TEXT_RULES])
+def test_every_text_rule_agrees_with_its_numbered_twins(
+    phrase: str, twins: tuple[StatusCode | LegacyStatusCode, ...]
+) -> None:
+    assert twins
+    expected = {_pinned(twin) for twin in twins}
+    assert len(expected) == 1, f"{phrase!r}: the twins disagree: {twins}"
+    for twin in twins:
+        table = StatusTable.LEGACY if isinstance(twin, LegacyStatusCode) else StatusTable.CURRENT
+        assert classify_status(int(twin), "", table) in expected
+    for table in StatusTable:
+        assert classify_status(None, phrase, table) in expected
+        assert classify_status(None, phrase.strip().title() + "!", table) in expected
+
+
+@pytest.mark.parametrize("table", list(StatusTable))
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        # Zoom's mock server words its refusals so, with no status_code.
+        ("Invalid meeting or stream ID", R.AUTHENTICATION_FAILED),
+        ("Invalid signature", R.AUTHENTICATION_FAILED),
+        ("Unsupported protocol version", R.HANDSHAKE_REJECTED),
+        ("Failed to initialize media server", R.HANDSHAKE_REJECTED),
+    ],
+)
+def test_the_mock_servers_status_less_refusals(
+    table: StatusTable, text: str, reason: FailureReason
+) -> None:
+    assert classify_status(None, text, table) is reason
+
+
+def test_invalid_ids_are_fatal_with_or_without_a_number() -> None:
+    """The mock's status-less "Invalid meeting or stream ID" was retried for ~26 s
+    while the same refusal with a number was fatal."""
+    text = "Invalid meeting or stream ID"
+    auth = R.AUTHENTICATION_FAILED
+    assert not auth.retryable
+    for table in StatusTable:
+        assert classify_status(None, text, table) is auth
+    legacy = LegacyStatusCode.INVALID_MEETING_OR_STREAM_ID
+    assert classify_status(legacy, "", StatusTable.LEGACY) is auth
+    assert classify_status(legacy, text, StatusTable.LEGACY) is auth
+    # 16 names a duplicate media connection in the current table: the text tells.
+    assert classify_status(legacy, "", StatusTable.CURRENT) is R.DUPLICATE_MEDIA_CONNECTION
+    assert classify_status(legacy, text, StatusTable.CURRENT) is auth
+    assert classify_status(StatusCode.INVALID_RTMS_STREAM_ID, "", StatusTable.CURRENT) is auth
+
+
+def test_names_must_be_whole_words() -> None:
+    """A name inside a longer word is not the name (except the two prefix rules)."""
+    assert classify_status(None, "invalid payloads") is R.HANDSHAKE_REJECTED
+    assert classify_status(None, "xinvalid meeting or stream id") is R.HANDSHAKE_REJECTED
+    assert classify_status(None, "signatures differ") is R.AUTHENTICATION_FAILED
+    assert classify_status(None, "duplicate signaling socket") is R.DUPLICATE_SIGNAL
+    assert classify_status(None, "resignature") is R.HANDSHAKE_REJECTED
+
+
+def test_only_the_head_of_a_long_reason_is_read() -> None:
+    assert classify_status(None, "x" * 1000 + " invalid signature") is R.AUTHENTICATION_FAILED
+    assert classify_status(None, "x " * 600 + "invalid signature") is R.HANDSHAKE_REJECTED
+    assert classify_status(8, "x " * 600 + "invalid signature") is R.DUPLICATE_SIGNAL
 
 
 def test_retryable_defaults_of_the_classifications() -> None:

@@ -705,6 +705,51 @@ def test_missing_ids_in_stop_and_interrupt() -> None:
     malformed(body("webinar.rtms_stopped", rtms_stream_id="s"), "payload.webinar_uuid")
 
 
+@pytest.mark.parametrize("lone", ["\ud800", "\udfff", "a\udc80b"])
+@pytest.mark.parametrize(
+    ("event", "key"),
+    [
+        ("meeting.rtms_started", "meeting_uuid"),
+        ("meeting.rtms_started", "rtms_stream_id"),
+        ("meeting.rtms_started", "operator_id"),
+        ("meeting.rtms_started", "signature"),
+        ("meeting.rtms_stopped", "rtms_stream_id"),
+        ("meeting.rtms_interrupted", "meeting_uuid"),
+        ("webinar.rtms_started", "webinar_uuid"),
+        ("phone.rtms_stopped", "call_id"),
+        (URL_VALIDATION_EVENT, "plainToken"),
+    ],
+)
+def test_a_lone_surrogate_in_a_text_field_is_a_clear_rejection(
+    event: str, key: str, lone: str
+) -> None:
+    """A JSON ``\\ud800`` escape decodes to a str that cannot be encoded: refused at
+    parsing (400, naming the field), never passed on to crash the signature code."""
+    payload: dict[str, Any] = {**START, "webinar_uuid": "w==", "call_id": "c", "plainToken": "t"}
+    payload[key] = f"id-{lone}-x"
+    raw = body(event, **payload)
+    assert b"\\ud" in raw.lower()  # the escape as it travels
+    message = malformed(raw, f"payload.{key}")
+    assert "lone surrogate" in message
+    assert K.MALFORMED_BODY.http_status == 400
+    # The same payload handed over already decoded (what ``record`` reads) is refused too.
+    with pytest.raises(WebhookRejected) as info:
+        parse_webhook_payload(payload, event=event)
+    assert info.value.field == f"payload.{key}"
+    # Nested variant: named by its nested path.
+    if event != URL_VALIDATION_EVENT:
+        with pytest.raises(WebhookRejected) as info:
+            parse_webhook_payload({"object": payload}, event=event)
+        assert info.value.field == f"payload.object.{key}"
+
+
+def test_non_ascii_but_valid_ids_are_kept() -> None:
+    raw = body(**{**START, "meeting_uuid": "r\u00e9union==", "rtms_stream_id": "\U0001f600"})
+    event = parse_webhook(raw)
+    assert isinstance(event, RtmsStarted)
+    assert (event.instance_id, event.rtms_stream_id) == ("r\u00e9union==", "\U0001f600")
+
+
 @pytest.mark.parametrize(
     ("host", "allowed"),
     [

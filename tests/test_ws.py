@@ -13,6 +13,7 @@ import json
 import pytest
 from conn_harness import (
     SIG,
+    SIGNALING_OK,
     Close,
     Pong,
     Upgrade,
@@ -56,6 +57,45 @@ def test_upgrade_request_is_a_plain_websocket_upgrade() -> None:
     }
     assert headers[b"upgrade"] == b"websocket"
     assert headers[b"sec-websocket-version"] == b"13"
+
+
+def _relined(answer: bytes, line_end: bytes, blank: bytes) -> bytes:
+    """The 101 answer with other line ends: ``line_end`` after each line, ``blank`` last."""
+    lines = answer.split(b"\r\n")
+    assert lines[-2:] == [b"", b""]
+    return b"".join(line + line_end for line in lines[:-2]) + blank
+
+
+@pytest.mark.parametrize(
+    ("line_end", "blank"),
+    [(b"\n", b"\n"), (b"\n", b"\r\n"), (b"\r\n", b"\n")],
+    ids=["LF", "LF-CRLF", "CRLF-LF"],
+)
+def test_an_upgrade_answer_with_bare_lf_keeps_the_frames_read_with_it(
+    line_end: bytes, blank: bytes
+) -> None:
+    """A head ends at a blank line however its lines end (LF or CRLF, as h11 reads
+    it); the frames after it, in the same read or cut anywhere, all reach the reader."""
+    reference = signaling()
+    w = reach(reference, ConnState.UPGRADING)
+    crlf_answer = w.take_answers()
+    frames = w.peer.send(m.KeepAliveRequest(timestamp=5, sequence=1)) + w.peer.send(SIGNALING_OK)
+    reference.receive_data(crlf_answer + frames, now=1.0)
+    expected = w.drain()
+    assert [type(o) for o in expected] == [
+        m.SignalingHandshakeRequest,
+        m.KeepAliveResponse,
+        ev.SignalingConnected,
+    ]
+    for cut in range(len(crlf_answer) - 8, len(crlf_answer) + len(frames) + 1):
+        conn = signaling()
+        w = reach(conn, ConnState.UPGRADING)
+        # Each connection's answer carries its own accept token.
+        data = _relined(w.take_answers(), line_end, blank) + frames
+        conn.receive_data(data[:cut], now=1.0)
+        conn.receive_data(data[cut:], now=1.0)
+        assert w.drain() == expected, cut
+        assert conn.state is ConnState.OPEN
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])

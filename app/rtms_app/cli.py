@@ -548,7 +548,7 @@ def describe_end(ended: ev.SessionEnded) -> str:
     if ended.why is ev.EndReason.RECONNECT_EXHAUSTED:
         return f"lost the stream: {ended.detail}"
     if error is not None:
-        return f"the session failed: {error.detail}"
+        return f"the session failed: {error}"
     return f"the session ended: {ended.detail}"
 
 
@@ -789,7 +789,9 @@ class _Streams:
             action.disposition is Disposition.FAILOVER and (live is None or not live.running)
         ):
             assert action.started is not None
-            if not self.stopping:
+            if self.stopping:
+                _error(f"{PROG} listen", f"stream {sid}: not recorded: the receiver is stopping")
+            else:
                 self.start(action.started)
         elif action.disposition is Disposition.FAILOVER:
             assert action.started is not None and live is not None
@@ -817,13 +819,18 @@ class _Streams:
         return folder
 
     def start(self, started: RtmsStarted) -> None:
+        """Start recording; the webhook was answered 200 already, so a stream that
+        cannot be recorded is always reported (one line naming the stream and why)."""
         sid = started.rtms_stream_id
         try:
             config = _config(started, self.args, self.credentials)
             folder = self._folder(sid)
             recorder = _recorder(folder, self.args, config.media)
         except UsageError as exc:
-            _error(f"{PROG} listen", f"stream {sid}: {exc}")
+            _error(f"{PROG} listen", f"stream {sid}: not recorded: {exc}")
+            return
+        except Exception as exc:  # answered 200 already: whatever failed must be said
+            _error(f"{PROG} listen", f"stream {sid}: not recorded: {type(exc).__name__}: {exc}")
             return
         job = StreamJob(
             config,

@@ -12,9 +12,12 @@ Two layers:
   to a :class:`~rtms_proto.webhooks.StreamTracker` (duplicates, failovers).
   Refused requests get 401 (not proven to come from Zoom) or 400 (bad
   content) and change nothing.
-* :class:`WebhookServer` is the I/O: asyncio streams and an h11 connection
-  per client, bounded body size and read timeout.  The reply is written
-  before the action runs ("reply 200 at once").
+* :class:`WebhookServer` is the I/O: an asyncio protocol and an h11
+  connection per client, every resource bounded (whole-request deadline,
+  connection cap, head and body size caps: see the class), so that a client
+  without credentials cannot keep real webhooks from being answered.  The
+  reply is written before the action runs ("reply 200 at once"); an action
+  that fails is logged, never silent.
 
 Nothing here logs or returns a secret or a signature.
 """
@@ -22,11 +25,12 @@ Nothing here logs or returns a secret or a signature.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
+import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 
 import h11
 
@@ -164,10 +168,40 @@ def _header_map(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 
 class WebhookServer:
-    """Serves a :class:`WebhookReceiver` over HTTP/1.1 (h11) on asyncio.
+    """Serves a :class:`WebhookReceiver` over HTTP/1.1 (h11) on asyncio, every resource bounded.
 
-    ``on_action`` runs on the loop after the reply to its request was written.
-    ``clock`` gives the Unix time for signature freshness.
+    ``on_action`` runs on the loop after the reply to its request was written;
+    if it raises, the error is logged (the stream will not be recorded, and
+    the log says why).  ``clock`` gives the Unix time for signature freshness.
+
+    The bounds, each an option (the defaults suit Zoom's small JSON webhooks,
+    which arrive whole within milliseconds):
+
+    * ``request_timeout`` (10 s): a whole request, head and body, must have
+      arrived this many seconds after the connection was accepted, or after
+      the previous reply on a kept-alive connection.  The clock never restarts
+      with a byte: a client that trickles is answered 408 and closed on time
+      (an idle kept-alive connection is just closed).
+    * ``max_connections`` (256): connections held at once.  One more makes
+      room by closing the connection that has waited longest for its request
+      (503): refusing the newcomer instead would let idle connections lock
+      Zoom out for a whole timeout, while a real webhook, being quick, is
+      never the oldest.  A refused or evicted connection costs one small write
+      and a close; open connections never exceed ``max_connections``
+      (an evicted one's socket is released on the next turn of the loop).
+    * ``max_head`` (16 KiB): the request line and headers; no more is read
+      before they end (431 beyond it).
+    * ``max_body`` (64 KiB): a larger ``Content-Length`` is refused (413) from
+      the head, before any of the body is read.  A body must come with a
+      ``Content-Length`` (411 for chunked ones).
+    * ``max_requests`` (100): requests answered on one kept-alive connection;
+      the last answer says ``connection: close``.  With the deadline per
+      request this bounds what one connection can cost, even one that
+      pipelines requests and never reads the answers.
+
+    A malformed request gets 400.  Every refusal closes the connection.  A
+    client that does not read its replies is not read either once some 16 KiB
+    of them wait (so they cannot pile up) and is closed at its deadline.
     """
 
     def __init__(
@@ -176,125 +210,338 @@ class WebhookServer:
         on_action: Callable[[StreamAction], object],
         *,
         clock: Callable[[], float],
-        max_body: int = 1 << 20,
-        timeout: float = 10.0,
+        request_timeout: float = 10.0,
+        max_connections: int = 256,
+        max_head: int = 16 * 1024,
+        max_body: int = 64 * 1024,
+        max_requests: int = 100,
     ) -> None:
+        if not request_timeout > 0:
+            raise ValueError("request_timeout must be a positive number of seconds")
+        for name, value in (
+            ("max_connections", max_connections),
+            ("max_head", max_head),
+            ("max_body", max_body),
+            ("max_requests", max_requests),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int")
         self.receiver = receiver
         self.on_action = on_action
         self.clock = clock
+        self.request_timeout = request_timeout
+        self.max_connections = max_connections
+        self.max_head = max_head
         self.max_body = max_body
-        self.timeout = timeout
+        self.max_requests = max_requests
         self._server: asyncio.Server | None = None
-        self._clients: set[asyncio.Task[None]] = set()
+        # Open connections, the one waiting longest for its request first.
+        self._clients: dict[_Client, None] = {}
         self.port = 0
 
+    @property
+    def connections(self) -> int:
+        """How many client connections are open now."""
+        return len(self._clients)
+
     async def start(self, host: str, port: int) -> None:
-        self._server = await asyncio.start_server(self._client, host, port)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Client(self, loop), host, port)
         self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-            for task in list(self._clients):
-                task.cancel()
+            for client in list(self._clients):
+                client.close(None)
             await self._server.wait_closed()
             self._server = None
 
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._clients.add(task)
-        try:
-            await self._serve(reader, writer)
-        except (OSError, TimeoutError, asyncio.IncompleteReadError, h11.ProtocolError):
-            pass
-        finally:
-            self._clients.discard(task)
-            writer.close()
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                await writer.wait_closed()
+    def _admit(self, client: _Client) -> None:
+        while len(self._clients) >= self.max_connections:
+            next(iter(self._clients)).close(_REFUSALS[503])
+        self._clients[client] = None
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=16 * 1024)
-        while True:
-            request: h11.Request | None = None
-            body = bytearray()
-            too_big = False
-            while True:
-                try:
-                    event = conn.next_event()
-                except h11.RemoteProtocolError:
-                    await self._send(writer, conn, HttpReply(400, _json({"error": "bad_http"})))
-                    return
-                if event is h11.NEED_DATA:
-                    async with asyncio.timeout(self.timeout):
-                        data = await reader.read(65536)
-                    conn.receive_data(data)
-                    continue
-                if isinstance(event, h11.Request):
-                    request = event
-                    length = _content_length(event.headers)
-                    too_big = length is not None and length > self.max_body
-                elif isinstance(event, h11.Data):
-                    if len(body) + len(event.data) > self.max_body:
-                        too_big = True
-                    if not too_big:
-                        body += event.data
-                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                    break
-                if too_big:
-                    break
-            if request is None or isinstance(event, h11.ConnectionClosed):
-                return
-            if too_big:
-                reply = HttpReply(413, _json({"error": "body_too_large"}))
-                await self._send(writer, conn, reply, close=True)
-                return
-            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers]
-            reply, action = self.receiver.handle(
-                request.method.decode("ascii", "replace"), headers, bytes(body), self.clock()
+    def _requeue(self, client: _Client) -> None:
+        """``client`` starts waiting for a new request: it is the newest now."""
+        if client in self._clients:
+            del self._clients[client]
+            self._clients[client] = None
+
+    def _forget(self, client: _Client) -> None:
+        self._clients.pop(client, None)
+
+    def _act(self, action: StreamAction) -> None:
+        try:
+            self.on_action(action)
+        except Exception as exc:  # the 200 is sent: whatever failed must be said
+            LOG.error(
+                "stream %r will not be recorded: its webhook was answered, then %s: %s",
+                action.rtms_stream_id,
+                type(exc).__name__,
+                exc,
             )
-            await self._send(writer, conn, reply)
-            if action is not None:
-                self.on_action(action)
-            if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
+
+
+def _raw_reply(status: int, error: str) -> bytes:
+    """A whole closing response, built once: refusals cost one write, no parsing."""
+    body = _json({"error": error})
+    return (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    ).encode() + body
+
+
+_REFUSALS = {
+    status: _raw_reply(status, error)
+    for status, error in [
+        (400, "bad_http"),
+        (408, "request_timeout"),
+        (411, "length_required"),
+        (413, "body_too_large"),
+        (431, "head_too_large"),
+        (501, "not_implemented"),
+        (503, "too_many_connections"),
+    ]
+}
+
+
+_SEND_BUFFER = 16 * 1024
+"""Bytes of replies held for a client that does not read them, in the kernel and here."""
+
+
+_READ_SIZE = 16 * 1024
+"""The most one read takes from a socket."""
+
+
+class _Client(asyncio.BufferedProtocol):
+    """One HTTP connection: h11 fed no faster than the bounds allow.
+
+    Reads go into a buffer of :data:`_READ_SIZE` bytes of its own, so what is
+    held of a connection's input is bounded whatever the client sends.
+
+    In the head of a request at most ``max_head`` bytes are ever handed to
+    h11 (``_head_fed`` counts them, including what was left over from the
+    previous request); in the body, never more than the body still needs, so
+    nothing beyond one request is buffered.  ``_stash`` keeps received bytes
+    not handed to h11 yet while reading is paused: when the client does not
+    read its replies (``_paused``), and for one turn of the loop after each
+    answered request (``_held``), so that a client pipelining requests gets
+    one answered per turn, never the loop to itself.
+    """
+
+    def __init__(self, server: WebhookServer, loop: asyncio.AbstractEventLoop) -> None:
+        self._server = server
+        self._loop = loop
+        self._transport: asyncio.Transport | None = None
+        self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=server.max_head)
+        self._timer: asyncio.TimerHandle | None = None
+        self._request: h11.Request | None = None
+        self._length = 0
+        self._body = bytearray()
+        self._head_fed = 0
+        self._read = bytearray(_READ_SIZE)
+        self._stash = b""
+        self._paused = False
+        self._held = False
+        self._answered = 0
+        self._closed = False
+
+    # --- asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        # Replies are small: little room for those a client leaves unread, in
+        # the kernel and here, so that backpressure (pause_writing) comes soon.
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER)
+        transport.set_write_buffer_limits(high=_SEND_BUFFER)
+        self._server._admit(self)
+        self._new_cycle()
+
+    def get_buffer(self, sizehint: int) -> bytearray:
+        return self._read
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._pump(bytes(self._read[:nbytes]))
+
+    def eof_received(self) -> bool:
+        if not self._closed:
+            self._conn.receive_data(b"")
+            self._pump(b"")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._stop_timer()
+        self._server._forget(self)
+
+    def pause_writing(self) -> None:
+        self._paused = True
+        self._stop_reading()
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._go_on()
+
+    def _stop_reading(self) -> None:
+        if self._transport is not None and not self._closed:
+            self._transport.pause_reading()
+
+    def _go_on(self) -> None:
+        """Read again, starting with the stash, unless still paused or held."""
+        if self._closed or self._paused or self._held:
+            return
+        assert self._transport is not None
+        self._transport.resume_reading()
+        stash, self._stash = self._stash, b""
+        self._pump(stash)
+
+    def _release(self) -> None:
+        self._held = False
+        self._go_on()
+
+    # --- the request cycle
+
+    def _new_cycle(self) -> None:
+        self._stop_timer()
+        self._timer = self._loop.call_later(self._server.request_timeout, self._expire)
+        self._server._requeue(self)
+        self._request = None
+        self._length = 0
+        self._body = bytearray()
+        self._head_fed = len(self._conn.trailing_data[0])
+
+    def _expire(self) -> None:
+        self._timer = None
+        # Not one byte of a request yet (an idle or kept-alive connection): just closed.
+        idle = self._request is None and self._head_fed == 0
+        self.close(None if idle else _REFUSALS[408])
+
+    def _pump(self, data: bytes) -> None:
+        """Hand ``data`` to h11 within the bounds and act on every event it completes."""
+        conn = self._conn
+        while not self._closed:
+            if self._paused or self._held:
+                self._stash += data
                 return
             try:
-                conn.start_next_cycle()
-            except h11.LocalProtocolError:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                status = exc.error_status_hint
+                self.close(_REFUSALS.get(status, _REFUSALS[400]))
                 return
+            if event is h11.NEED_DATA:
+                if not data:
+                    return
+                if self._request is None:
+                    room = self._server.max_head - self._head_fed
+                    if room <= 0:
+                        self.close(_REFUSALS[431])
+                        return
+                else:  # never 0 here: h11 needs data only while the body is short
+                    room = max(self._length - len(self._body), 1)
+                piece, data = data[:room], data[room:]
+                if self._request is None:
+                    self._head_fed += len(piece)
+                conn.receive_data(piece)
+            elif isinstance(event, h11.Request):
+                self._on_head(event)
+            elif isinstance(event, h11.Data):
+                self._body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                self._answer()
+                if not self._closed and (data or conn.trailing_data[0]):
+                    self._held = True
+                    self._stop_reading()
+                    self._loop.call_soon(self._release)
+            else:  # ConnectionClosed (PAUSED cannot happen: every request is answered at once)
+                self.close(None)
 
-    async def _send(
-        self,
-        writer: asyncio.StreamWriter,
-        conn: h11.Connection,
-        reply: HttpReply,
-        *,
-        close: bool = False,
-    ) -> None:
-        headers = [
+    def _on_head(self, request: h11.Request) -> None:
+        length = 0
+        for name, value in request.headers:
+            if name == b"transfer-encoding":
+                self.close(_REFUSALS[411])
+                return
+            if name == b"content-length":
+                length = int(value)  # h11 checked it is digits, and one value
+        if length > self._server.max_body:
+            self.close(_REFUSALS[413])
+            return
+        self._request = request
+        self._length = length
+        if self._conn.they_are_waiting_for_100_continue:
+            self._write(self._conn.send(h11.InformationalResponse(status_code=100, headers=[])))
+
+    def _answer(self) -> None:
+        request = self._request
+        assert request is not None
+        server = self._server
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers]
+        reply, action = server.receiver.handle(
+            request.method.decode("ascii", "replace"), headers, bytes(self._body), server.clock()
+        )
+        conn = self._conn
+        reply_headers = [
             ("content-type", reply.content_type),
             ("content-length", str(len(reply.body))),
         ]
         if reply.status == 405:
-            headers.append(("allow", "POST"))
-        if close:
-            headers.append(("connection", "close"))
-        try:
-            data = conn.send(h11.Response(status_code=reply.status, headers=headers))
-            data = (data or b"") + (conn.send(h11.Data(data=reply.body)) or b"")
-            data += conn.send(h11.EndOfMessage()) or b""
-        except h11.LocalProtocolError:
+            reply_headers.append(("allow", "POST"))
+        self._answered += 1
+        if self._answered >= server.max_requests:
+            reply_headers.append(("connection", "close"))  # h11 then ends the connection
+        phrase = HTTPStatus(reply.status).phrase.encode()
+        data = conn.send(
+            h11.Response(status_code=reply.status, headers=reply_headers, reason=phrase)
+        )
+        if request.method != b"HEAD":  # the answer to HEAD has the headers alone
+            data += conn.send(h11.Data(data=reply.body))
+        data += conn.send(h11.EndOfMessage())
+        self._write(data)
+        if action is not None:
+            server._act(action)
+        if conn.our_state is h11.MUST_CLOSE or self._closed:
+            self.close(None)
             return
-        writer.write(data)
-        await writer.drain()
+        conn.start_next_cycle()
+        self._new_cycle()
 
+    # --- output and the end
 
-def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
-    for name, value in headers:
-        if name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+    def _write(self, data: bytes) -> None:
+        transport = self._transport
+        assert transport is not None
+        transport.write(data)
+        if transport.is_closing():  # the write failed: the connection is lost
+            self._closed = True
+
+    def close(self, final: bytes | None) -> None:
+        """Close now, after ``final`` (a refusal) if it can go out at once.
+
+        Never waits for a client to read: what the socket does not take at
+        once is dropped with the connection.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_timer()
+        self._server._forget(self)
+        transport = self._transport
+        assert transport is not None
+        if final is not None and not transport.get_write_buffer_size():
+            transport.write(final)
+        if transport.get_write_buffer_size():
+            transport.abort()
+        else:
+            transport.close()
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
