@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from cli_harness import (
     SECRET,
     Stream,
     add_stream,
+    cli_env,
     fake_server,
     feed,
     finish,
@@ -312,6 +314,100 @@ def test_record_failures_one_line_each(tmp_path: Path) -> None:
     code, _, err = results["refused"]
     assert code == 2
     assert "refused host" in err and "'127.0.0.1'" in err and "--allow-host" in err
+
+
+# What a terminal would act on: C0/C1 controls, DEL, line separators, bidi controls.
+RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069]")
+HOSTILE_REASON = "\x1b]0;owned\x07\x1b[2J\r\nrtms-proto record: error: all fine\u202e"
+
+
+def test_server_text_reaches_the_terminal_escaped(tmp_path: Path) -> None:
+    """A rejection reason with ESC, BEL and CR LF once reached the terminal raw."""
+    meeting = MeetingSpec(duration=5.0)
+    with fake_server() as server:
+        procs = {}
+        for name, extra in {"plain": [], "verbose": ["-vv"]}.items():
+            stream = add_stream(
+                server,
+                spec(
+                    f"hostile-{name}",
+                    meeting,
+                    (f.RejectHandshake(status=3, reason=HOSTILE_REASON),),
+                ),
+                tmp_path / name,
+            )
+            args = record_args(stream, tmp_path / f"o-{name}", "--transport", "blocking", *extra)
+            procs[name] = start_cli(args, env=secret_env())
+        results = {name: finish(proc) for name, proc in procs.items()}
+    code, out, err = results["plain"]
+    assert code == 1
+    assert err == (
+        "rtms-proto record: error: the RTMS server rejected the handshake: status 3 "
+        "INVALID_SIGNATURE, reason: \\x1b]0;owned\\x07\\x1b[2J\\x0d\\x0artms-proto record: "
+        "error: all fine\\u202e\n"
+    )
+    code, out, err = results["verbose"]
+    assert code == 1
+    assert "\\x1b]0;owned" in err  # the log shows the reason, escaped
+    for _, out, err in results.values():
+        assert not RAW_CONTROL.search(out + err), err
+        assert_no_secret(out, err)
+
+
+# The command with a 50 kB file size limit: a write past it fails (EFBIG) as on a full
+# disk (SIGXFSZ, which would kill the process instead, is ignored).
+LIMITED_COMMAND = (
+    "import resource, runpy, signal; "
+    "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000)); "
+    "runpy.run_module('rtms_app', run_name='__main__')"
+)
+
+
+def test_full_disk_ends_with_one_line_and_consistent_files(tmp_path: Path) -> None:
+    """A full disk once gave a traceback, and a WAV header saying 7.0 s with 7.93 s on disk."""
+    meeting = MeetingSpec(duration=4.0, turn=1.0, pause=0.3, chat_interval=None, share_at=None)
+    with fake_server() as server:
+        runs = {}
+        for flavour in FLAVOURS:
+            stream = add_stream(
+                server, spec(f"full-{flavour}", meeting), tmp_path / f"in-{flavour}"
+            )
+            out = tmp_path / f"out-{flavour}"
+            extra = ["--save-wire"] if flavour == "blocking" else []
+            args = record_args(stream, out, "--transport", flavour, *extra)
+            proc = subprocess.Popen(
+                [sys.executable, "-c", LIMITED_COMMAND, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=cli_env(secret_env()),
+            )
+            runs[flavour] = (stream, out, proc)
+        for flavour, (stream, out, proc) in runs.items():
+            code, stdout, err = finish(proc)
+            assert code == 1, (flavour, err)
+            # the wire log holds every inbound frame: it fills up first
+            failed = out / ("wire.rtms" if flavour == "blocking" else "audio.wav")
+            assert err == f"rtms-proto record: error: cannot write {failed}: File too large\n"
+            wav = out / "audio.wav"
+            _, _, pcm = read_wav(wav)
+            assert wav.stat().st_size == 44 + len(pcm)  # the header counts what is on disk
+            origin = origin_ms(out)
+            sid = stream.info.rtms_stream_id
+            assert pcm == expected_pcm(server, sid, origin, len(pcm) // 32)
+            assert all("type" in e for e in read_jsonl(out / "events.jsonl"))
+            assert "Recorded stream" in stdout and "audio.wav" in stdout
+            if flavour != "blocking":
+                assert len(pcm) >= 50_000 - 44 - 640  # filled up to the limit
+    # the wire log ends with whole records: it replays
+    again = tmp_path / "again"
+    assert (
+        main(["replay", str(tmp_path / "out-blocking" / "wire.rtms"), "--out", str(again), "-q"])
+        == 0
+    )
+    assert (again / "events.jsonl").exists()
 
 
 def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
