@@ -217,23 +217,29 @@ def test_huge_timestamps_cost_nothing_and_filling_resumes(tmp_path: Path) -> Non
 
 
 def test_real_gaps_are_filled_by_the_arrival_clock(tmp_path: Path) -> None:
+    rate = 100  # 10 ms frames keep hours of silence small on disk
     track = AudioTrack(
-        lambda n: WavWriter(tmp_path / "r.wav", sample_rate=8000, channels=1),
-        sample_rate=8000,
+        lambda n: WavWriter(tmp_path / "r.wav", sample_rate=rate, channels=1),
+        sample_rate=rate,
         origin_ms=0,
     )
-    quiet = pcm(160)  # 20 ms at 8 kHz
+    quiet = pcm(2)  # 20 ms
     # a buffered start: 50 s of timestamps (with a 40 s mute) arriving within 0.1 s
     track.add(quiet, 0, arrival=100.0)
-    assert track.add(quiet, 40_020, arrival=100.05) == 40_000 * 8
+    assert track.add(quiet, 40_020, arrival=100.05) == 4_000
     # then a 10-minute mute, and the packets did take 10 minutes to come
-    assert track.add(quiet, 640_040, arrival=700.1) == 600_000 * 8
+    assert track.add(quiet, 640_040, arrival=700.1) == 60_000
+    # a mute longer than the 1 h limit for a gap without an arrival time: still real
+    assert track.add(quiet, 4_240_060, arrival=4_300.2) == 360_000
     assert track.discontinuities == 0
     # packets a little early (jitter, a replay after a reconnect) are appended as they are
-    assert track.add(quiet, 640_000, arrival=700.2) == 0
+    assert track.add(quiet, 4_240_070, arrival=4_300.3) == 0
     assert track.discontinuities == 0
     track.close()
-    assert track.silence_frames == 640_000 * 8
+    assert track.silence_frames == 424_000
+    assert read(tmp_path / "r.wav")[2] == quiet + bytes(8_000) + quiet + bytes(120_000) + quiet + (
+        bytes(720_000) + quiet * 2
+    )
 
 
 def test_total_silence_is_bounded(tmp_path: Path) -> None:

@@ -427,10 +427,14 @@ def _write_failure(exc: OSError) -> str:
     return f"cannot write the recording: {exc.strerror or exc}"
 
 
-def _leaf(exc: BaseException) -> BaseException:
-    """The one exception inside exception groups (trio's nurseries wrap what they raise)."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
+def _cause(exc: BaseException) -> BaseException:
+    """The write or session error inside exception groups (trio's nurseries wrap what
+    they raise), else ``exc`` itself."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _cause(inner)
+            if isinstance(found, OSError | RtmsError):
+                return found
     return exc
 
 
@@ -638,7 +642,7 @@ def _run(
     try:
         ended = run_job(job, args.transport, options)
     except Exception as exc:
-        cause = _leaf(exc)
+        cause = _cause(exc)
         if not isinstance(cause, OSError | RtmsError):
             raise
         files, failure = _close(job)
@@ -919,11 +923,14 @@ class _Streams:
         live.running = False
         job = live.job
         sid = job.rtms_stream_id
-        files = job.close()
+        files, failure = _close(job)
         error = None if task.cancelled() else task.exception()
+        if error is None and failure is not None:
+            error = failure  # a file could not be written out at the end
         if error is not None:
             self.failed += 1
-            why = _write_failure(error) if isinstance(error, OSError) else error
+            cause = _cause(error)
+            why = _write_failure(cause) if isinstance(cause, OSError) else cause
             _error(f"{PROG} listen", f"stream {sid}: stopped on an error: {why}")
         elif job.failure is not None:
             self.failed += 1

@@ -19,14 +19,14 @@ Silence is bounded, so that timestamps from a server cannot fill a disk.  A
 gap is filled in full or not at all; it is *not* filled, and counts as a
 :class:`Discontinuity`, when
 
-* it is longer than ``max_gap_ms`` (default 1 hour);
 * the track would then run more than ``max_ahead_ms`` (default 65 s: Zoom
   buffers up to 60 s of audio before a connect) ahead of the arrival clock,
   the ``arrival`` time passed with each packet, counted from the track's first
   packet.  So the silence of a track never exceeds the time its packets took
   to arrive plus 65 s, however large the timestamps;
+* without an arrival time: it is longer than ``max_gap_ms`` (default 1 hour);
 * the track's silence would exceed ``max_silence_ms`` in total (default 12
-  hours; the only total when no arrival time is given).
+  hours).
 
 A packet more than ``max_ahead_ms`` *behind* the end of the track is a
 discontinuity too.  At a discontinuity the packet is appended where the track
@@ -302,8 +302,6 @@ class AudioTrack:
             return f"{_seconds(-gap, rate)} behind the end of the track"
         if gap < self._min_gap:
             return None
-        if gap > self._max_gap:
-            return f"a gap of {_seconds(gap, rate)}, longer than {_seconds(self._max_gap, rate)}"
         if arrival is not None and self._first_arrival is not None:
             arrived = int(max(0.0, arrival - self._first_arrival) * rate)
             if at > arrived + self._max_ahead:
@@ -311,6 +309,8 @@ class AudioTrack:
                     f"{_seconds(at - arrived, rate)} ahead of the arrival clock "
                     f"(at most {_seconds(self._max_ahead, rate)})"
                 )
+        elif gap > self._max_gap:
+            return f"a gap of {_seconds(gap, rate)}, longer than {_seconds(self._max_gap, rate)}"
         if self.silence_frames + gap > self._max_silence:
             return f"the track's silence would exceed {_seconds(self._max_silence, rate)}"
         return None
