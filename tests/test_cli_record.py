@@ -368,25 +368,33 @@ def test_full_disk_ends_with_one_line_and_consistent_files(tmp_path: Path) -> No
     """A full disk once gave a traceback, and a WAV header saying 7.0 s with 7.93 s on disk."""
     meeting = MeetingSpec(duration=4.0, turn=1.0, pause=0.3, chat_interval=None, share_at=None)
     with fake_server() as server:
-        runs = {}
+        procs = {}
         for flavour in FLAVOURS:
+            out = tmp_path / f"out-{flavour}"
+            extra = ["--save-wire"] if flavour == "blocking" else []
+            args = record_args(None, out, "--transport", flavour, *extra)
+            procs[flavour] = (
+                out,
+                subprocess.Popen(
+                    [sys.executable, "-c", LIMITED_COMMAND, *args],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=cli_env(secret_env()),
+                ),
+            )
+        runs = {}
+        for flavour, (out, proc) in procs.items():
+            wait_reading_stdin(proc)  # started up: the meeting's time does not depend on it
             stream = add_stream(
                 server, spec(f"full-{flavour}", meeting), tmp_path / f"in-{flavour}"
             )
-            out = tmp_path / f"out-{flavour}"
-            extra = ["--save-wire"] if flavour == "blocking" else []
-            args = record_args(stream, out, "--transport", flavour, *extra)
-            proc = subprocess.Popen(
-                [sys.executable, "-c", LIMITED_COMMAND, *args],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=cli_env(secret_env()),
-            )
+            feed(proc, stream.payload.read_bytes())
             runs[flavour] = (stream, out, proc)
-        for flavour, (stream, out, proc) in runs.items():
-            code, stdout, err = finish(proc)
+        results = {flavour: finish(proc) for flavour, (_, _, proc) in runs.items()}
+        for flavour, (stream, out, _) in runs.items():
+            code, stdout, err = results[flavour]
             assert code == 1, (flavour, err)
             # the wire log holds every inbound frame: it fills up first
             failed = out / ("wire.rtms" if flavour == "blocking" else "audio.wav")
