@@ -447,6 +447,7 @@ def test_record_bad_arguments(
         )
     )
     base = ["record", "--payload", str(payload), "--out", str(tmp_path / "o")]
+    no_dir = tmp_path / "none" / "w.rtms"
     cases: list[tuple[list[str], bool, str]] = [
         ([*base, "--media", "smell"], False, "unknown media type 'smell'"),
         ([*base, "--transport", "curl"], False, "argument --transport: invalid choice"),
@@ -462,6 +463,11 @@ def test_record_bad_arguments(
             ["record", "--payload", str(tmp_path / "missing.json"), "--out", "x"],
             False,
             "cannot read the payload",
+        ),
+        (
+            [*base, "--out", str(tmp_path / "o2"), "--client-id", "c", "--save-wire", str(no_dir)],
+            True,
+            f"cannot write {no_dir}: No such file or directory",
         ),
         # a mistyped flag must not echo its value: it may be the secret
         (

@@ -73,6 +73,7 @@ from .recording import FLAVOURS, OK_ENDS, StreamJob, run_job
 from .sinks import (
     Recorder,
     RecorderOptions,
+    Stats,
     WireFormatError,
     WrittenFile,
     read_wire_header,
@@ -545,10 +546,25 @@ def _recorder(folder: Path, args: argparse.Namespace, media: MediaType) -> Recor
         raise UsageError(f"cannot write to {str(folder)!r}: {exc.strerror or exc}") from None
 
 
-def _job(config: SessionConfig, recorder: Recorder, **kwargs: Any) -> StreamJob:
+def _job(
+    config: SessionConfig,
+    recorder: Recorder,
+    *,
+    wire_path: Path | None,
+    recorder_settings: Mapping[str, object],
+    on_event: Callable[[Stats], object],
+    deadline: float | None = None,
+) -> StreamJob:
     """A :class:`StreamJob`; a wire log that cannot be created is a usage error."""
     try:
-        return StreamJob(config, recorder, **kwargs)
+        return StreamJob(
+            config,
+            recorder,
+            wire_path=wire_path,
+            recorder_settings=recorder_settings,
+            on_event=on_event,
+            deadline=deadline,
+        )
     except OSError as exc:
         recorder.close()
         raise UsageError(_write_failure(exc)) from None
