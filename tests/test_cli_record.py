@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from cli_harness import (
     SECRET,
     Stream,
     add_stream,
+    cli_env,
     fake_server,
     feed,
     finish,
@@ -314,6 +316,108 @@ def test_record_failures_one_line_each(tmp_path: Path) -> None:
     assert "refused host" in err and "'127.0.0.1'" in err and "--allow-host" in err
 
 
+# What a terminal would act on: C0/C1 controls, DEL, line separators, bidi controls.
+RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069]")
+HOSTILE_REASON = "\x1b]0;owned\x07\x1b[2J\r\nrtms-proto record: error: all fine\u202e"
+
+
+def test_server_text_reaches_the_terminal_escaped(tmp_path: Path) -> None:
+    """A rejection reason with ESC, BEL and CR LF once reached the terminal raw."""
+    meeting = MeetingSpec(duration=5.0)
+    with fake_server() as server:
+        procs = {}
+        for name, extra in {"plain": [], "verbose": ["-vv"]}.items():
+            stream = add_stream(
+                server,
+                spec(
+                    f"hostile-{name}",
+                    meeting,
+                    (f.RejectHandshake(status=3, reason=HOSTILE_REASON),),
+                ),
+                tmp_path / name,
+            )
+            args = record_args(stream, tmp_path / f"o-{name}", "--transport", "blocking", *extra)
+            procs[name] = start_cli(args, env=secret_env())
+        results = {name: finish(proc) for name, proc in procs.items()}
+    code, out, err = results["plain"]
+    assert code == 1
+    assert err == (
+        "rtms-proto record: error: the RTMS server rejected the handshake: status 3 "
+        "INVALID_SIGNATURE, reason: \\x1b]0;owned\\x07\\x1b[2J\\x0d\\x0artms-proto record: "
+        "error: all fine\\u202e\n"
+    )
+    code, out, err = results["verbose"]
+    assert code == 1
+    assert "\\x1b]0;owned" in err  # the log shows the reason, escaped
+    for _, out, err in results.values():
+        assert not RAW_CONTROL.search(out + err), err
+        assert_no_secret(out, err)
+
+
+# The command with a 50 kB file size limit: a write past it fails (EFBIG) as on a full
+# disk (SIGXFSZ, which would kill the process instead, is ignored).
+LIMITED_COMMAND = (
+    "import resource, runpy, signal; "
+    "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000)); "
+    "runpy.run_module('rtms_app', run_name='__main__')"
+)
+
+
+def test_full_disk_ends_with_one_line_and_consistent_files(tmp_path: Path) -> None:
+    """A full disk once gave a traceback, and a WAV header saying 7.0 s with 7.93 s on disk."""
+    meeting = MeetingSpec(duration=4.0, turn=1.0, pause=0.3, chat_interval=None, share_at=None)
+    with fake_server() as server:
+        procs = {}
+        for flavour in FLAVOURS:
+            out = tmp_path / f"out-{flavour}"
+            extra = ["--save-wire"] if flavour == "blocking" else []
+            args = record_args(None, out, "--transport", flavour, *extra)
+            procs[flavour] = (
+                out,
+                subprocess.Popen(
+                    [sys.executable, "-c", LIMITED_COMMAND, *args],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=cli_env(secret_env()),
+                ),
+            )
+        runs = {}
+        for flavour, (out, proc) in procs.items():
+            wait_reading_stdin(proc)  # started up: the meeting's time does not depend on it
+            stream = add_stream(
+                server, spec(f"full-{flavour}", meeting), tmp_path / f"in-{flavour}"
+            )
+            feed(proc, stream.payload.read_bytes())
+            runs[flavour] = (stream, out, proc)
+        results = {flavour: finish(proc) for flavour, (_, _, proc) in runs.items()}
+        for flavour, (stream, out, _) in runs.items():
+            code, stdout, err = results[flavour]
+            assert code == 1, (flavour, err)
+            # the wire log holds every inbound frame: it fills up first
+            failed = out / ("wire.rtms" if flavour == "blocking" else "audio.wav")
+            assert err == f"rtms-proto record: error: cannot write {failed}: File too large\n"
+            wav = out / "audio.wav"
+            _, _, pcm = read_wav(wav)
+            assert wav.stat().st_size == 44 + len(pcm)  # the header counts what is on disk
+            origin = origin_ms(out)
+            sid = stream.info.rtms_stream_id
+            assert pcm == expected_pcm(server, sid, origin, len(pcm) // 32)
+            assert all("type" in e for e in read_jsonl(out / "events.jsonl"))
+            assert "Recorded stream" in stdout and "audio.wav" in stdout
+            if flavour != "blocking":
+                assert len(pcm) >= 50_000 - 44 - 640  # filled up to the limit
+    # the wire log ends with whole records: it replays
+    again = tmp_path / "again"
+    assert (
+        main(["replay", str(tmp_path / "out-blocking" / "wire.rtms"), "--out", str(again), "-q"])
+        == 0
+    )
+    assert (again / "events.jsonl").exists()
+
+
 def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """The command in this process (argument errors end before any I/O)."""
     try:
@@ -343,6 +447,7 @@ def test_record_bad_arguments(
         )
     )
     base = ["record", "--payload", str(payload), "--out", str(tmp_path / "o")]
+    no_dir = tmp_path / "none" / "w.rtms"
     cases: list[tuple[list[str], bool, str]] = [
         ([*base, "--media", "smell"], False, "unknown media type 'smell'"),
         ([*base, "--transport", "curl"], False, "argument --transport: invalid choice"),
@@ -358,6 +463,11 @@ def test_record_bad_arguments(
             ["record", "--payload", str(tmp_path / "missing.json"), "--out", "x"],
             False,
             "cannot read the payload",
+        ),
+        (
+            [*base, "--out", str(tmp_path / "o2"), "--client-id", "c", "--save-wire", str(no_dir)],
+            True,
+            f"cannot write {no_dir}: No such file or directory",
         ),
         # a mistyped flag must not echo its value: it may be the secret
         (

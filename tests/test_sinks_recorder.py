@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import struct
 import wave
 from pathlib import Path
+
+import pytest
 
 from rtms_app.progress import format_bytes, render
 from rtms_app.sinks import Recorder, RecorderOptions
@@ -114,7 +117,69 @@ def test_stereo_48k_and_format_change(tmp_path: Path) -> None:
     rec.handle(ev.AudioReceived(data=packet(7), user_id=0, timestamp=40))
     rec.close()
     assert wav(tmp_path / "audio.wav") == (48000, 2, packet(5, 960, 2) + packet(6, 960, 2))
-    assert wav(tmp_path / "audio-format2.wav")[:2] == (16000, 1)
+    assert wav(tmp_path / "audio.format2.wav")[:2] == (16000, 1)
+
+
+def test_timestamp_jumps_are_discontinuities_in_the_events_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two packets once filled a 64 MiB disk; now the jump is one line in events.jsonl."""
+    rec = Recorder(tmp_path)
+    rec.handle(connected(AudioParams()), 0.0)
+    with caplog.at_level(logging.WARNING, logger="rtms_app.recorder"):
+        rec.handle(ev.AudioReceived(data=packet(1), user_id=0, timestamp=1_000), 0.5)
+        rec.handle(ev.AudioReceived(data=packet(2), user_id=0, timestamp=2**63 - 1), 0.52)
+        for n in range(8):  # back and forth: each one a discontinuity
+            stamp = 1_040 + n * 20 if n % 2 else 2**40 + n * 20
+            rec.handle(ev.AudioReceived(data=packet(3), user_id=0, timestamp=stamp), 0.54 + n / 50)
+    files = rec.close()
+    assert (tmp_path / "audio.wav").stat().st_size == 44 + 10 * 640
+    jumps = [e for e in jsonl(tmp_path / "events.jsonl") if e["type"] == "AudioDiscontinuity"]
+    assert len(jumps) == 9
+    assert jumps[0] == {
+        "type": "AudioDiscontinuity",
+        "t": 0.52,
+        "file": "audio.wav",
+        "timestamp": 2**63 - 1,
+        "jump_ms": 2**63 - 1 - 1_020,
+        "position_ms": 20,
+        "reason": jumps[0]["reason"],
+    }
+    assert "ahead of the arrival clock (at most 65.000 s)" in str(jumps[0]["reason"])
+    assert "behind the end of the track" in str(jumps[1]["reason"])
+    # logged too, but only the first few
+    logged = [r.getMessage() for r in caplog.records]
+    assert len(logged) == 5
+    assert "audio.wav: audio timestamp 9223372036854775807 not followed" in logged[0]
+    assert logged[-1].endswith("further ones only in events.jsonl")
+    notes = {f.path.name: f.note for f in files}
+    assert notes["audio.wav"] == "16000 Hz mono, 0.20 s (9 timestamp discontinuities)"
+
+
+def test_channel_ids_get_injective_stable_safe_names(tmp_path: Path) -> None:
+    ids = ["a/b", "a_b", "a:b", "../../escape", "11", "", "x.part2", "é" * 300, "agent-1"]
+    names = []
+    for run in ("one", "two"):
+        folder = tmp_path / run
+        rec = Recorder(folder)
+        rec.handle(connected(AudioParams(codec=Codec.OPUS)))
+        for n, channel in enumerate(ids):
+            rec.handle(ev.AudioReceived(data=bytes([n]), channel_id=channel, timestamp=0))
+        rec.handle(ev.AudioReceived(data=b"\xff", user_id=11, timestamp=0))
+        rec.close()
+        raw = sorted(folder.glob("*.raw"))
+        assert all(p.parent == folder for p in folder.rglob("*"))  # nothing outside --out
+        assert all(len(p.name) <= 80 for p in raw)
+        names.append([p.name for p in raw])
+        # one file per id: every id's packet is alone in its own file
+        assert sorted(p.read_bytes() for p in raw) == sorted(
+            [bytes([n]) for n in range(len(ids))] + [b"\xff"]
+        )
+    assert names[0] == names[1]  # stable across runs
+    assert "audio-agent-1.opus.raw" in names[0]
+    assert "audio-a_b.opus.raw" in names[0]
+    assert "audio.opus.raw" in names[0]  # user id 11 in mixed mode: the mixed file
+    assert "audio-11.opus.raw" not in names[0]  # the channel "11" is not user 11's name
 
 
 def test_compressed_audio_kept_raw(tmp_path: Path) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -25,6 +29,9 @@ from rtms_proto.enums import (
     TranscriptLanguage,
 )
 from rtms_proto.messages import ChatFile, ChatUser, Participant, StructuredChat
+
+if TYPE_CHECKING:
+    from _typeshed import TraceFunction
 
 
 def lines(path: Path) -> list[dict[str, object]]:
@@ -91,6 +98,58 @@ def test_transcript_jsonl_and_vtt(tmp_path: Path) -> None:
     cues = re.findall(r"^(\d\d:\d\d:\d\d\.\d{3}) --> (\d\d:\d\d:\d\d\.\d{3})$", vtt, re.M)
     assert len(cues) == 3
     assert all(a < b for a, b in cues)
+
+
+CUE = re.compile(r"\d+\n\d\d:\d\d:\d\d\.\d{3} --> \d\d:\d\d:\d\d\.\d{3}\n<v ([^<>\n]+)>([^\n]*)")
+
+
+def test_vtt_cues_survive_hostile_speaker_names_and_text(tmp_path: Path) -> None:
+    """Newlines in a name once cut the cue, and players dropped its text."""
+    names = [
+        "Eve\n\n99\n00:00:00.000 --> 99:00:00.000\nforged",
+        "Mallory\r\nsecond",
+        "\x1b[31mred\x07",
+        "line\u2028sep\x85",
+        "arrow --> here",
+        "nul\x00byte",
+        "lone \ud800 surrogate",
+        "\n\r\t",  # nothing printable: the user id instead
+    ]
+    sink = TranscriptSink(tmp_path)
+    for n, name in enumerate(names):
+        sink.add(
+            ev.TranscriptReceived(
+                text=f"said\n\nthing {n} --> <b>\x1b\r", user_id=n, user_name=name, timestamp=n
+            ),
+            origin_ms=0,
+        )
+    sink.close()
+    vtt = (tmp_path / "transcript.vtt").read_bytes().decode("utf-8")
+    header, *blocks = vtt.split("\n\n")
+    assert header == "WEBVTT"
+    assert len(blocks) == len(names)  # no name or text added or cut a cue
+    speakers = []
+    for n, block in enumerate(blocks):
+        match = CUE.fullmatch(block.rstrip("\n"))
+        assert match, block
+        speaker, text = match.groups()
+        assert text == f"said thing {n} --&gt; &lt;b&gt;"
+        assert not re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", speaker + text)
+        speakers.append(speaker)
+    assert speakers == [
+        "Eve 99 00:00:00.000 --&gt; 99:00:00.000 forged",
+        "Mallory second",
+        "[31mred",
+        "line sep",
+        "arrow --&gt; here",
+        "nul byte",
+        "lone surrogate",
+        "user 7",
+    ]
+    # the JSON lines keep the names exactly as they came, one line each
+    raw = (tmp_path / "transcript.jsonl").read_bytes()
+    assert raw.count(b"\n") == len(names)
+    assert [json.loads(line)["user_name"] for line in raw.split(b"\n")[:-1]] == names
 
 
 # --- chat ---------------------------------------------------------------------------------------
@@ -233,6 +292,68 @@ def test_frames_h264_is_one_annex_b_stream(tmp_path: Path) -> None:
     index = lines(tmp_path / "deskshare" / "index.jsonl")
     assert [i["offset"] for i in index] == [0, len(IDR)]
     assert sink.bytes == len(IDR) + len(P_FRAME)
+
+
+def line_events(path: str, run: Callable[[], object], budget: int) -> int:
+    """Lines executed in the file ``path`` while ``run()`` runs; fails past ``budget``."""
+    count = 0
+
+    def local(frame: FrameType, event: str, arg: object) -> TraceFunction | None:
+        nonlocal count
+        if event == "line":
+            count += 1
+            if count > budget:
+                raise AssertionError(f"more than {budget} lines of {path} executed")
+        return local
+
+    def tracer(frame: FrameType, event: str, arg: object) -> TraceFunction | None:
+        return local if frame.f_code.co_filename == path else None
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        run()
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+def test_frames_sharing_a_timestamp_are_named_in_linear_work(tmp_path: Path) -> None:
+    """8,000 frames with one timestamp once took 5.2 s (every name tried again each time).
+
+    Work is counted in lines of ``frames.py`` executed, not timed.
+    """
+    from rtms_app.sinks import frames
+
+    def add(sink: FrameSink, count: int) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(count):
+                sink.add(JPEG, timestamp=1_000, user_id=5, user_name=None, origin_ms=1_000)
+
+        return run
+
+    small, large = FrameSink(tmp_path / "a", Codec.JPG), FrameSink(tmp_path / "b", Codec.JPG)
+    work_small = line_events(frames.__file__, add(small, 150), budget=15_000)
+    # eight times the frames, at most eight times the work (quadratic would be 64 times)
+    work_large = line_events(frames.__file__, add(large, 1_200), budget=9 * work_small)
+    small.close()
+    large.close()
+    assert work_large <= 8 * work_small + 100
+    names = [p.name for p in (tmp_path / "b").iterdir()]
+    assert len(names) == 1_201 and len(set(names)) == 1_201  # index.jsonl + every frame
+    assert "000000000-5.jpg" in names and "000000000-5.1199.jpg" in names
+
+
+def test_frames_with_huge_timestamps_have_short_names(tmp_path: Path) -> None:
+    sink = FrameSink(tmp_path / "v", Codec.JPG)
+    sink.add(JPEG, timestamp=10**400, user_id=10**400, user_name=None, origin_ms=0)
+    sink.add(JPEG, timestamp=5, user_id=1, user_name=None, origin_ms=-(10**400))
+    sink.close()
+    names = sorted(p.name for p in (tmp_path / "v").glob("*.jpg"))
+    assert all(len(name) < 80 for name in names)
+    # no usable time: named by count; the 400-digit user id shortened with a hash
+    assert names[1].startswith("frame0000000-1000") and "~" in names[1]
+    assert names[0] == "0000000000005-1.jpg"  # the origin is unusable, the timestamp is not
 
 
 @pytest.mark.parametrize("codec", [None, Codec.PNG])

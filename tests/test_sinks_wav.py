@@ -9,8 +9,11 @@ import wave
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rtms_app.sinks import AudioTrack, RawAudioWriter, WavWriter
+from rtms_app.sinks.wav import Discontinuity
 
 
 def pcm(frames: int, value: int = 1000, channels: int = 1) -> bytes:
@@ -79,6 +82,21 @@ def test_wav_silence_and_room(tmp_path: Path) -> None:
     assert read(path)[2] == bytes(140_000)
 
 
+def test_wav_suspended_and_reopened_to_append(tmp_path: Path) -> None:
+    path = tmp_path / "s.wav"
+    w = WavWriter(path, sample_rate=8000, channels=1)
+    w.write(pcm(100, 1))
+    assert w.is_open
+    w.suspend()
+    assert (w.is_open, w.closed) == (False, False)
+    assert read(path)[2] == pcm(100, 1)  # the header counts everything while suspended
+    w.suspend()  # twice: nothing to do
+    w.write(pcm(50, 2))  # reopens and appends
+    assert (w.is_open, w.closed) == (True, False)
+    w.close()
+    assert read(path)[2] == pcm(100, 1) + pcm(50, 2)
+
+
 def test_wav_rejects_bad_format(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         WavWriter(tmp_path / "x.wav", sample_rate=0, channels=1)
@@ -136,16 +154,138 @@ def test_track_without_gap_fill_concatenates(tmp_path: Path) -> None:
     assert read(tmp_path / "c.wav")[2] == PACKET * 2
 
 
-def test_track_caps_one_gap(tmp_path: Path) -> None:
+def test_track_gap_over_the_limit_is_a_discontinuity(tmp_path: Path) -> None:
+    seen: list[Discontinuity] = []
     track = AudioTrack(
         lambda n: WavWriter(tmp_path / "m.wav", sample_rate=16000, channels=1),
         sample_rate=16000,
         origin_ms=0,
         max_gap_ms=100,
+        on_discontinuity=seen.append,
     )
     track.add(PACKET, 0)
-    assert track.add(PACKET, 3_600_000) == 1600  # a bogus jump adds only 100 ms
+    assert track.add(PACKET, 3_600_000) == 0  # a bogus jump adds no silence at all
+    # re-anchored at the jump: the next gap is measured from it and filled
+    assert track.add(PACKET, 3_600_000 + 60) == 640
     track.close()
+    assert read(tmp_path / "m.wav")[2] == PACKET * 2 + bytes(1280) + PACKET
+    assert seen == [
+        Discontinuity(
+            timestamp=3_600_000,
+            jump_ms=3_599_980,
+            position_ms=20,
+            reason="a gap of 3599.980 s, longer than 0.100 s",
+        )
+    ]
+    assert track.discontinuities == 1
+
+
+def test_hour_jumps_arriving_at_once_write_no_silence(tmp_path: Path) -> None:
+    """Three packets 1 h apart once wrote 230 MB; by the arrival clock they are a
+    discontinuity each, and the file holds the three packets."""
+    seen: list[Discontinuity] = []
+    track = AudioTrack(
+        lambda n: WavWriter(tmp_path / "h.wav", sample_rate=16000, channels=1),
+        sample_rate=16000,
+        on_discontinuity=seen.append,
+    )
+    for i in range(3):
+        track.add(PACKET, 1_000 + i * 3_600_000, arrival=5.0 + i * 0.001)
+    track.close()
+    assert (tmp_path / "h.wav").stat().st_size == 44 + 3 * len(PACKET)
+    assert track.silence_frames == 0
+    assert [d.jump_ms for d in seen] == [3_599_980, 3_599_980]
+    assert "ahead of the arrival clock (at most 65.000 s)" in seen[0].reason
+
+
+def test_huge_timestamps_cost_nothing_and_filling_resumes(tmp_path: Path) -> None:
+    """One packet at 2**63 - 1 once wrote 115 MB; the timeline now recovers after it."""
+    seen: list[Discontinuity] = []
+    track = AudioTrack(
+        lambda n: WavWriter(tmp_path / "x.wav", sample_rate=16000, channels=1),
+        sample_rate=16000,
+        on_discontinuity=seen.append,
+    )
+    track.add(PACKET, 1_000, arrival=0.0)
+    track.add(PACKET, 2**63 - 1, arrival=0.02)
+    track.add(PACKET, 1_040, arrival=0.04)  # back to the real clock: behind, re-anchored
+    assert track.add(PACKET, 1_100, arrival=0.1) == 640  # 40 ms gap: filled again
+    track.close()
+    assert read(tmp_path / "x.wav")[2] == PACKET * 3 + bytes(1280) + PACKET
+    assert [d.jump_ms > 0 for d in seen] == [True, False]
+    assert "behind the end of the track" in seen[1].reason
+
+
+def test_real_gaps_are_filled_by_the_arrival_clock(tmp_path: Path) -> None:
+    rate = 100  # 10 ms frames keep hours of silence small on disk
+    track = AudioTrack(
+        lambda n: WavWriter(tmp_path / "r.wav", sample_rate=rate, channels=1),
+        sample_rate=rate,
+        origin_ms=0,
+    )
+    quiet = pcm(2)  # 20 ms
+    # a buffered start: 50 s of timestamps (with a 40 s mute) arriving within 0.1 s
+    track.add(quiet, 0, arrival=100.0)
+    assert track.add(quiet, 40_020, arrival=100.05) == 4_000
+    # then a 10-minute mute, and the packets did take 10 minutes to come
+    assert track.add(quiet, 640_040, arrival=700.1) == 60_000
+    # a mute longer than the 1 h limit for a gap without an arrival time: still real
+    assert track.add(quiet, 4_240_060, arrival=4_300.2) == 360_000
+    assert track.discontinuities == 0
+    # packets a little early (jitter, a replay after a reconnect) are appended as they are
+    assert track.add(quiet, 4_240_070, arrival=4_300.3) == 0
+    assert track.discontinuities == 0
+    track.close()
+    assert track.silence_frames == 424_000
+    assert read(tmp_path / "r.wav")[2] == quiet + bytes(8_000) + quiet + bytes(120_000) + quiet + (
+        bytes(720_000) + quiet * 2
+    )
+
+
+def test_total_silence_is_bounded(tmp_path: Path) -> None:
+    track = AudioTrack(
+        lambda n: WavWriter(tmp_path / "t.wav", sample_rate=8000, channels=1),
+        sample_rate=8000,
+        origin_ms=0,
+        max_silence_ms=1_000,
+    )
+    quiet = pcm(160)
+    assert track.add(quiet, 600) == 600 * 8
+    assert track.add(quiet, 900) == 280 * 8  # 0.88 s of silence so far: still fits
+    assert track.add(quiet, 2_000) == 0  # would pass 1 s of silence in total
+    assert track.discontinuities == 1
+    track.close()
+    assert track.silence_frames <= 8_000
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(min_value=-(2**63), max_value=2**63 - 1),
+            st.floats(min_value=0.0, max_value=5.0),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_silence_never_outruns_the_arrival_clock(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[int, float]]
+) -> None:
+    """Whatever the timestamps: silence <= time the packets took to arrive + 65 s."""
+    folder = tmp_path_factory.mktemp("prop")
+    track = AudioTrack(
+        lambda n: WavWriter(folder / f"p{n}.wav", sample_rate=8000, channels=1),
+        sample_rate=8000,
+    )
+    arrival = first = steps[0][1]
+    for timestamp, wait in steps:
+        arrival += wait
+        track.add(pcm(160), timestamp, arrival=arrival)
+        assert track.silence_frames <= (arrival - first) * 8000 + 65 * 8000
+    track.close()
+    size = sum(p.stat().st_size for p in folder.glob("*.wav"))
+    assert size <= 44 + 2 * (len(steps) * 160 + int((arrival - first) * 8000) + 65 * 8000)
 
 
 def test_track_continues_in_new_parts(tmp_path: Path) -> None:

@@ -18,9 +18,12 @@ Subcommands:
     the fake RTMS server alone (see ``rtms-proto fake-server --help``).
 
 Exit status: 0 when the stream ended normally, 1 when it could not be joined
-or ended on an error, 2 for bad arguments or configuration (including a
-refused host), 128 + the signal number after Ctrl-C (SIGINT) or SIGTERM.
-Errors are one line on stderr; secrets are never printed.
+or ended on an error (a file that cannot be written: the line names the file
+and the cause, and the files keep what was written), 2 for bad arguments or
+configuration (including a refused host), 128 + the signal number after
+Ctrl-C (SIGINT) or SIGTERM.  Errors are one line on stderr; secrets are never
+printed, and text from the network (reasons, names, ids) is printed through
+:func:`~.terminal.printable`, in the log too.
 """
 
 from __future__ import annotations
@@ -70,12 +73,14 @@ from .recording import FLAVOURS, OK_ENDS, StreamJob, run_job
 from .sinks import (
     Recorder,
     RecorderOptions,
+    Stats,
     WireFormatError,
     WrittenFile,
     read_wire_header,
     replay,
 )
 from .sinks._files import safe_name
+from .terminal import printable
 from .webhook_server import StreamAction, WebhookReceiver, WebhookServer
 
 __all__ = ["build_parser", "main"]
@@ -398,14 +403,40 @@ def _setup_logging(verbose: int) -> None:
         root.addHandler(logging.NullHandler())
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(_PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with control characters escaped (messages carry server text)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record), None)
+
+
 def _error(prog: str, message: str) -> None:
-    sys.stderr.write(f"{prog}: error: {message}\n")
+    """One line on stderr; ``message`` may hold server text, so it is made printable."""
+    sys.stderr.write(f"{prog}: error: {printable(message, 1000)}\n")
     sys.stderr.flush()
+
+
+def _write_failure(exc: OSError) -> str:
+    """``cannot write <file>: <cause>`` for a sink's error (which names its file)."""
+    if exc.filename is not None:
+        return f"cannot write {exc.filename}: {exc.strerror or exc}"
+    return f"cannot write the recording: {exc.strerror or exc}"
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The write or session error inside exception groups (trio's nurseries wrap what
+    they raise), else ``exc`` itself."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _cause(inner)
+            if isinstance(found, OSError | RtmsError):
+                return found
+    return exc
 
 
 # --------------------------------------------------------------------------- configuration
@@ -515,6 +546,30 @@ def _recorder(folder: Path, args: argparse.Namespace, media: MediaType) -> Recor
         raise UsageError(f"cannot write to {str(folder)!r}: {exc.strerror or exc}") from None
 
 
+def _job(
+    config: SessionConfig,
+    recorder: Recorder,
+    *,
+    wire_path: Path | None,
+    recorder_settings: Mapping[str, object],
+    on_event: Callable[[Stats], object],
+    deadline: float | None = None,
+) -> StreamJob:
+    """A :class:`StreamJob`; a wire log that cannot be created is a usage error."""
+    try:
+        return StreamJob(
+            config,
+            recorder,
+            wire_path=wire_path,
+            recorder_settings=recorder_settings,
+            on_event=on_event,
+            deadline=deadline,
+        )
+    except OSError as exc:
+        recorder.close()
+        raise UsageError(_write_failure(exc)) from None
+
+
 def _wire_path(args: argparse.Namespace, folder: Path) -> Path | None:
     value = getattr(args, "save_wire", None)
     if value is None or value is False:
@@ -583,20 +638,41 @@ def _summary(files: list[WrittenFile], folder: Path, out: IO[str]) -> None:
     out.flush()
 
 
+def _close(job: StreamJob) -> tuple[list[WrittenFile], OSError | None]:
+    """Close the job's files; what was written, and the first write that failed."""
+    try:
+        files = job.close()
+    except OSError as exc:  # the wire log's last write
+        return job.recorder.files(), job.recorder.failure or exc
+    return files, job.recorder.failure
+
+
 def _run(
-    job: StreamJob, args: argparse.Namespace, options: TransportOptions, prog: str
+    job: StreamJob,
+    args: argparse.Namespace,
+    options: TransportOptions,
+    prog: str,
+    progress: Progress,
 ) -> tuple[int, list[WrittenFile]]:
+    """Run the job and close its files; the error line, if any, comes after the progress."""
     try:
         ended = run_job(job, args.transport, options)
-    except OSError as exc:
-        job.close()
-        _error(prog, f"cannot write the recording: {exc}")
-        return EXIT_FAILED, []
-    except RtmsError as exc:
-        job.close()
-        _error(prog, f"the session stopped on an error: {exc}")
-        return EXIT_FAILED, []
-    files = job.close()
+    except Exception as exc:
+        cause = _cause(exc)
+        if not isinstance(cause, OSError | RtmsError):
+            raise
+        files, failure = _close(job)
+        progress.finish(job.recorder.stats)
+        if isinstance(cause, OSError):
+            _error(prog, _write_failure(failure or cause))
+        else:
+            _error(prog, f"the session stopped on an error: {cause}")
+        return EXIT_FAILED, files
+    files, failure = _close(job)
+    progress.finish(job.recorder.stats)
+    if failure is not None:
+        _error(prog, _write_failure(failure))
+        return EXIT_FAILED, files
     return _exit_status(job, ended, prog), files
 
 
@@ -616,17 +692,17 @@ def _cmd_record(args: argparse.Namespace) -> int:
     )
     if args.quiet:
         progress.enabled = False
-    job = StreamJob(
+    job = _job(
         config,
         recorder,
         wire_path=_wire_path(args, folder),
         recorder_settings=_recorder_settings(args),
         on_event=progress.update,
     )
-    status, files = _run(job, args, options, prog)
-    progress.finish(recorder.stats)
+    status, files = _run(job, args, options, prog, progress)
     if not args.quiet and job.connected:
-        sys.stdout.write(f"Recorded stream {config.stream.rtms_stream_id} into {folder}/:\n")
+        sid = printable(config.stream.rtms_stream_id)
+        sys.stdout.write(f"Recorded stream {sid} into {folder}/:\n")
         _summary(files, folder, sys.stdout)
     return status
 
@@ -693,7 +769,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             progress = Progress(sys.stderr, title="rtms-proto demo", kinds=_kinds(args.media))
             if args.quiet:
                 progress.enabled = False
-            job = StreamJob(
+            job = _job(
                 config,
                 recorder,
                 wire_path=_wire_path(args, folder),
@@ -701,8 +777,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 on_event=progress.update,
                 deadline=time.monotonic() + args.duration + 30.0,
             )
-            status, files = _run(job, args, TransportOptions(ca_file=str(ca_path)), prog)
-            progress.finish(recorder.stats)
+            options = TransportOptions(ca_file=str(ca_path))
+            status, files = _run(job, args, options, prog, progress)
     if not args.quiet and job.connected:
         sys.stdout.write(f"Recorded a {args.duration:g} s synthetic meeting into {folder}/:\n")
         _summary(files, folder, sys.stdout)
@@ -734,11 +810,19 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     )
     try:
         _, ended = replay(path, recorder.handle)
-    except (RtmsError, ValueError, KeyError) as exc:
+    except (RtmsError, ValueError, KeyError, OSError) as exc:
         recorder.close()
-        _error(prog, f"the recording cannot be replayed: {exc}")
+        if recorder.failure is not None:
+            _error(prog, _write_failure(recorder.failure))
+        elif isinstance(exc, OSError):
+            _error(prog, f"cannot read {str(path)!r}: {exc.strerror or exc}")
+        else:
+            _error(prog, f"the recording cannot be replayed: {exc}")
         return EXIT_FAILED
     files = recorder.close()
+    if recorder.failure is not None:
+        _error(prog, _write_failure(recorder.failure))
+        return EXIT_FAILED
     if not args.quiet:
         end = "the recording stops before the session ended" if ended is None else ended.why.value
         sys.stdout.write(f"Replayed {path} into {folder}/ ({end}):\n")
@@ -779,7 +863,7 @@ class _Streams:
 
     def say(self, text: str, *, always: bool = False) -> None:
         if always or not self.args.quiet:
-            sys.stdout.write(text + "\n")
+            sys.stdout.write(printable(text, 1000) + "\n")
             sys.stdout.flush()
 
     def on_action(self, action: StreamAction) -> None:
@@ -862,11 +946,15 @@ class _Streams:
         live.running = False
         job = live.job
         sid = job.rtms_stream_id
-        files = job.close()
+        files, failure = _close(job)
         error = None if task.cancelled() else task.exception()
+        if error is None and failure is not None:
+            error = failure  # a file could not be written out at the end
         if error is not None:
             self.failed += 1
-            _error(f"{PROG} listen", f"stream {sid}: stopped on an error: {error}")
+            cause = _cause(error)
+            why = _write_failure(cause) if isinstance(cause, OSError) else cause
+            _error(f"{PROG} listen", f"stream {sid}: stopped on an error: {why}")
         elif job.failure is not None:
             self.failed += 1
             _error(f"{PROG} listen", f"stream {sid}: cannot connect: {job.failure}")

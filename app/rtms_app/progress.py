@@ -4,17 +4,24 @@ participants, reconnects.
 :func:`render` is pure (stats and elapsed seconds in, lines out); :class:`Progress`
 redraws those lines in place on a terminal, at most every ``interval`` seconds,
 and does nothing when the stream is not a terminal (pipes, files, CI logs).
+Participant and speaker names and the title come from the network: they are
+shown through :func:`~.terminal.printable` (control characters escaped, each
+name at most 40 characters), so a name cannot move the cursor or break the block.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
 from .sinks.recorder import MEDIA_KINDS, Stats
+from .terminal import printable
 
 __all__ = ["Progress", "format_bytes", "render"]
+
+_NAME = 40
 
 
 def format_bytes(n: int) -> str:
@@ -46,17 +53,22 @@ def render(
     """
     shown = set(kinds)
     lines = [
-        f"{title}  {stats.state:<12} {_clock(elapsed)}   reconnects: {stats.reconnects}",
+        f"{printable(title, 100)}  {stats.state:<12} {_clock(elapsed)}   "
+        f"reconnects: {stats.reconnects}",
     ]
     for kind in MEDIA_KINDS:
         c = stats.counts[kind]
         if c.messages or kind in shown:
             lines.append(f"  {kind:<11}{c.messages:>8} msgs {format_bytes(c.bytes):>10}")
-    names = [name or f"user {uid}" for uid, name in stats.participants.items()]
-    people = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
-    line = f"  participants: {len(names)}" + (f" ({people})" if people else "")
+    count = len(stats.participants)
+    names = [
+        printable(name or f"user {uid}", _NAME)
+        for uid, name in itertools.islice(stats.participants.items(), 6)
+    ]
+    people = ", ".join(names) + (f" and {count - 6} more" if count > 6 else "")
+    line = f"  participants: {count}" + (f" ({people})" if people else "")
     if stats.speaker:
-        line += f"; speaking: {stats.speaker}"
+        line += f"; speaking: {printable(stats.speaker, _NAME)}"
     lines.append(line)
     return lines
 

@@ -7,6 +7,10 @@ parameters in their wire form, errors as an object with ``reason``,
 ``detail``, ``status``, ``status_name`` and ``status_reason``.  Media data
 (audio, video, screen share, transcript, chat) has its own files and is not
 repeated here.  Nothing an event carries is secret.
+
+The recorder adds lines of its own about the files (:meth:`EventsLog.note`),
+with a ``type`` no event class has: ``AudioDiscontinuity`` (see
+:mod:`.recorder`).
 """
 
 from __future__ import annotations
@@ -84,6 +88,14 @@ class EventsLog:
 
     def add(self, event: ev.Event, t: float | None = None) -> None:
         self._out.write(event_to_json(event, t))
+
+    def note(self, kind: str, t: float | None = None, **fields: object) -> None:
+        """A line about the recording itself (not an event of the session): ``type`` ``kind``."""
+        line: dict[str, object] = {"type": kind}
+        if t is not None:
+            line["t"] = round(t, 3)
+        line.update({name: to_json_value(value) for name, value in fields.items()})
+        self._out.write(line)
 
     def close(self) -> None:
         self._out.close()

@@ -7,23 +7,28 @@ to ``stream.h264``, a raw Annex-B byte stream that players and ``ffmpeg``
 read directly.  ``index.jsonl`` lists every frame: ``timestamp``, ``user_id``,
 ``user_name``, ``bytes`` and the ``file`` (images) or ``offset`` (H.264).
 
+Frames that share a timestamp and a user get ``.1``, ``.2`` ... before the
+extension, numbered by a counter per name (naming costs the same for the
+ten-thousandth such frame as for the first).
+
 The format is taken from the frame itself (JPEG and PNG signatures) and
 otherwise from the confirmed codec; anything unrecognised is kept as
-``.bin`` files.
+``.bin`` files.  A frame that cannot be written leaves no file (images) or is
+cut back off ``stream.h264``, and gets no index line.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import BinaryIO
 
 from rtms_proto.enums import Codec
 
-from ._files import JsonlWriter, safe_name
+from ._files import AppendFile, JsonlWriter, file_key, write_new
 
 __all__ = ["FrameSink"]
 
 _PNG = b"\x89PNG\r\n\x1a\n"
+_TS_LIMIT = 1 << 64
 
 
 def _kind(data: bytes, codec: Codec | int | None) -> str:
@@ -46,10 +51,11 @@ class FrameSink:
         self.bytes = 0
         self.files: list[Path] = []
         self._index: JsonlWriter | None = None
-        self._stream: BinaryIO | None = None
+        self._stream: AppendFile | None = None
         self._stream_path = folder / "stream.h264"
         self._offset = 0
-        self._names: set[str] = set()
+        self._used: dict[str, int] = {}
+        """Per name: how many frames have taken it or a numbered variant of it."""
 
     @property
     def index_path(self) -> Path:
@@ -76,16 +82,15 @@ class FrameSink:
         kind = _kind(data, self.codec)
         if kind == "h264":
             if self._stream is None:
-                self._stream = open(self._stream_path, "wb")  # noqa: SIM115
+                self._stream = AppendFile(self._stream_path)
                 self.files.append(self._stream_path)
             self._stream.write(data)
-            self._stream.flush()
             entry["offset"] = self._offset
             self._offset += len(data)
         else:
             name = self._name(timestamp, user_id, origin_ms, kind)
             path = self.folder / name
-            path.write_bytes(data)
+            write_new(path, data)
             self.files.append(path)
             entry["file"] = name
         self._index.write(entry)
@@ -95,24 +100,27 @@ class FrameSink:
     def _name(
         self, timestamp: int | None, user_id: int | None, origin: int | None, ext: str
     ) -> str:
+        if timestamp is not None and not -_TS_LIMIT < timestamp < _TS_LIMIT:
+            timestamp = None  # no 64-bit time: named by count, not by a 400-digit number
+        if origin is not None and not -_TS_LIMIT < origin < _TS_LIMIT:
+            origin = None
         if timestamp is not None and origin is not None:
             stem = f"{max(0, timestamp - origin):09d}"
         elif timestamp is not None:
             stem = f"{timestamp:013d}"
         else:
             stem = f"frame{self.frames:07d}"
-        stem += f"-{safe_name(str(user_id if user_id is not None else 'unknown'))}"
-        name = f"{stem}.{ext}"
-        n = 1
-        while name in self._names:
-            name = f"{stem}.{n}.{ext}"
-            n += 1
-        self._names.add(name)
-        return name
+        stem += f"-{'unknown' if user_id is None else file_key(user_id)}"
+        # A stem never contains a dot, so "<stem>.<n>.<ext>" can only come from here.
+        base = f"{stem}.{ext}"
+        n = self._used.get(base, 0)
+        self._used[base] = n + 1
+        return base if n == 0 else f"{stem}.{n}.{ext}"
 
     def close(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
-        if self._index is not None:
-            self._index.close()
+        try:
+            if self._stream is not None:
+                self._stream.close()
+        finally:
+            if self._index is not None:
+                self._index.close()

@@ -4,15 +4,30 @@ Files in the folder (each created when its first data arrives; transcript and
 chat files at once when those media are expected):
 
 ``audio.wav``
-    mixed audio (user id 0) as 16-bit PCM WAV at the confirmed sample rate and
-    channels; with multi-stream audio one ``audio-<user id>.wav`` per speaker.
-    Very long recordings continue in ``audio.part2.wav`` ... (a WAV file holds
-    at most 4 GiB).  Codecs other than L16 go to ``audio.<codec>.raw`` with an
-    index ``audio.<codec>.jsonl``.
+    the audio as 16-bit PCM WAV at the confirmed sample rate and channels.
+    Mixed audio (the default) is one file whatever user ids the packets carry;
+    with multi-stream audio there is one ``audio-<user id>.wav`` per speaker,
+    and Contact Center audio has one ``audio-<channel id>.wav`` per channel.
+    Ids become file names through :func:`~._files.file_key` (safe, stable,
+    and two ids never share a file).  Very long recordings continue in
+    ``audio.part2.wav`` ... (a WAV file holds at most 4 GiB); after a change of
+    audio format on a reconnect, new files ``audio.format2.wav`` ... begin.
+    Codecs other than L16 go to ``audio.<codec>.raw`` with an index
+    ``audio.<codec>.jsonl``.  Gap filling is bounded (see :mod:`.wav`): the
+    arrival clock is the ``t`` passed to :meth:`Recorder.handle`, and each
+    timestamp that could not be followed is an ``AudioDiscontinuity`` line in
+    ``events.jsonl`` (``file``, ``timestamp``, ``jump_ms``, ``position_ms``,
+    ``reason``) and a warning in the log.
 ``transcript.jsonl``, ``transcript.vtt``, ``chat.jsonl``, ``events.jsonl``
     see :mod:`.transcript`, :mod:`.chat`, :mod:`.events_log`.
 ``video/``, ``deskshare/``
     see :mod:`.frames`.
+
+At most ``RecorderOptions.max_open_tracks`` audio tracks (default 16) hold
+open files at a time: opening one more suspends the least recently used (its
+header fixed, its descriptor closed) until its next packet reopens it to
+append.  Thousands of speakers or channels cost files on disk, not
+descriptors.
 
 Every file shares one time origin: the FIRST_PACKET_TIMESTAMP event when it
 comes before any media (Zoom's "start of session"), else the first media
@@ -21,31 +36,44 @@ it, so the outputs line up; a track whose first packet lies more than
 ``max_lead_ms`` after the origin (or before it) starts at its own first packet
 instead.
 
+A write that fails (disk full, a file size limit) raises ``OSError`` naming
+the file and leaves every file consistent: whole records only, WAV headers
+counting exactly the frames on disk.  :attr:`Recorder.failure` keeps the first
+such error; :meth:`Recorder.close` closes every file even then and never
+raises for one of them.
+
 :attr:`Recorder.stats` is a live summary (messages and bytes per media type,
 participants, reconnects, state) for progress displays.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtms_proto import AudioParams, MediaParams
 from rtms_proto import events as ev
-from rtms_proto.enums import AudioChannel, AudioSampleRate, Codec, MediaType
+from rtms_proto.enums import AudioChannel, AudioSampleRate, Codec, DataOption, MediaType
 
-from ._files import safe_name
+from ._files import file_key
 from .chat import ChatSink
 from .events_log import EventsLog
 from .frames import FrameSink
 from .transcript import TranscriptSink
-from .wav import AudioTrack, RawAudioWriter, WavWriter
+from .wav import AudioTrack, Discontinuity, RawAudioWriter, WavWriter
 
 __all__ = ["MEDIA_KINDS", "MediaCount", "Recorder", "RecorderOptions", "Stats", "WrittenFile"]
 
 MEDIA_KINDS = ("audio", "video", "deskshare", "transcript", "chat")
 
 _RAW_EXT = {Codec.OPUS: "opus", Codec.G711: "alaw", Codec.G722: "g722"}
+_LOGGED_DISCONTINUITIES = 5
+"""Discontinuities logged per stream (all of them go to ``events.jsonl``)."""
+
+LOG = logging.getLogger("rtms_app.recorder")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,13 +83,15 @@ class RecorderOptions:
     ``gap_fill`` fills gaps in the audio with silence by the timestamps (off:
     packets are concatenated).  ``expect`` names the media types requested, so
     that their text files exist even when nothing arrives.  ``wav_update``
-    is the seconds of audio between WAV header rewrites.
+    is the seconds of audio between WAV header rewrites.  ``max_open_tracks``
+    bounds the audio tracks holding open files (see the module docstring).
     """
 
     gap_fill: bool = True
     expect: MediaType = MediaType.UNDEFINED
     max_lead_ms: int = 60_000
     wav_update: float = 1.0
+    max_open_tracks: int = 16
 
 
 @dataclass(slots=True)
@@ -129,6 +159,11 @@ class Recorder:
         self._closed_tracks: list[AudioTrack] = []
         self._raw: dict[str, RawAudioWriter] = {}
         self._closed_raw: list[RawAudioWriter] = []
+        self._open: OrderedDict[str, AudioTrack | RawAudioWriter] = OrderedDict()
+        self._t: float | None = None
+        self._logged = 0
+        self.failure: OSError | None = None
+        """The first write that failed (the recording cannot go on), if any."""
         self._frames: dict[str, FrameSink] = {}
         self.events = EventsLog(folder)
         self._transcript: TranscriptSink | None = None
@@ -142,13 +177,27 @@ class Recorder:
     # --- input ------------------------------------------------------------------------------
 
     def handle(self, event: ev.Event, t: float | None = None) -> None:
-        """Record one event; ``t`` is seconds since the session started (for the events log)."""
+        """Record one event; ``t`` is seconds since the session started.
+
+        ``t`` goes into the events log and is the arrival clock that bounds gap
+        filling; it must not jump.  Raises ``OSError`` naming the file when a
+        write fails (also kept in :attr:`failure`).
+        """
+        try:
+            self._handle(event, t)
+        except OSError as exc:
+            if self.failure is None:
+                self.failure = exc
+            raise
+
+    def _handle(self, event: ev.Event, t: float | None) -> None:
         stats = self.stats
         stats.events += 1
+        self._t = t
         if isinstance(event, ev.AudioReceived):
             self._origin_from(event.timestamp)
             stats.count("audio", len(event.data))
-            self._audio(event)
+            self._audio(event, t)
         elif isinstance(event, ev.VideoReceived | ev.DeskshareReceived):
             self._origin_from(event.timestamp)
             kind = "video" if isinstance(event, ev.VideoReceived) else "deskshare"
@@ -228,21 +277,22 @@ class Recorder:
             self._format_gen += 1
         self._audio_params = audio
 
-    def _audio(self, event: ev.AudioReceived) -> None:
+    def _audio(self, event: ev.AudioReceived, t: float | None) -> None:
         params = self._audio_params or AudioParams()
         if event.channel_id is not None:
-            key = f"-{safe_name(event.channel_id)}"
-        elif event.user_id:
-            key = f"-{event.user_id}"
+            key = f"-{file_key(event.channel_id)}"
+        elif event.user_id and params.data_opt == DataOption.AUDIO_MULTI_STREAMS:
+            key = f"-{file_key(event.user_id)}"
         else:
-            key = ""
+            key = ""  # mixed audio: one file, whatever ids the packets carry
         if self._format_gen > 1:
-            key += f"-format{self._format_gen}"
+            key += f".format{self._format_gen}"
         if params.codec == Codec.L16:
             track = self._tracks.get(key)
             if track is None:
                 track = self._tracks[key] = self._new_track(key, params, event.timestamp)
-            track.add(event.data, event.timestamp)
+            self._touch(key, track)
+            track.add(event.data, event.timestamp, t)
             return
         raw = self._raw.get(key)
         if raw is None:
@@ -251,12 +301,24 @@ class Recorder:
             raw = self._raw[key] = RawAudioWriter(
                 self.folder / f"audio{key}.{ext}.raw", self.folder / f"audio{key}.{ext}.jsonl"
             )
+        self._touch(key, raw)
         raw.add(
             event.data,
             timestamp=event.timestamp,
             user_id=event.user_id if event.channel_id is None else event.channel_id,
             user_name=event.user_name,
         )
+
+    def _touch(self, key: str, writer: AudioTrack | RawAudioWriter) -> None:
+        """``writer`` is about to write: keep it open, suspend the least recently used."""
+        lru = self._open
+        if key in lru:
+            lru.move_to_end(key)
+            return
+        lru[key] = writer
+        while len(lru) > max(1, self.options.max_open_tracks):
+            _, idle = lru.popitem(last=False)
+            idle.suspend()
 
     def _new_track(self, key: str, params: AudioParams, first: int | None) -> AudioTrack:
         rate, channels = _hz(params), _channels(params)
@@ -273,19 +335,65 @@ class Recorder:
                 self.folder / name, sample_rate=rate, channels=channels, update_every=update
             )
 
-        return AudioTrack(
-            open_part, sample_rate=rate, origin_ms=origin, gap_fill=self.options.gap_fill
+        track: AudioTrack | None = None
+
+        def report(d: Discontinuity) -> None:
+            assert track is not None
+            self._discontinuity(track.writer.path.name, d)
+
+        track = AudioTrack(
+            open_part,
+            sample_rate=rate,
+            origin_ms=origin,
+            gap_fill=self.options.gap_fill,
+            on_discontinuity=report,
         )
+        return track
+
+    def _discontinuity(self, name: str, d: Discontinuity) -> None:
+        self.events.note(
+            "AudioDiscontinuity",
+            self._t,
+            file=name,
+            timestamp=d.timestamp,
+            jump_ms=d.jump_ms,
+            position_ms=d.position_ms,
+            reason=d.reason,
+        )
+        self._logged += 1
+        if self._logged <= _LOGGED_DISCONTINUITIES:
+            more = (
+                "; further ones only in events.jsonl"
+                if self._logged == _LOGGED_DISCONTINUITIES
+                else ""
+            )
+            LOG.warning(
+                "%s: audio timestamp %d not followed (%s); the track continues at %.3f s%s",
+                self.folder / name,
+                d.timestamp,
+                d.reason,
+                d.position_ms / 1000,
+                more,
+            )
 
     def _close_audio(self) -> None:
         for track in self._tracks.values():
-            track.close()
+            self._closing(track.close)
             self._closed_tracks.append(track)
         self._tracks.clear()
         for raw in self._raw.values():
-            raw.close()
+            self._closing(raw.close)
             self._closed_raw.append(raw)
         self._raw.clear()
+        self._open.clear()
+
+    def _closing(self, close: Callable[[], object]) -> None:
+        """Close one sink; a failure is kept in :attr:`failure`, the others still close."""
+        try:
+            close()
+        except OSError as exc:
+            if self.failure is None:
+                self.failure = exc
 
     def _frame_sink(self, kind: str) -> FrameSink:
         sink = self._frames.get(kind)
@@ -296,17 +404,20 @@ class Recorder:
     # --- the end ----------------------------------------------------------------------------
 
     def close(self) -> list[WrittenFile]:
-        """Close every file (WAV headers fixed) and list what was written."""
+        """Close every file (WAV headers fixed) and list what was written.
+
+        Never raises for a file that cannot be closed: see :attr:`failure`.
+        """
         if not self._closed:
             self._closed = True
             self._close_audio()
             for sink in self._frames.values():
-                sink.close()
+                self._closing(sink.close)
             if self._transcript is not None:
-                self._transcript.close()
+                self._closing(self._transcript.close)
             if self._chat is not None:
-                self._chat.close()
-            self.events.close()
+                self._closing(self._chat.close)
+            self._closing(self.events.close)
         return self.files()
 
     def files(self) -> list[WrittenFile]:
@@ -316,8 +427,15 @@ class Recorder:
             for part in track.parts:
                 layout = "mono" if part.channels == 1 else "stereo"
                 note = f"{part.sample_rate} Hz {layout}, {part.duration:.2f} s"
-                if track.silence_frames and part is track.parts[0]:
-                    note += f" (incl. {track.silence_frames / track.sample_rate:.2f} s gap silence)"
+                if part is track.parts[0]:
+                    extra = []
+                    if track.silence_frames:
+                        silence = track.silence_frames / track.sample_rate
+                        extra.append(f"incl. {silence:.2f} s gap silence")
+                    if n := track.discontinuities:
+                        extra.append(f"{n} timestamp discontinuit{'y' if n == 1 else 'ies'}")
+                    if extra:
+                        note += f" ({'; '.join(extra)})"
                 out.append(_written(part.path, note))
         for raw in [*self._closed_raw, *self._raw.values()]:
             out.append(_written(raw.path, f"{plural(raw.packets, 'audio packet')}, as received"))

@@ -3,17 +3,24 @@
 WebVTT cue times are measured from the stream's origin (the same instant as
 the start of ``audio.wav``), so the subtitles line up with the recording.  Each
 cue names its speaker with a ``<v Name>`` voice span.  Both files are UTF-8
-and flushed after every utterance.
+and written through after every utterance.
+
+Names and text come from the server, so they are made safe for a cue before
+they are written: line breaks and other control characters become spaces,
+runs of white space one space, and ``&``, ``<`` and ``>`` are escaped (which
+also keeps ``-->`` out of a cue).  A cue is therefore always its number, its
+times and one line of text.  ``transcript.jsonl`` keeps the text as it came.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from rtms_proto import events as ev
 from rtms_proto.enums import TranscriptLanguage
 
-from ._files import JsonlWriter, open_text, to_json_value
+from ._files import AppendFile, JsonlWriter, encode_text, to_json_value
 
 __all__ = ["TranscriptSink", "vtt_time"]
 
@@ -29,17 +36,26 @@ def vtt_time(ms: int) -> str:
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+# C0 and C1 controls, DEL, line and paragraph separators, and the code points a
+# WebVTT parser or a text file cannot hold (lone surrogates, noncharacters).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+
+
+def _cue_text(text: str) -> str:
+    """``text`` as one line of cue text: no control characters, markup escaped."""
+    flat = " ".join(_CONTROL.sub(" ", text).split())
+    return flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _speaker(event: ev.TranscriptReceived) -> str:
-    if event.user_name:
-        return event.user_name
-    if event.user_id is not None:
-        return f"user {event.user_id}"
-    if event.channel_id:
-        return f"channel {event.channel_id}"
+    for name in (
+        event.user_name,
+        None if event.user_id is None else f"user {event.user_id}",
+        f"channel {event.channel_id}" if event.channel_id else None,
+    ):
+        cleaned = _cue_text(name or "")
+        if cleaned:
+            return cleaned
     return "unknown speaker"
 
 
@@ -50,9 +66,8 @@ class TranscriptSink:
         self.jsonl_path = folder / "transcript.jsonl"
         self.vtt_path = folder / "transcript.vtt"
         self._jsonl = JsonlWriter(self.jsonl_path)
-        self._vtt = open_text(self.vtt_path)
-        self._vtt.write("WEBVTT\n")
-        self._vtt.flush()
+        self._vtt = AppendFile(self.vtt_path)
+        self._vtt.write(b"WEBVTT\n")
         self.utterances = 0
 
     def add(self, event: ev.TranscriptReceived, origin_ms: int | None) -> None:
@@ -85,13 +100,14 @@ class TranscriptSink:
         begin = 0 if start is None else start - base
         finish = begin + _DEFAULT_CUE_MS if end is None else end - base
         finish = max(finish, begin + 1)
-        text = " ".join(event.text.split()) or "…"
-        self._vtt.write(
+        cue = (
             f"\n{self.utterances}\n{vtt_time(begin)} --> {vtt_time(finish)}\n"
-            f"<v {_escape(_speaker(event))}>{_escape(text)}\n"
+            f"<v {_speaker(event)}>{_cue_text(event.text) or '…'}\n"
         )
-        self._vtt.flush()
+        self._vtt.write(encode_text(cue))
 
     def close(self) -> None:
-        self._jsonl.close()
-        self._vtt.close()
+        try:
+            self._jsonl.close()
+        finally:
+            self._vtt.close()

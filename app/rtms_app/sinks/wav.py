@@ -2,9 +2,10 @@
 
 :class:`WavWriter` is a plain WAV file that stays valid while it grows: the
 header carries provisional sizes that are rewritten every ``update_every``
-frames (one second of audio by default) and at :meth:`~WavWriter.close`, so a
-process killed mid-recording leaves a playable file missing at most the last
-second.
+frames (one second of audio by default), at :meth:`~WavWriter.close` and
+:meth:`~WavWriter.suspend`, so a process killed mid-recording leaves a playable
+file missing at most the last second.  A write that fails (disk full) leaves
+the file with whole frames only and a header that counts exactly them.
 
 :class:`AudioTrack` lays packets out on a timeline: a packet's ``timestamp``
 (milliseconds) says where its first sample belongs, counted from the track's
@@ -14,20 +15,43 @@ one that arrives "early" is appended as it is.  With ``gap_fill=False`` the
 packets are simply concatenated.  Files past the WAV size limit continue in a
 new part (``open_part(2)`` ...).
 
+Silence is bounded, so that timestamps from a server cannot fill a disk.  A
+gap is filled in full or not at all; it is *not* filled, and counts as a
+:class:`Discontinuity`, when
+
+* the track would then run more than ``max_ahead_ms`` (default 65 s: Zoom
+  buffers up to 60 s of audio before a connect) ahead of the arrival clock,
+  the ``arrival`` time passed with each packet, counted from the track's first
+  packet.  So the silence of a track never exceeds the time its packets took
+  to arrive plus 65 s, however large the timestamps;
+* without an arrival time: it is longer than ``max_gap_ms`` (default 1 hour);
+* the track's silence would exceed ``max_silence_ms`` in total (default 12
+  hours).
+
+A packet more than ``max_ahead_ms`` *behind* the end of the track is a
+discontinuity too.  At a discontinuity the packet is appended where the track
+ends and the timeline is re-anchored there: later timestamps count from it,
+so one bogus timestamp costs nothing but its own report.
+
 :class:`RawAudioWriter` keeps codecs other than L16 (Opus, G.711, G.722) as
 the packets came, with a JSON-lines index of offsets and timestamps.
+
+Every writer can :meth:`suspend` (close its file descriptors while idle, the
+header or index kept correct) and reopens its files to append on the next
+write, so a recorder can bound the files it holds open.
 """
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
-from ._files import JsonlWriter
+from ._files import AppendFile, JsonlWriter
 
-__all__ = ["MAX_DATA_BYTES", "AudioTrack", "RawAudioWriter", "WavWriter"]
+__all__ = ["MAX_DATA_BYTES", "AudioTrack", "Discontinuity", "RawAudioWriter", "WavWriter"]
 
 HEADER_SIZE = 44
 MAX_DATA_BYTES = 0xFFFFFFFF - (HEADER_SIZE - 8)
@@ -63,8 +87,8 @@ class WavWriter:
         self.frames = 0
         self._header_frames = 0
         self._pending = b""
-        self._file: BinaryIO | None = open(path, "wb")  # noqa: SIM115
-        self._write_header()
+        self._out = AppendFile(path)
+        self._out.write(self._header())
 
     @property
     def room(self) -> int:
@@ -78,7 +102,12 @@ class WavWriter:
 
     @property
     def closed(self) -> bool:
-        return self._file is None
+        return self._out.closed
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the file holds a descriptor now (not when suspended or closed)."""
+        return self._out.is_open
 
     def write(self, pcm: bytes) -> None:
         """Append little-endian 16-bit samples (interleaved when stereo)."""
@@ -96,28 +125,40 @@ class WavWriter:
             self._append(chunk[: n * self.frame_size], n)
             frames -= n
 
+    def suspend(self) -> None:
+        """Fix the header and let go of the file descriptor; the next write reopens it."""
+        if self._out.is_open:
+            try:
+                self._write_header()
+            finally:
+                self._out.suspend()
+
     def close(self) -> None:
         """Fix the header and close the file (a partial last frame is dropped)."""
-        if self._file is None:
+        if self._out.closed:
             return
-        self._write_header()
-        self._file.close()
-        self._file = None
+        try:
+            self._write_header()
+        finally:
+            self._out.close()
 
     def _append(self, data: bytes, frames: int) -> None:
-        f = self._file
-        if f is None:
+        if self._out.closed:
             raise ValueError(f"{self.path} is closed")
         if frames > self.room:
             raise ValueError(f"{self.path} is full")
-        f.write(data)
+        try:
+            self._out.write(data)
+        except OSError:
+            # The data was cut back off: make the header say what the file holds now.
+            with contextlib.suppress(OSError):
+                self._write_header()
+            raise
         self.frames += frames
         if self.frames - self._header_frames >= self.update_every:
             self._write_header()
 
-    def _write_header(self) -> None:
-        f = self._file
-        assert f is not None
+    def _header(self) -> bytes:
         data = self.frames * self.frame_size
         header = b"RIFF" + struct.pack("<I", HEADER_SIZE - 8 + data) + b"WAVEfmt "
         header += struct.pack(
@@ -130,15 +171,32 @@ class WavWriter:
             self.frame_size,
             16,
         )
-        header += b"data" + struct.pack("<I", data)
-        f.flush()
-        end = f.tell()
-        f.seek(0)
-        f.write(header)
-        if end > HEADER_SIZE:
-            f.seek(end)
-        f.flush()
+        return header + b"data" + struct.pack("<I", data)
+
+    def _write_header(self) -> None:
+        self._out.rewrite(0, self._header())
         self._header_frames = self.frames
+
+
+def _seconds(frames: int, rate: int) -> str:
+    """``12.345 s`` for a non-negative number of frames, exactly even for huge ones."""
+    ms = frames * 1000 // rate
+    return f"{ms // 1000}.{ms % 1000:03d} s"
+
+
+@dataclass(frozen=True, slots=True)
+class Discontinuity:
+    """A packet whose timestamp could not be followed (see the module docstring).
+
+    ``jump_ms`` is how far ahead of the track's end (negative: behind) the
+    timestamp placed the packet; ``position_ms`` is where it was written
+    instead (from the track's start); ``reason`` says which bound it broke.
+    """
+
+    timestamp: int
+    jump_ms: int
+    position_ms: int
+    reason: str
 
 
 class AudioTrack:
@@ -147,8 +205,9 @@ class AudioTrack:
     ``open_part(n)`` creates part ``n`` (1, 2, ...).  ``origin_ms`` is the
     timestamp of the track's first sample; when None, the first packet's
     timestamp is used.  Gaps shorter than ``min_gap_ms`` are not filled (they
-    are timestamp jitter, not silence) and one gap adds at most
-    ``max_gap_ms`` of silence (a bogus timestamp must not fill a disk).
+    are timestamp jitter, not silence).  The bounds on silence and the
+    discontinuities are described in the module docstring;
+    ``on_discontinuity`` is told of each one.
     """
 
     def __init__(
@@ -160,18 +219,27 @@ class AudioTrack:
         gap_fill: bool = True,
         min_gap_ms: int = 1,
         max_gap_ms: int = 3_600_000,
+        max_ahead_ms: int = 65_000,
+        max_silence_ms: int = 12 * 3_600_000,
+        on_discontinuity: Callable[[Discontinuity], object] | None = None,
     ) -> None:
         self._open_part = open_part
         self.sample_rate = sample_rate
         self.origin_ms = origin_ms
         self.gap_fill = gap_fill
-        self._min_gap = min_gap_ms * sample_rate // 1000
+        self._min_gap = max(1, min_gap_ms * sample_rate // 1000)
         self._max_gap = max_gap_ms * sample_rate // 1000
+        self._max_ahead = max_ahead_ms * sample_rate // 1000
+        self._max_silence = max_silence_ms * sample_rate // 1000
+        self._on_discontinuity = on_discontinuity
+        self._shift = 0
+        self._first_arrival: float | None = None
         self.parts: list[WavWriter] = [open_part(1)]
         self.frames = 0
         """Frames written in all parts, silence included."""
         self.silence_frames = 0
         self.packets = 0
+        self.discontinuities = 0
 
     @property
     def writer(self) -> WavWriter:
@@ -181,32 +249,83 @@ class AudioTrack:
     def duration(self) -> float:
         return self.frames / self.sample_rate
 
-    def add(self, pcm: bytes, timestamp: int | None) -> int:
-        """Append one packet; returns the frames of silence written before it."""
+    @property
+    def is_open(self) -> bool:
+        return self.writer.is_open
+
+    def add(self, pcm: bytes, timestamp: int | None, arrival: float | None = None) -> int:
+        """Append one packet; returns the frames of silence written before it.
+
+        ``arrival`` is when the packet arrived, in seconds on any clock that
+        does not jump (the same clock for every packet of the track).
+        """
         self.packets += 1
         filled = 0
+        if arrival is not None and self._first_arrival is None:
+            self._first_arrival = arrival
         if self.gap_fill and timestamp is not None:
             if self.origin_ms is None:
                 self.origin_ms = timestamp
-            at = (timestamp - self.origin_ms) * self.sample_rate // 1000
+            at = (timestamp - self.origin_ms) * self.sample_rate // 1000 + self._shift
             gap = at - self.frames
-            if gap >= max(1, self._min_gap):
-                filled = min(gap, self._max_gap)
-                self._silence(filled)
+            why = self._implausible(gap, at, arrival)
+            if why is not None:
+                self._shift -= gap  # re-anchored: this packet lands where the track ends
+                self.discontinuities += 1
+                if self._on_discontinuity is not None:
+                    self._on_discontinuity(
+                        Discontinuity(
+                            timestamp=timestamp,
+                            jump_ms=gap * 1000 // self.sample_rate,
+                            position_ms=self.frames * 1000 // self.sample_rate,
+                            reason=why,
+                        )
+                    )
+            elif gap >= self._min_gap:
+                filled = gap
+                self._silence(gap)
         self._write(pcm)
         return filled
+
+    def suspend(self) -> None:
+        """Let go of the current part's file descriptor (reopened on the next packet)."""
+        self.writer.suspend()
 
     def close(self) -> None:
         for part in self.parts:
             part.close()
 
+    def _implausible(self, gap: int, at: int, arrival: float | None) -> str | None:
+        """Why a gap of ``gap`` frames (placing the packet at ``at``) is not filled, if so."""
+        rate = self.sample_rate
+        if gap < -self._max_ahead:
+            return f"{_seconds(-gap, rate)} behind the end of the track"
+        if gap < self._min_gap:
+            return None
+        if arrival is not None and self._first_arrival is not None:
+            arrived = int(max(0.0, arrival - self._first_arrival) * rate)
+            if at > arrived + self._max_ahead:
+                return (
+                    f"{_seconds(at - arrived, rate)} ahead of the arrival clock "
+                    f"(at most {_seconds(self._max_ahead, rate)})"
+                )
+        elif gap > self._max_gap:
+            return f"a gap of {_seconds(gap, rate)}, longer than {_seconds(self._max_gap, rate)}"
+        if self.silence_frames + gap > self._max_silence:
+            return f"the track's silence would exceed {_seconds(self._max_silence, rate)}"
+        return None
+
     def _silence(self, frames: int) -> None:
-        self.silence_frames += frames
-        self.frames += frames
         while frames > 0:
             writer = self._current()
             n = min(frames, writer.room)
-            writer.write_silence(n)
+            before = writer.frames
+            try:
+                writer.write_silence(n)
+            finally:
+                done = writer.frames - before
+                self.silence_frames += done
+                self.frames += done
             frames -= n
 
     def _write(self, pcm: bytes) -> None:
@@ -215,8 +334,10 @@ class AudioTrack:
             room = writer.room * writer.frame_size
             head, pcm = pcm[:room], pcm[room:]
             before = writer.frames
-            writer.write(head)
-            self.frames += writer.frames - before
+            try:
+                writer.write(head)
+            finally:
+                self.frames += writer.frames - before
 
     def _current(self) -> WavWriter:
         """The part to write to, starting the next one when the current one is full."""
@@ -230,15 +351,20 @@ class RawAudioWriter:
     """Packets of a compressed codec, back to back, with a JSON-lines index.
 
     Each index line: ``offset``, ``length``, ``timestamp``, ``user_id`` (and
-    ``user_name`` when known).
+    ``user_name`` when known).  A packet that cannot be written is cut back off
+    and gets no index line.
     """
 
     def __init__(self, path: Path, index_path: Path) -> None:
         self.path = path
-        self._file: BinaryIO | None = open(path, "wb")  # noqa: SIM115
+        self._out = AppendFile(path)
         self.index = JsonlWriter(index_path)
         self.offset = 0
         self.packets = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self._out.is_open or self.index.is_open
 
     def add(
         self,
@@ -248,11 +374,7 @@ class RawAudioWriter:
         user_id: int | str | None,
         user_name: str | None,
     ) -> None:
-        f = self._file
-        if f is None:
-            raise ValueError(f"{self.path} is closed")
-        f.write(data)
-        f.flush()
+        self._out.write(data)
         entry: dict[str, object] = {
             "offset": self.offset,
             "length": len(data),
@@ -265,8 +387,11 @@ class RawAudioWriter:
         self.offset += len(data)
         self.packets += 1
 
+    def suspend(self) -> None:
+        """Let go of both file descriptors (reopened on the next packet)."""
+        self._out.suspend()
+        self.index.suspend()
+
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self._out.close()
         self.index.close()

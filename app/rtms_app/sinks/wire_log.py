@@ -56,6 +56,8 @@ from rtms_proto import (
 from rtms_proto import events as ev
 from rtms_proto.enums import EventType, Product, StopReason, to_enum
 
+from ._files import AppendFile
+
 __all__ = [
     "WireFormatError",
     "WireKind",
@@ -204,43 +206,74 @@ def config_from_header(header: Mapping[str, Any]) -> SessionConfig:
 
 
 class WireLogWriter:
-    """Appends records to a wire log; flushed at least every ``flush_every`` seconds of
-    session time (and at :meth:`close`)."""
+    """Appends records to a wire log; written out at least every ``flush_every`` seconds
+    of session time, past ``flush_bytes`` held, and at :meth:`close`.
 
-    def __init__(self, path: Path, header: Mapping[str, object], *, flush_every: float = 0.25):
+    The log on disk always ends with a whole record: a write that fails (disk
+    full) is cut back off and raises ``OSError`` naming the file; what was
+    held then is lost, and later records are dropped.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        header: Mapping[str, object],
+        *,
+        flush_every: float = 0.25,
+        flush_bytes: int = 1 << 16,
+    ):
         self.path = path
-        self._file: BinaryIO | None = open(path, "wb")  # noqa: SIM115
+        self._out = AppendFile(path)
         head = json.dumps(header, separators=(",", ":")).encode()
-        self._file.write(MAGIC + _LEN.pack(len(head)) + head)
-        self._file.flush()
+        self._out.write(MAGIC + _LEN.pack(len(head)) + head)
+        self._held = bytearray()
         self._flush_every = flush_every
+        self._flush_bytes = flush_bytes
         self._flushed_at: float | None = None
+        self._failed = False
         self.records = 0
 
     def write(
         self, kind: WireKind, now: float, sock: SocketId | None, payload: bytes = b""
     ) -> None:
-        f = self._file
-        if f is None:
+        if self._failed or self._out.closed:
             return
         number, role = (0, 0) if sock is None else (sock.number, _ROLES.index(sock.role))
-        f.write(_RECORD.pack(int(kind), now, number, role, len(payload)))
-        if payload:
-            f.write(payload)
+        self._held += _RECORD.pack(int(kind), now, number, role, len(payload))
+        self._held += payload
         self.records += 1
-        if kind is WireKind.JITTER:
+        if kind is WireKind.JITTER and len(self._held) < self._flush_bytes:
             return
-        if self._flushed_at is None or now - self._flushed_at >= self._flush_every:
-            f.flush()
+        if (
+            self._flushed_at is None
+            or now - self._flushed_at >= self._flush_every
+            or len(self._held) >= self._flush_bytes
+        ):
+            self._flush()
             self._flushed_at = now
 
     def command(self, now: float, name: str, **args: object) -> None:
         self.write(WireKind.COMMAND, now, None, json.dumps({"name": name, "args": args}).encode())
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        """Write out what is held and close; raises ``OSError`` if that write fails."""
+        if self._out.closed:
+            return
+        try:
+            if not self._failed:
+                self._flush()
+        finally:
+            self._out.close()
+
+    def _flush(self) -> None:
+        if not self._held:
+            return
+        held, self._held = bytes(self._held), bytearray()
+        try:
+            self._out.write(held)
+        except OSError:
+            self._failed = True
+            raise
 
 
 # --- the tap --------------------------------------------------------------------------------------
