@@ -151,8 +151,8 @@ def test_a_frame_header_over_the_cap_is_refused_before_the_payload_is_buffered(
     assert server.connections("/signaling") == 2
     doomed = server.peers_on("/signaling")[0]
     assert doomed.close_code == 1009
-    # After the header the client wrote its close frame and nothing else.
-    assert [f.opcode for f in doomed.frames][-1] == CLOSE
+    # Its messages, then one close frame: nothing after the failure but the goodbye.
+    assert doomed.frames[-1].opcode == CLOSE
     assert all(f.opcode == TEXT for f in doomed.frames[:-1])
 
 
@@ -160,6 +160,8 @@ def test_a_frame_header_over_the_cap_is_refused_before_the_payload_is_buffered(
 
 
 def send_bad(kind: BadFrame) -> Callable[[Peer], None]:
+    """A ``then=`` step: the bad frame, then read until the client closes."""
+
     def step(peer: Peer) -> None:
         peer.send(bad_frame(kind))
         peer.wait_closed()
@@ -195,6 +197,8 @@ def test_a_bad_frame_fails_that_media_socket_only_and_the_session_goes_on(kind: 
 def test_a_bad_frame_on_signaling_is_a_typed_failure_and_signaling_comes_back(
     driver: Driver, kind: BadFrame
 ) -> None:
+    """On every driver: a protocol error on signaling is its typed failure (1002),
+    signaling is rebuilt, and stopping afterwards is prompt."""
     signaling = in_turn(serve_signaling(then=send_bad(kind)), then=serve_signaling())
     with HostileServer(routes(signaling=signaling)) as server:
         run = drive(driver, client_config(server), until=reconnected(ev.ReconnectScope.SIGNALING))
@@ -306,6 +310,8 @@ def test_a_server_that_ends_the_handshake_is_retried_on_the_backoff_schedule(sta
 
 
 def test_a_server_that_never_completes_the_handshake_is_given_up_after_max_attempts() -> None:
+    """max_attempts=3: four connections in all, then ``connect()`` raises the last
+    failure, within the policy's delays (0.1 + 0.2 + 0.4 s)."""
     with HostileServer(routes(signaling=drop_during_handshake(Stage.AFTER_REQUEST))) as server:
         run = drive("asyncio", client_config(server, backoff=RETRY), options=NO_FAIL_FAST)
         assert server.connections("/signaling") == 1 + 3
