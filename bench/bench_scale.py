@@ -36,7 +36,7 @@ and the largest count: the memory one more idle meeting costs.
 The figures depend on the machine and on what else runs on it: compare rows
 of one run.  Commands::
 
-    # validation with small numbers (about 2 minutes)
+    # validation with small numbers (about a minute each)
     python bench/bench_scale.py --meetings 20,100 --seconds 3
     python bench/bench_scale.py --idle --meetings 20,100 --seconds 3
     # a modest measurement
@@ -212,11 +212,22 @@ def measure(
         row.sent, row.expected = phase["sent"], phase["expected"]
         if row.sent < 0.97 * row.expected:
             row.problems.append(
-                f"the server sent {row.sent} of {row.expected} audio messages"
-                f" ({phase['late_ticks']} late ticks): it, not the client, was the limit"
+                f"the server sent {row.sent} of {row.expected} audio messages: it skipped"
+                f" {phase['late_ticks']} ticks of 20 ms (its CPU was busy), so this row"
+                " understates the load"
+            )
+        if phase["server_cpu"] > 0.8 * phase["phase_end"]:
+            row.problems.append(
+                f"the server used {phase['server_cpu']:.1f} CPU s in a"
+                f" {phase['phase_end']:.1f} s phase: it may have been the limit"
             )
         done = from_server.read(END_BUDGET)
         row.rtt = (done["rtt_p50"], done["rtt_p99"])
+        if done["rtt_unanswered"]:
+            row.problems.append(
+                f"{done['rtt_unanswered']} timed keep-alives never answered"
+                " (not in the RTT figures)"
+            )
         if done["fence_timeouts"] or done["unclosed"]:
             row.problems.append(
                 f"{done['fence_timeouts']} streams ended without their last keep-alive"
