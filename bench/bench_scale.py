@@ -252,7 +252,10 @@ def measure(
 
 
 def ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
+    """Milliseconds: whole ones from 10 on (and for the 1 ms lag histogram), else one decimal."""
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if isinstance(value, int) or value >= 10 else f"{value:.1f}"
 
 
 def cells(row: Row) -> list[str]:
