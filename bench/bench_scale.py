@@ -53,6 +53,7 @@ import contextlib
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -168,12 +169,18 @@ def spawn(command: list[str], stdin: bool) -> subprocess.Popen[str]:
 
 
 def stop(proc: subprocess.Popen[str] | None) -> None:
-    """End a child this bench started: politely (stdin closed), then by force."""
+    """End a child this bench started: the server on end of input, the client by signal.
+
+    Both have normally finished by now; this is for a row that failed or a
+    bench that was interrupted.
+    """
     if proc is None:
         return
     if proc.stdin is not None and not proc.stdin.closed:
         with contextlib.suppress(OSError):
             proc.stdin.close()
+    elif proc.poll() is None:
+        proc.terminate()
     try:
         proc.wait(5)
     except subprocess.TimeoutExpired:
@@ -246,8 +253,8 @@ def measure(
     except RuntimeError as exc:
         row.problems.append(str(exc))
     finally:
-        stop(server)
         stop(client)
+        stop(server)
     return row
 
 
@@ -340,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", action="store_true", help="keep-alives only: memory per meeting")
     parser.add_argument("--batch", type=int, default=50, help="meetings connected at a time (50)")
     args = parser.parse_args(argv)
+    # A terminated bench still stops its server and client (the ``finally`` in measure()).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     drivers = [d for d in args.drivers.split(",") if d]
     unknown = set(drivers) - set(DRIVERS)
     if unknown:
