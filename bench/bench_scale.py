@@ -36,12 +36,12 @@ and the largest count: the memory one more idle meeting costs.
 The figures depend on the machine and on what else runs on it: compare rows
 of one run, and read the notes under the table.  The server skips the ticks it
 misses rather than bursting, and says so when it sent less than 97% of the
-audio due: such a row understates the load.  On the 2-vCPU virtual machine
-this was written on, that happens with the blocking client even when the
-machine is quiet: waking a hundred threads on the client's CPU from the
-server's stalls the server inside ``send()`` (milliseconds of wall time, no
-CPU time), a cost of cross-CPU wake-ups under virtualisation that a thread
-per meeting pays and one event loop does not.  Commands::
+audio due: such a row understates the load.  On the (busy) 2-vCPU virtual
+machine this was written on, that happened with the blocking client at 100
+meetings and not with the others: waking a hundred threads on the client's
+CPU from the server's stalled the server inside ``send()`` (milliseconds of
+wall time, no CPU time), a cost of cross-CPU wake-ups under virtualisation
+that a thread per meeting pays and one event loop does not.  Commands::
 
     # validation with small numbers (about a minute each)
     python bench/bench_scale.py --meetings 20,100 --seconds 3
