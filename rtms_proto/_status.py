@@ -102,10 +102,10 @@ def _words(text: str) -> str:
 
 _WORD = re.compile(r"[a-z0-9]+")
 
-Twins = tuple[StatusCode | LegacyStatusCode, ...]
+_Twins = tuple[StatusCode | LegacyStatusCode, ...]
 
 
-def _named_rules() -> list[tuple[str, Twins]]:
+def _named_rules() -> list[tuple[str, _Twins]]:
     """A text rule per status name of either table (its words), longest first."""
     rules = []
     for name in sorted({*_S.__members__, *_L.__members__} - {"STATUS_OK"}):
@@ -115,7 +115,7 @@ def _named_rules() -> list[tuple[str, Twins]]:
     return rules
 
 
-_TEXT_RULES: tuple[tuple[str, Twins], ...] = (
+_TEXT_RULES: tuple[tuple[str, _Twins], ...] = (
     # Zoom's samples retry on this phrase: it is looked for first, so a duplicate
     # is never taken for a fatal error whatever else the text says.  (This rule
     # and the last match the start of a word: "signatures", "signaling".)
