@@ -88,6 +88,7 @@ def test_public_names_are_frozen() -> None:
             "ServerUrl",
             "Session",
             "SessionConfig",
+            "SessionPhase",
             "SignalingConnection",
             "SocketId",
             "SocketRole",
