@@ -4,8 +4,10 @@ One :class:`Connection` owns one WebSocket client (``_ws``) and walks the transi
 table :data:`TRANSITIONS`: open the socket, upgrade to WebSocket, do the RTMS
 handshake, stay open (answering keep-alives, watching liveness), close.  It
 takes bytes, end-of-stream, socket errors and the time in; it returns actions
-and events through :meth:`drain`.  Faults of the peer never raise: they end
-the connection with exactly one :class:`~rtms_proto.events.ConnectionFailed`.
+and events through :meth:`drain`, or message by message from
+:meth:`receive_batches` for an owner that reacts in between (the Session).  It
+never calls anything back.  Faults of the peer never raise: they end the
+connection with exactly one :class:`~rtms_proto.events.ConnectionFailed`.
 """
 
 from __future__ import annotations
@@ -95,8 +97,8 @@ class Connection(abc.ABC):
 
     Drive it with ``start``, ``socket_opened``, ``receive_data``,
     ``receive_eof``, ``socket_failed`` and ``handle_timer`` (each takes
-    ``now``, monotonic seconds); perform what :meth:`drain` returns; call
-    :meth:`handle_timer` at :meth:`next_deadline`.
+    ``now``, monotonic seconds, as its last keyword argument); perform what
+    :meth:`drain` returns; call :meth:`handle_timer` at :meth:`next_deadline`.
     """
 
     _response_type: MessageType

@@ -49,7 +49,7 @@ from rtms_proto import (
 from rtms_proto import events as ev
 from rtms_proto import messages as m
 from rtms_proto._connection import Connection, ConnState
-from rtms_proto.actions import CloseSocket, OpenSocket
+from rtms_proto.actions import CloseSocket, OpenSocket, SendBytes
 from rtms_proto.enums import FailureReason, MediaType, Product
 
 Make = Callable[..., Connection]
@@ -1177,6 +1177,79 @@ def test_socket_failure_while_closing_finishes_the_close(make: Make) -> None:
         CloseSocket(sock=conn.sock),
         ev.SocketClosed(sock=conn.sock, by_peer=False, code=None, reason=""),
     ]
+
+
+# --- message by message (receive_batches) ----------------------------------------------------
+
+
+def _batches(w: Wire, data: bytes, now: float) -> list[list[object]]:
+    """What ``receive_batches`` yields, each SendBytes decoded by the server."""
+    return [
+        [w.decode(o) if isinstance(o, SendBytes) else o for o in batch]
+        for batch in w.conn.receive_batches(data, now=now)
+    ]
+
+
+@pytest.mark.parametrize("make", MAKERS)
+def test_batches_are_one_per_message_and_add_up_to_receive_data(make: Make) -> None:
+    by_batches, whole = reach(make(), ConnState.OPEN), reach(make(), ConnState.OPEN)
+    data = (
+        by_batches.peer.send(m.KeepAliveRequest(timestamp=5, sequence=6))
+        + by_batches.peer.send(audio())
+        + by_batches.peer.ping(b"p")
+        + by_batches.peer.send(m.MetadataMessage(msg_type=23))
+        + by_batches.peer.close(1000, "done")
+    )
+    batches = _batches(by_batches, data, now=2.0)
+    assert batches == [
+        [m.KeepAliveResponse(timestamp=5, sequence=6)],
+        [audio_event()],
+        [Pong(b"p")],
+        [ev.MetadataReceived(sock=by_batches.conn.sock, msg_type=23, raw={"msg_type": 23})],
+        [Close(1000, "done")],  # the answer to a close frame goes out before the close is reported
+        [
+            CloseSocket(sock=by_batches.conn.sock),
+            ev.SocketClosed(sock=by_batches.conn.sock, by_peer=True, code=1000, reason="done"),
+        ],
+    ]
+    whole.conn.receive_data(data, now=2.0)
+    assert whole.drain() == [item for batch in batches for item in batch]
+    assert _snapshot(whole.conn) == _snapshot(by_batches.conn)
+
+
+def test_a_command_between_batches_acts_before_the_next_message_is_read() -> None:
+    conn = signaling()
+    w = reach(conn, ConnState.OPEN)
+    data = (
+        w.peer.send(m.KeepAliveRequest(sequence=1))
+        + w.peer.send(m.KeepAliveRequest(sequence=2))
+        + w.peer.send(m.KeepAliveRequest(sequence=3))
+    )
+    batches = conn.receive_batches(data, now=2.0)
+    assert [w.decode(o) for o in next(batches) if isinstance(o, SendBytes)] == [
+        m.KeepAliveResponse(sequence=1)
+    ]
+    conn.request_stream_state()  # comes out with the next batch, before its answer
+    assert [w.decode(o) for o in next(batches) if isinstance(o, SendBytes)] == [
+        m.StreamStateRequest(rtms_stream_id="stream-1"),
+        m.KeepAliveResponse(sequence=2),
+    ]
+    conn.close(now=2.0)  # nothing may follow our close frame: keep-alive 3 is not answered
+    rest = [w.decode(o) for batch in batches for o in batch if isinstance(o, SendBytes)]
+    assert rest == [Close(1000, "")]
+    assert conn.drain() == []
+    assert conn.state is ConnState.CLOSING
+
+
+@pytest.mark.parametrize("make", MAKERS)
+def test_batches_refuse_data_before_socket_opened_and_stop_after_the_end(make: Make) -> None:
+    conn = make()
+    conn.start(now=0.0)
+    with pytest.raises(LocalProtocolError, match="before socket_opened"):
+        list(conn.receive_batches(b"HTTP/1.1 101\r\n\r\n", now=1.0))
+    assert conn.state is ConnState.OPENING
+    w = reach(make(), ConnState.FAILED)
+    assert list(w.conn.receive_batches(open_server_peer().send(audio()), now=1.0)) == []
 
 
 # --- misuse -----------------------------------------------------------------------------------

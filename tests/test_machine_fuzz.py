@@ -4,7 +4,8 @@
   an input method;
 * split invariance: one server byte stream, cut anywhere (empty pieces
   included), gives the same events and the same client bytes (as decoded by
-  the server) as the stream in one piece;
+  the server) as the stream in one piece, read whole or message by message
+  (``receive_batches``);
 * a stateful model of server, driver and clock: deadlines are never in the
   past after an input, every keep-alive answered in HANDSHAKING/OPEN gets
   exactly one matching reply, exactly one terminal event (ConnectionFailed or
@@ -331,18 +332,35 @@ Run = tuple[list[object], list[object], ConnState, float | None]
 
 
 def _run(
-    make: Callable[[], Connection], chunks: Callable[[bytes], list[bytes]], body: bytes
+    make: Callable[[], Connection],
+    chunks: Callable[[bytes], list[bytes]],
+    body: bytes,
+    *,
+    batches: bool = False,
 ) -> Run:
-    """Feed the 101 answer and ``body`` cut by ``chunks``; return events and decoded bytes."""
+    """Feed the 101 answer and ``body`` cut by ``chunks``; return events and decoded bytes.
+
+    ``batches``: read through ``receive_batches`` (no batch may be empty) instead
+    of ``receive_data`` and ``drain``.
+    """
     conn = make()
     w = reach(conn, ConnState.UPGRADING, now=0.0)
     stream = w.take_answers() + body
     events: list[object] = []
     sent: list[object] = []
     for chunk in chunks(stream):
-        conn.receive_data(chunk, now=1.0)
-        for item in w.drain():
-            (events if type(item) in EVENT_TYPES else sent).append(item)
+        if batches:
+            got: list[Output] = []
+            for batch in conn.receive_batches(chunk, now=1.0):
+                assert batch
+                got += batch
+            assert conn.drain() == []
+        else:
+            conn.receive_data(chunk, now=1.0)
+            got = conn.drain()
+        for item in got:
+            decoded = w.decode(item) if isinstance(item, SendBytes) else item
+            (events if type(item) in EVENT_TYPES else sent).append(decoded)
     return events, sent, conn.state, conn.next_deadline()
 
 
@@ -368,7 +386,9 @@ def test_split_invariance(
         points = sorted(c % (len(stream) + 1) for c in cuts)  # repeats give empty pieces
         return [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
 
-    assert _run(make, pieces, body) == _run(make, whole, body)
+    expected = _run(make, whole, body)
+    assert _run(make, pieces, body) == expected
+    assert _run(make, pieces, body, batches=True) == expected
 
 
 def test_split_invariance_byte_by_byte() -> None:
