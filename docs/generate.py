@@ -97,8 +97,8 @@ def render() -> str:
         "stateDiagram-v2",
         f"    [*] --> {SessionPhase.IDLE.name}",
     ]
-    for (phase, happened), target in PHASES.items():
-        lines.append(f"    {phase.name} --> {target.name}: {happened.value}")
+    for (phase, happened), after in PHASES.items():
+        lines.append(f"    {phase.name} --> {after.name}: {happened.value}")
     lines += [f"    {SessionPhase.ENDED.name} --> [*]", "```"]
     lines += [
         "",

@@ -15,6 +15,9 @@ every signaling reconnect, and owns the reconnect policy:
   webhook, ``close_stream`` and ``stop``: end, exactly once, with
   :class:`~rtms_proto.events.SessionEnded` as the last event.
 
+Its phase changes are looked up in :data:`~rtms_proto._phases.PHASES`, which
+docs/reference.md renders.  Data flows one way: the session calls its sockets
+and pulls their outputs (``receive_batches``, ``drain``); they never call it.
 It is pure: time comes in as ``now`` and jitter from the ``jitter`` callable.
 """
 
