@@ -71,8 +71,8 @@ def open_media_connection() -> MediaConnection:
         media_type=MediaType.AUDIO,
     )
     peer = WSConnection(ConnectionType.SERVER)
-    conn.start(0.0)
-    conn.socket_opened(0.0)
+    conn.start(now=0.0)
+    conn.socket_opened(now=0.0)
     for out in conn.drain():
         if isinstance(out, SendBytes):
             peer.receive_data(out.data)
@@ -82,7 +82,7 @@ def open_media_connection() -> MediaConnection:
             reply += peer.send(
                 TextMessage(data=m.encode_message(m.MediaHandshakeResponse(status_code=0)).decode())
             )
-            conn.receive_data(reply, 0.0)
+            conn.receive_data(reply, now=0.0)
     assert any(isinstance(o, ev.MediaConnected) for o in conn.drain())
     assert not isinstance(conn.drain(), OpenSocket)
     return conn
@@ -97,7 +97,7 @@ def run_stack(wire_chunks: list[bytes], frames: int) -> float:
     start = time.process_time()
     got = 0
     for chunk in wire_chunks:
-        conn.receive_data(chunk, 1.0)
+        conn.receive_data(chunk, now=1.0)
         got += len(conn.drain())
     elapsed = time.process_time() - start
     assert got == frames, got

@@ -11,9 +11,10 @@ import pathlib
 import sys
 import typing
 
+from rtms_proto import BackoffPolicy, Jitter, SessionConfig, SessionPhase, backoff_delay
 from rtms_proto import events as ev
 from rtms_proto._connection import TRANSITIONS, ConnState
-from rtms_proto._session import RECONNECT_RULES
+from rtms_proto._phases import PHASES, RULES, SessionInput
 from rtms_proto.enums import FailureReason
 
 PAGE = pathlib.Path(__file__).with_name("reference.md")
@@ -22,6 +23,40 @@ PAGE = pathlib.Path(__file__).with_name("reference.md")
 def _doc(obj: object) -> str:
     text = (getattr(obj, "__doc__", None) or "").strip().splitlines()
     return text[0] if text else ""
+
+
+def _rule(happened: SessionInput) -> str:
+    """One row: the phases ``happened`` moves from, grouped by where it leads."""
+    by_target: dict[SessionPhase, list[str]] = {}
+    for (phase, inp), target in PHASES.items():
+        if inp is happened:
+            by_target.setdefault(target, []).append(phase.name)
+    moves = "; ".join(f"{', '.join(src)} → {dst.name}" for dst, src in by_target.items())
+    when, what = RULES[happened]
+    return f"| `{happened.name}` | {when} | {moves} | {what} |"
+
+
+def _default_policies() -> list[tuple[str, BackoffPolicy]]:
+    """The ``SessionConfig`` fields that are backoff schedules, with their defaults."""
+    found = []
+    for f in dataclasses.fields(SessionConfig):
+        if f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+            if isinstance(value, BackoffPolicy):
+                found.append((f.name, value))
+    return found
+
+
+def _schedule(name: str, policy: BackoffPolicy) -> str:
+    plain = dataclasses.replace(policy, jitter=Jitter.NONE)
+    attempts = policy.max_attempts
+    shown = attempts if attempts is not None and attempts <= 8 else 8
+    delays = ", ".join(f"{backoff_delay(plain, a, 0.0) or 0.0:g}" for a in range(1, shown + 1))
+    if shown != attempts:
+        delays += ", …"
+    limit = "no limit" if attempts is None else str(attempts)
+    window = "none" if policy.window is None else f"{policy.window:g} s"
+    return f"| `{name}` | {delays} s | {policy.jitter.value} | {limit} | {window} |"
 
 
 def render() -> str:
@@ -53,12 +88,40 @@ def render() -> str:
     lines += [f"| `{r.name}` | {'yes' if r.retryable else 'no'} |" for r in FailureReason]
     lines += [
         "",
+        "## Session phases",
+        "",
+        "A `Session` walks this table (`rtms_proto._phases.PHASES`); `Session.state` is its",
+        "`SessionPhase`.  The edges are what the session concluded (a `SessionInput`).",
+        "",
+        "```mermaid",
+        "stateDiagram-v2",
+        f"    [*] --> {SessionPhase.IDLE.name}",
+    ]
+    for (phase, happened), after in PHASES.items():
+        lines.append(f"    {phase.name} --> {after.name}: {happened.value}")
+    lines += [f"    {SessionPhase.ENDED.name} --> [*]", "```"]
+    lines += [
+        "",
         "## Reconnect rules",
         "",
-        "| when | what the session does |",
-        "|---|---|",
+        "What moves the session, in which phases (everything else cannot happen there),",
+        "and what it does.",
+        "",
+        "| input | when | phases | what the session does |",
+        "|---|---|---|---|",
     ]
-    lines += [f"| {when} | {what} |" for when, what in RECONNECT_RULES]
+    lines += [_rule(happened) for happened in SessionInput]
+    lines += [
+        "",
+        "## Backoff schedules",
+        "",
+        "The defaults of `SessionConfig`; an episode runs from a failure to the next",
+        "completed handshake, and its window is counted from its first failure.",
+        "",
+        "| schedule | delays before jitter | jitter | attempts | window |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [_schedule(name, policy) for name, policy in _default_policies()]
     lines += [
         "",
         "## Socket states",

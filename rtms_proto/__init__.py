@@ -32,6 +32,7 @@ from ._params import (
     TranscriptParams,
     VideoParams,
 )
+from ._phases import SessionPhase
 from ._session import Layout, Session, SessionConfig
 from ._signaling import SignalingConnection
 from ._status import StatusTable
@@ -75,6 +76,7 @@ __all__ = [
     "SendBytes",
     "Session",
     "SessionConfig",
+    "SessionPhase",
     "SignalingConnection",
     "SocketId",
     "SocketRole",

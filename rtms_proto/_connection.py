@@ -4,15 +4,17 @@ One :class:`Connection` owns one WebSocket client (``_ws``) and walks the transi
 table :data:`TRANSITIONS`: open the socket, upgrade to WebSocket, do the RTMS
 handshake, stay open (answering keep-alives, watching liveness), close.  It
 takes bytes, end-of-stream, socket errors and the time in; it returns actions
-and events through :meth:`drain`.  Faults of the peer never raise: they end
-the connection with exactly one :class:`~rtms_proto.events.ConnectionFailed`.
+and events through :meth:`drain`, or message by message from
+:meth:`receive_batches` for an owner that reacts in between (the Session).  It
+never calls anything back.  Faults of the peer never raise: they end the
+connection with exactly one :class:`~rtms_proto.events.ConnectionFailed`.
 """
 
 from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 
 from . import events as ev
 from . import messages as m
@@ -27,6 +29,7 @@ from ._ws import (
     SENDABLE_CLOSE_CODES,
     WsClient,
     WsClosed,
+    WsFault,
     WsOpened,
     WsSend,
 )
@@ -36,6 +39,7 @@ from .enums import FailureReason, LegacyStatusCode, MessageType, StatusCode
 __all__ = ["ConnInput", "ConnState", "Connection", "Output", "TRANSITIONS"]
 
 Output = Action | ev.Event
+WsSignal = WsOpened | WsClosed | WsFault | WsSend
 
 
 class ConnState(enum.Enum):
@@ -93,8 +97,8 @@ class Connection(abc.ABC):
 
     Drive it with ``start``, ``socket_opened``, ``receive_data``,
     ``receive_eof``, ``socket_failed`` and ``handle_timer`` (each takes
-    ``now``, monotonic seconds); perform what :meth:`drain` returns; call
-    :meth:`handle_timer` at :meth:`next_deadline`.
+    ``now``, monotonic seconds, as its last keyword argument); perform what
+    :meth:`drain` returns; call :meth:`handle_timer` at :meth:`next_deadline`.
     """
 
     _response_type: MessageType
@@ -121,10 +125,6 @@ class Connection(abc.ABC):
         self._ws = WsClient(max_message_size=self.options.max_message_size)
         self._out: list[Output] = []
         self._deadline: float | None = None
-        # Called after each whole message or signal that produced output, so
-        # an owner (the Session) can react before the next one is read: what
-        # it does then cannot depend on how the peer's bytes were cut.
-        self._listener: Callable[[Connection], None] | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.sock} {self._state.value} {self.url.url}>"
@@ -163,7 +163,7 @@ class Connection(abc.ABC):
 
     # --- inputs -------------------------------------------------------------
 
-    def start(self, now: float) -> None:
+    def start(self, *, now: float) -> None:
         """Ask the driver to open the socket."""
         self._move(ConnInput.START)
         url = self.url
@@ -179,7 +179,7 @@ class Connection(abc.ABC):
         )
         self._deadline = now + self.options.handshake_timeout
 
-    def socket_opened(self, now: float) -> None:
+    def socket_opened(self, *, now: float) -> None:
         """The TCP (and TLS) connection is up: send the WebSocket upgrade."""
         self._move(ConnInput.SOCKET_OPENED)
         url = self.url
@@ -189,40 +189,75 @@ class Connection(abc.ABC):
             host = f"{host}:{url.port}"
         self._send_raw(self._ws.upgrade_request(host=host, resource=url.resource))
 
-    def receive_data(self, data: bytes | bytearray | memoryview, now: float) -> None:
-        """Bytes from the socket.  Never raises because of what they contain.
+    def receive_data(self, data: bytes | bytearray | memoryview, *, now: float) -> None:
+        """Bytes from the socket; what they cause is queued for :meth:`drain`.
 
-        A ``bytearray`` or ``memoryview`` (a ``recv_into`` buffer) is copied
-        before use, so the caller may reuse its buffer at once.
+        Never raises because of what they contain.  A ``bytearray`` or
+        ``memoryview`` (a ``recv_into`` buffer) is copied before use, so the
+        caller may reuse its buffer at once.
         """
+        if self._accepts_data():
+            for item in self._ws.feed(data):
+                state = self._state
+                if state is ConnState.CLOSED or state is ConnState.FAILED:
+                    return
+                if isinstance(item, (str, bytes)):
+                    self._on_message(item, now)
+                else:
+                    self._on_signal(item)
+
+    def receive_batches(
+        self, data: bytes | bytearray | memoryview, *, now: float
+    ) -> Iterator[list[Output]]:
+        """Like :meth:`receive_data`, but hands the outputs over message by message.
+
+        Yields one batch per WebSocket message (or signal) that produced
+        output, read only when the caller asks for the next one: an owner that
+        reacts between batches (the Session does) sees the same messages in
+        the same order however the peer's bytes were cut.  Commands issued in
+        between take effect before the next message is read; their outputs
+        come with the next batch, or from :meth:`drain`.  Consume it whole
+        before the next input, and before reusing ``data``'s buffer.
+        """
+        if self._accepts_data():
+            for item in self._ws.feed(data):
+                state = self._state
+                if state is ConnState.CLOSED or state is ConnState.FAILED:
+                    return
+                if isinstance(item, (str, bytes)):
+                    self._on_message(item, now)
+                else:
+                    self._on_signal(item)
+                out = self._out
+                if out:
+                    self._out = []
+                    yield out
+
+    def _accepts_data(self) -> bool:
+        """False once the socket is over; refuses data before it is open."""
         state = self._state
         if state is ConnState.CLOSED or state is ConnState.FAILED:
-            return
+            return False
         if state is ConnState.IDLE or state is ConnState.OPENING:
             raise LocalProtocolError(f"data for {self.sock} before socket_opened")
-        listener = self._listener
-        for item in self._ws.feed(data):
-            state = self._state
-            if state is ConnState.CLOSED or state is ConnState.FAILED:
-                return
-            if isinstance(item, (str, bytes)):
-                self._on_message(item, now)
-            elif isinstance(item, WsSend):
-                self._send_raw(item.data)
-            elif isinstance(item, WsOpened):
-                self._move(ConnInput.UPGRADED)
-                self._send(self._handshake_request())
-            elif isinstance(item, WsClosed):
-                self._on_peer_close(item)
-            elif self._state is ConnState.CLOSING:
-                # Our close frame is out: a broken answer ends the close all the same.
-                self._finish_close(by_peer=False, code=None, reason="")
-            else:
-                self._fail(item.reason, item.detail, close_code=item.close_code)
-            if listener is not None and self._out:
-                listener(self)
+        return True
 
-    def receive_eof(self, now: float) -> None:
+    def _on_signal(self, item: WsSignal) -> None:
+        """Act on what the WebSocket reader found besides a message."""
+        if isinstance(item, WsSend):
+            self._send_raw(item.data)
+        elif isinstance(item, WsOpened):
+            self._move(ConnInput.UPGRADED)
+            self._send(self._handshake_request())
+        elif isinstance(item, WsClosed):
+            self._on_peer_close(item)
+        elif self._state is ConnState.CLOSING:
+            # Our close frame is out: a broken answer ends the close all the same.
+            self._finish_close(by_peer=False, code=None, reason="")
+        else:
+            self._fail(item.reason, item.detail, close_code=item.close_code)
+
+    def receive_eof(self, *, now: float) -> None:
         """The peer closed the byte stream."""
         state = self._state
         if state in TERMINAL_STATES:
@@ -238,7 +273,7 @@ class Connection(abc.ABC):
             send_close=False,
         )
 
-    def socket_failed(self, now: float, detail: str) -> None:
+    def socket_failed(self, detail: str, *, now: float) -> None:
         """Opening, reading or writing the socket failed (``detail`` is logged text)."""
         state = self._state
         if state in TERMINAL_STATES:
@@ -255,7 +290,7 @@ class Connection(abc.ABC):
         )
         self._fail(reason, detail, send_close=False)
 
-    def handle_timer(self, now: float) -> None:
+    def handle_timer(self, *, now: float) -> None:
         """Act on a deadline that has passed; early calls do nothing."""
         deadline = self._deadline
         if deadline is None or now < deadline:
@@ -274,7 +309,7 @@ class Connection(abc.ABC):
                 f"not connected within {self.options.handshake_timeout:g} s",
             )
 
-    def close(self, now: float, code: int = CLOSE_NORMAL, reason: str = "") -> None:
+    def close(self, code: int = CLOSE_NORMAL, reason: str = "", *, now: float) -> None:
         """Close in order: send a close frame and wait (bounded) for the reply."""
         if isinstance(code, bool) or not isinstance(code, int) or code not in SENDABLE_CLOSE_CODES:
             raise InvalidConfig(f"{code!r} is not a close code an endpoint may send")

@@ -15,6 +15,9 @@ every signaling reconnect, and owns the reconnect policy:
   webhook, ``close_stream`` and ``stop``: end, exactly once, with
   :class:`~rtms_proto.events.SessionEnded` as the last event.
 
+Its phase changes are looked up in :data:`~rtms_proto._phases.PHASES`, which
+docs/reference.md renders.  Data flows one way: the session calls its sockets
+and pulls their outputs (``receive_batches``, ``drain``); they never call it.
 It is pure: time comes in as ``now`` and jitter from the ``jitter`` callable.
 """
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import assert_never, cast, get_args
 
 from . import events as ev
 from ._auth import Credentials
@@ -45,6 +49,7 @@ from ._params import (
     TranscriptParams,
     VideoParams,
 )
+from ._phases import PHASES, SessionInput, SessionPhase
 from ._signaling import SignalingConnection
 from ._urls import ServerUrl, parse_server_url
 from .actions import SocketId, SocketRole
@@ -58,7 +63,7 @@ from .enums import (
     media_name,
 )
 
-__all__ = ["Layout", "Session", "SessionConfig", "SessionState_"]
+__all__ = ["Layout", "Session", "SessionConfig", "SessionPhase"]
 
 SPLIT_TYPES: tuple[MediaType, ...] = (
     MediaType.AUDIO,
@@ -87,37 +92,6 @@ _ROLES = {
     MediaType.CHAT: SocketRole.CHAT,
     MediaType.ALL: SocketRole.ALL,
 }
-
-
-_REACTIVE = frozenset(
-    {
-        ev.SignalingConnected,
-        ev.MediaConnected,
-        ev.ConnectionFailed,
-        ev.SocketClosed,
-        ev.StreamStateChanged,
-        ev.SessionStateChanged,
-        ev.StreamCloseAcknowledged,
-        ev.MediaInterrupted,
-    }
-)
-
-
-RECONNECT_RULES: tuple[tuple[str, str], ...] = (
-    ("a media socket fails or the server closes it", "reconnect that media socket only"),
-    (
-        "MEDIA_CONNECTION_INTERRUPTED (event 7)",
-        "reconnect the named media socket, or every media socket when none is named",
-    ),
-    ("the signaling socket fails or closes", "close media, reconnect signaling, then all media"),
-    ("no message within keepalive_timeout on a socket", "that socket fails: rules above"),
-    ("status DUPLICATE_SIGNAL_REQUEST (or its reason text)", "back off (1.5, 3, 6 s) and retry"),
-    ("failover(url): a new rtms_started for a live stream", "fresh connections to the new URL"),
-    ("fatal status: bad signature or stream id, bad parameters, media not allowed", "end"),
-    ("stream TERMINATED, session STOPPED, stop webhook, close_stream, stop", "end"),
-    ("backoff attempts or window used up", "end with RECONNECT_EXHAUSTED"),
-)
-"""What causes a reconnect and of what scope; rendered into docs/reference.md."""
 
 
 class Layout(enum.Enum):
@@ -213,25 +187,60 @@ class SessionConfig:
         return tuple(chosen)
 
 
-class SessionState_(enum.Enum):
-    """Where the session is as a whole."""
+_Reactive = (
+    ev.SignalingConnected
+    | ev.MediaConnected
+    | ev.ConnectionFailed
+    | ev.SocketClosed
+    | ev.StreamStateChanged
+    | ev.SessionStateChanged
+    | ev.StreamCloseAcknowledged
+    | ev.MediaInterrupted
+)
+"""The events the session acts on; every other output only passes through."""
 
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    ACTIVE = "active"
-    RECONNECTING = "reconnecting"
-    CLOSING_STREAM = "closing_stream"
-    ENDING = "ending"
-    ENDED = "ended"
+_REACTIVE = frozenset(get_args(_Reactive))
 
 
-@dataclass(slots=True)
-class _Retry:
-    """A reconnect waiting for its time."""
+@dataclass(slots=True, eq=False, kw_only=True)
+class _Scope:
+    """What keeping one socket up takes: its backoff and its reconnect.
 
-    plan: RetryPlan
-    scope: ev.ReconnectScope
+    ``retry`` is a reconnect waiting for its time (``retry_order`` breaks ties
+    between retries due at the same time: the first planned goes first);
+    ``attempt`` is the reconnect in progress, reported when it completes.
+    """
+
+    kind: ev.ReconnectScope
     media_type: MediaType | None
+    backoff: Backoff
+    retry: RetryPlan | None = None
+    retry_order: int = 0
+    attempt: int | None = None
+
+
+@dataclass(slots=True, eq=False, kw_only=True)
+class _SignalingScope(_Scope):
+    """The signaling socket; after a duplicate-signal rejection it backs off on ``duplicate``."""
+
+    duplicate: Backoff
+    conn: SignalingConnection | None = None
+
+
+@dataclass(slots=True, eq=False, kw_only=True)
+class _MediaScope(_Scope):
+    """The socket of one media type (``ALL`` in the unified layout).
+
+    ``url`` is what the last signaling handshake offered (``None``: nothing
+    usable); ``opened`` tells a replacement socket from the first one.
+    """
+
+    conn: MediaConnection | None = None
+    url: ServerUrl | None = None
+    opened: bool = False
+
+
+_AnyScope = _SignalingScope | _MediaScope
 
 
 @dataclass(slots=True)
@@ -247,6 +256,10 @@ class Session:
 
     ``jitter`` returns a number in [0, 1) for each reconnect delay; pass
     ``random.random`` in production and a constant in tests.
+
+    Every input and command takes ``now`` (monotonic seconds) as its last,
+    keyword-only argument.  What it causes is queued, in causal order, for
+    :meth:`drain`.
     """
 
     def __init__(self, config: SessionConfig, *, jitter: Callable[[], float]) -> None:
@@ -257,36 +270,46 @@ class Session:
             int(e) for e in config.effective_events
         )
         self._url = config.signaling_url
-        self._state = SessionState_.IDLE
+        self._phase = SessionPhase.IDLE
         self._next_number = 1
         self._out: list[Output] = []
-        self._now = 0.0
         self._conns: dict[SocketId, Connection] = {}
-        self._signaling: SignalingConnection | None = None
-        self._media: dict[MediaType, MediaConnection] = {}
-        self._media_urls: dict[MediaType, ServerUrl] = {}
-        self._sig_backoff = Backoff(config.signaling_backoff)
-        self._dup_backoff = Backoff(config.duplicate_backoff)
-        self._media_backoff: dict[MediaType, Backoff] = {}
-        self._retries: dict[MediaType | None, _Retry] = {}
-        self._reconnecting: dict[MediaType | None, int] = {}
+        """Every socket not yet over, current or replaced (still closing), oldest first."""
+        self._signaling = _SignalingScope(
+            kind=ev.ReconnectScope.SIGNALING,
+            media_type=None,
+            backoff=Backoff(config.signaling_backoff),
+            duplicate=Backoff(config.duplicate_backoff),
+        )
+        wanted = (
+            (MediaType.ALL,)
+            if config.layout is Layout.UNIFIED
+            else tuple(t for t in SPLIT_TYPES if t in config.media)
+        )
+        self._media = {
+            t: _MediaScope(
+                kind=ev.ReconnectScope.MEDIA, media_type=t, backoff=Backoff(config.media_backoff)
+            )
+            for t in wanted
+        }
+        self._retries_planned = 0
         self._close_deadline: float | None = None
         self._ending: _Ending | None = None
         self._video_subscription: tuple[int, bool] | None = None
         self._high_water: dict[tuple[type, int | None], int] = {}
         self._closing_why = ev.EndReason.CLOSED_BY_APP
         self._has_connected = False
-        self._opened_types: set[MediaType] = set()
         self._replacements: set[SocketId] = set()
 
     def __repr__(self) -> str:
-        return f"<Session {self.config.stream.rtms_stream_id} {self._state.value}>"
+        return f"<Session {self.config.stream.rtms_stream_id} {self._phase.value}>"
 
     # --- outputs --------------------------------------------------------------
 
     @property
-    def state(self) -> SessionState_:
-        return self._state
+    def state(self) -> SessionPhase:
+        """The session's phase (:data:`~rtms_proto._phases.PHASES` has every change)."""
+        return self._phase
 
     @property
     def has_connected(self) -> bool:
@@ -295,7 +318,7 @@ class Session:
 
     @property
     def ended(self) -> bool:
-        return self._state is SessionState_.ENDED
+        return self._phase is SessionPhase.ENDED
 
     def drain(self) -> list[Output]:
         """Actions and events since the last call, in causal order."""
@@ -306,62 +329,70 @@ class Session:
     def next_deadline(self) -> float | None:
         """The earliest time :meth:`handle_timer` must be called, or ``None``."""
         times = [d for c in self._conns.values() if (d := c.next_deadline()) is not None]
-        times.extend(r.plan.at for r in self._retries.values())
+        times.extend(s.retry.at for s in self._scopes() if s.retry is not None)
         if self._close_deadline is not None:
             times.append(self._close_deadline)
         return min(times) if times else None
 
     # --- driver inputs ----------------------------------------------------------
 
-    def start(self, now: float) -> None:
+    def start(self, *, now: float) -> None:
         """Open the signaling socket."""
-        if self._state is not SessionState_.IDLE:
-            raise LocalProtocolError(f"session already started ({self._state.value})")
-        self._state = SessionState_.CONNECTING
+        if self._phase is not SessionPhase.IDLE:
+            raise LocalProtocolError(f"session already started ({self._phase.value})")
+        self._move(SessionInput.START)
         self._open_signaling(now)
-        self._pump(now)
+        self._settle(now)
 
-    def socket_opened(self, sock: SocketId, now: float) -> None:
+    def socket_opened(self, sock: SocketId, *, now: float) -> None:
         conn = self._conn(sock)
         if conn is not None:
-            self._now = now
-            conn.socket_opened(now)
-            self._pump(now)
+            conn.socket_opened(now=now)
+            self._settle(now)
 
     def receive_data(
-        self, sock: SocketId, data: bytes | bytearray | memoryview, now: float
+        self, sock: SocketId, data: bytes | bytearray | memoryview, *, now: float
     ) -> None:
-        """Bytes read from ``sock`` (a copy is taken when they are not ``bytes``)."""
+        """Bytes read from ``sock`` (a copy is taken when they are not ``bytes``).
+
+        The socket hands its outputs over message by message and the session
+        reacts to each batch before the next message is read, so what it does
+        cannot depend on how the bytes were cut.  The usual batch, a media
+        packet, needs no reaction: it is queued and nothing else is looked at.
+        """
         conn = self._conn(sock)
         if conn is not None:
-            self._now = now
-            conn.receive_data(data, now)
-            self._pump(now)
+            for batch in conn.receive_batches(data, now=now):
+                if self._queue(conn, batch, now) or conn.is_terminal:
+                    self._settle(now)
 
-    def receive_eof(self, sock: SocketId, now: float) -> None:
+    def receive_eof(self, sock: SocketId, *, now: float) -> None:
         conn = self._conn(sock)
         if conn is not None:
-            self._now = now
-            conn.receive_eof(now)
-            self._pump(now)
+            conn.receive_eof(now=now)
+            self._settle(now)
 
-    def socket_failed(self, sock: SocketId, detail: str, now: float) -> None:
+    def socket_failed(self, sock: SocketId, detail: str, *, now: float) -> None:
         conn = self._conn(sock)
         if conn is not None:
-            self._now = now
-            conn.socket_failed(now, detail)
-            self._pump(now)
+            conn.socket_failed(detail, now=now)
+            self._settle(now)
 
-    def handle_timer(self, now: float) -> None:
+    def handle_timer(self, *, now: float) -> None:
         """Act on every deadline that has passed; early calls do nothing."""
         for conn in list(self._conns.values()):
-            conn.handle_timer(now)
-        self._pump(now)
+            conn.handle_timer(now=now)
+        self._settle(now)
         if self._ending is None:
-            for key, retry in sorted(self._retries.items(), key=lambda kv: kv[1].plan.at):
-                if retry.plan.at <= now and self._retries.get(key) is retry:
-                    del self._retries[key]
-                    self._begin_retry(retry, now)
+            due = [
+                (plan, scope)
+                for scope in self._scopes()
+                if (plan := scope.retry) is not None and plan.at <= now
+            ]
+            due.sort(key=lambda d: (d[0].at, d[1].retry_order))
+            for plan, scope in due:
+                scope.retry = None
+                self._begin_retry(scope, plan, now)
             if self._close_deadline is not None and now >= self._close_deadline:
                 self._close_deadline = None
                 self._end(
@@ -369,12 +400,12 @@ class Session:
                     ev.EndReason.CLOSED_BY_APP,
                     f"no stream close answer within {self.config.close_stream_timeout:g} s",
                 )
-        self._pump(now)
+        self._settle(now)
 
     # --- commands --------------------------------------------------------------
 
     def subscribe_events(
-        self, event_types: Iterable[EventType | int], now: float, subscribe: bool = True
+        self, event_types: Iterable[EventType | int], subscribe: bool = True, *, now: float
     ) -> None:
         """(Un)subscribe in-meeting events; remembered across signaling reconnects."""
         types = [int(t) for t in event_types]
@@ -385,9 +416,9 @@ class Session:
                 self._events_wanted[t] = None
             else:
                 self._events_wanted.pop(t, None)
-        self._pump(now)
+        self._settle(now)
 
-    def subscribe_video(self, user_id: int, now: float, subscribe: bool = True) -> None:
+    def subscribe_video(self, user_id: int, subscribe: bool = True, *, now: float) -> None:
         """Pick one participant's camera (needs video ``data_opt`` 4)."""
         video = self._params.video
         if video is None or video.data_opt != DataOption.VIDEO_SINGLE_INDIVIDUAL_STREAM:
@@ -396,59 +427,79 @@ class Session:
             )
         self._open_signaling_or_raise().subscribe_video(user_id, subscribe)
         self._video_subscription = (user_id, subscribe)
-        self._pump(now)
+        self._settle(now)
 
-    def request_stream_state(self, now: float) -> None:
+    def request_stream_state(self, *, now: float) -> None:
         self._open_signaling_or_raise().request_stream_state()
-        self._pump(now)
+        self._settle(now)
 
-    def request_session_state(self, rtms_session_id: str, now: float) -> None:
+    def request_session_state(self, rtms_session_id: str, *, now: float) -> None:
         self._open_signaling_or_raise().request_session_state(rtms_session_id)
-        self._pump(now)
+        self._settle(now)
 
-    def close_stream(self, now: float) -> None:
+    def close_stream(self, *, now: float) -> None:
         """Ask Zoom to end the stream (msg 21) and end when it answers or times out."""
         sig = self._open_signaling_or_raise()
         sig.request_stream_close()
-        self._state = SessionState_.CLOSING_STREAM
-        self._retries.clear()
+        self._move(SessionInput.CLOSE_STREAM)
+        self._drop_retries()
         self._close_deadline = now + self.config.close_stream_timeout
-        self._pump(now)
+        self._settle(now)
 
-    def stop(self, now: float) -> None:
+    def stop(self, *, now: float) -> None:
         """End locally: close every socket (Zoom will see the sockets go)."""
         self._require_not_ended()
         self._end(now, ev.EndReason.STOPPED_LOCALLY, "stopped by the application")
-        self._pump(now)
+        self._settle(now)
 
-    def notify_stopped(self, now: float, stop_reason: object = None) -> None:
+    def notify_stopped(self, stop_reason: object = None, *, now: float) -> None:
         """The ``*.rtms_stopped`` webhook for this stream arrived: end."""
         self._require_not_ended()
         self._end(
             now, ev.EndReason.STREAM_STOPPED, "stop webhook received", stop_reason=stop_reason
         )
-        self._pump(now)
+        self._settle(now)
 
-    def failover(self, new_signaling_url: str, now: float) -> None:
+    def failover(self, new_signaling_url: str, *, now: float) -> None:
         """A new ``rtms_started`` for this live stream: reconnect to the new server."""
         self._require_not_ended()
         url = parse_server_url(
             new_signaling_url, allowed_hosts=self.config.signaling_options.allowed_hosts
         )
-        if self._state is SessionState_.CLOSING_STREAM or self._ending is not None:
+        if self._phase is SessionPhase.CLOSING_STREAM or self._ending is not None:
             raise ConnectionClosed("the session is closing")
         self._url = url
         self._teardown(now)
-        self._retries.clear()
-        self._sig_backoff.reset()
-        self._dup_backoff.reset()
-        self._state = SessionState_.RECONNECTING
-        self._reconnecting[None] = 1
+        self._drop_retries()
+        sig = self._signaling
+        sig.backoff.reset()
+        sig.duplicate.reset()
+        self._move(SessionInput.FAILOVER)
+        sig.attempt = 1
         self._out.append(
             ev.ReconnectStarted(scope=ev.ReconnectScope.SIGNALING, media_type=None, attempt=1)
         )
         self._open_signaling(now)
-        self._pump(now)
+        self._settle(now)
+
+    # --- internals: phases and scopes ----------------------------------------------
+
+    def _move(self, happened: SessionInput) -> None:
+        """Change phase by the table; a pair not in it is a bug (KeyError)."""
+        self._phase = PHASES[self._phase, happened]
+
+    def _scopes(self) -> list[_AnyScope]:
+        return [self._signaling, *self._media.values()]
+
+    def _current_media(self) -> list[tuple[_MediaScope, MediaConnection]]:
+        """The open media sockets with their scopes, oldest first."""
+        current = [(s, s.conn) for s in self._media.values() if s.conn is not None]
+        current.sort(key=lambda sc: sc[1].sock.number)
+        return current
+
+    def _drop_retries(self) -> None:
+        for scope in self._scopes():
+            scope.retry = None
 
     # --- internals: connections ---------------------------------------------------
 
@@ -465,17 +516,17 @@ class Session:
 
     def _open_signaling_or_raise(self) -> SignalingConnection:
         self._require_not_ended()
-        sig = self._signaling
+        sig = self._signaling.conn
         if sig is None or sig.state is not ConnState.OPEN or self._ending is not None:
             raise ConnectionClosed("the signaling socket is not open")
-        if self._state is SessionState_.CLOSING_STREAM:
+        if self._phase is SessionPhase.CLOSING_STREAM:
             raise ConnectionClosed("the stream is closing")
         return sig
 
     def _require_not_ended(self) -> None:
-        if self._state is SessionState_.ENDED or self._ending is not None:
+        if self._phase is SessionPhase.ENDED or self._ending is not None:
             raise ConnectionClosed("the session has ended")
-        if self._state is SessionState_.IDLE:
+        if self._phase is SessionPhase.IDLE:
             raise LocalProtocolError("the session has not started")
 
     def _open_signaling(self, now: float) -> None:
@@ -487,126 +538,123 @@ class Session:
             options=self.config.signaling_options,
             buffer_data=self.config.buffer_data,
         )
-        self._signaling = conn
-        self._adopt(conn)
-        conn.start(now)
+        self._signaling.conn = conn
+        self._conns[conn.sock] = conn
+        conn.start(now=now)
 
-    def _open_media(self, media_type: MediaType, now: float) -> None:
+    def _open_media(self, scope: _MediaScope, now: float) -> None:
+        assert scope.media_type is not None and scope.url is not None
         conn = MediaConnection(
-            sock=self._new_sock(_ROLES[media_type]),
-            url=self._media_urls[media_type],
+            sock=self._new_sock(_ROLES[scope.media_type]),
+            url=scope.url,
             stream=self.config.stream,
             credentials=self.config.credentials,
-            media_type=media_type,
+            media_type=scope.media_type,
             params=self._params,
             options=self.config.media_options,
         )
-        self._media[media_type] = conn
-        self._adopt(conn)
-        if media_type in self._opened_types:
-            self._replacements.add(conn.sock)
-        self._opened_types.add(media_type)
-        conn.start(now)
-
-    def _adopt(self, conn: Connection) -> None:
-        """Track a new socket and react to its output message by message."""
+        scope.conn = conn
         self._conns[conn.sock] = conn
-        conn._listener = self._progress
-
-    def _progress(self, conn: Connection) -> None:
-        """Called by ``conn`` after each WebSocket message that gave output.
-
-        The usual case, a media packet, needs no reaction: only this socket
-        has output (every other one was drained by the last pump), so its
-        batch is queued and nothing else is looked at.
-        """
-        if self._take(conn, self._now) or conn.is_terminal:
-            self._pump(self._now)
+        if scope.opened:
+            self._replacements.add(conn.sock)
+        scope.opened = True
+        conn.start(now=now)
 
     def _teardown(self, now: float) -> None:
         """Close every socket in order (media first) and forget them as current."""
-        for conn in [*self._media.values(), self._signaling]:
-            if conn is not None and conn.state not in (
-                ConnState.CLOSING,
-                ConnState.CLOSED,
-                ConnState.FAILED,
-            ):
-                conn.close(now)
-        self._media.clear()
-        self._signaling = None
+        sig = self._signaling
+        conns: list[Connection] = [conn for _, conn in self._current_media()]
+        if sig.conn is not None:
+            conns.append(sig.conn)
+        for conn in conns:
+            if conn.state not in (ConnState.CLOSING, ConnState.CLOSED, ConnState.FAILED):
+                conn.close(now=now)
+        for scope in self._media.values():
+            scope.conn = None
+        sig.conn = None
 
-    def _pump(self, now: float) -> None:
-        """Move every connection's output to the session queue, then react to it.
+    def _settle(self, now: float) -> None:
+        """Take what the session's own commands left on its sockets, and react, until quiet.
 
-        A connection's whole batch is queued before the session reacts, so a
-        failure event and its close actions precede the reconnect they cause.
+        The session pulls each socket's outputs with ``drain`` (in the order
+        the sockets were opened) and reacts to each socket's whole batch after
+        queueing it, so a failure event and its close actions precede the
+        reconnect they cause.  Sockets that are over are forgotten.
         """
         progress = True
         while progress:
             progress = False
             for conn in list(self._conns.values()):
-                if conn._out:
+                batch = conn.drain()
+                if batch:
                     progress = True
-                    self._take(conn, now)
+                    self._queue(conn, batch, now)
                 if conn.is_terminal:
                     del self._conns[conn.sock]
                     self._replacements.discard(conn.sock)
         self._maybe_finish()
 
-    def _take(self, conn: Connection, now: float) -> bool:
-        """Queue one connection's output, then react to it; True if it reacted."""
-        reactions: list[Output] = []
+    def _queue(self, conn: Connection, batch: list[Output], now: float) -> bool:
+        """Queue one batch of ``conn``'s outputs, then react to it; True if it had reactions."""
+        reactions: list[_Reactive] = []
         replacements = self._replacements  # usually empty: skip hashing the SocketId
         replacement = bool(replacements) and conn.sock in replacements
         out = self._out
-        for item in conn.drain():
+        for item in batch:
             tp = type(item)
             if tp is ev.AudioReceived or tp is ev.VideoReceived or tp is ev.DeskshareReceived:
                 if self._is_replay(item, replacement):
                     continue
             elif tp in _REACTIVE:
-                reactions.append(item)
+                reactions.append(cast(_Reactive, item))
             out.append(item)
         for item in reactions:
             if self._ending is None:
                 self._react(conn, item, now)
         return bool(reactions)
 
-    def _react(self, conn: Connection, item: Output, now: float) -> None:
-        if isinstance(item, ev.SignalingConnected):
-            self._on_signaling_connected(conn, item, now)
-        elif isinstance(item, ev.MediaConnected):
-            self._on_media_connected(conn, now)
-        elif isinstance(item, ev.ConnectionFailed):
-            self._on_lost(conn, item.error.reason, item.error, now)
-        elif isinstance(item, ev.SocketClosed):
-            if item.by_peer:
-                error = RemoteProtocolError(
-                    FailureReason.CLOSED_BY_SERVER,
-                    f"the server closed {conn.sock} (code {item.code})",
-                )
-                self._on_lost(conn, FailureReason.CLOSED_BY_SERVER, error, now)
-        elif isinstance(item, ev.StreamStateChanged):
-            if item.state == StreamState.TERMINATED:
+    def _react(self, conn: Connection, item: _Reactive, now: float) -> None:
+        match item:
+            case ev.SignalingConnected():
+                self._on_signaling_connected(conn, item, now)
+            case ev.MediaConnected():
+                self._on_media_connected(conn)
+            case ev.ConnectionFailed():
+                self._on_lost(conn, item.error.reason, item.error, now)
+            case ev.SocketClosed():
+                if item.by_peer:
+                    error = RemoteProtocolError(
+                        FailureReason.CLOSED_BY_SERVER,
+                        f"the server closed {conn.sock} (code {item.code})",
+                    )
+                    self._on_lost(conn, FailureReason.CLOSED_BY_SERVER, error, now)
+            case ev.StreamStateChanged():
+                if item.state == StreamState.TERMINATED:
+                    self._end(
+                        now,
+                        ev.EndReason.STREAM_TERMINATED,
+                        "the stream was terminated",
+                        item.reason,
+                    )
+                elif item.state == StreamState.TERMINATING:
+                    self._move(SessionInput.STREAM_TERMINATING)
+                    self._drop_retries()
+                    self._closing_why = ev.EndReason.STREAM_TERMINATED
+            case ev.SessionStateChanged():
+                if item.state == SessionState.STOPPED:
+                    self._end(
+                        now, ev.EndReason.SESSION_STOPPED, "the session stopped", item.stop_reason
+                    )
+            case ev.StreamCloseAcknowledged():
                 self._end(
-                    now, ev.EndReason.STREAM_TERMINATED, "the stream was terminated", item.reason
+                    now,
+                    ev.EndReason.CLOSED_BY_APP,
+                    f"stream close answered: {item.reason or 'OK'}",
                 )
-            elif item.state == StreamState.TERMINATING:
-                self._retries.clear()
-                self._state = SessionState_.CLOSING_STREAM
-                self._closing_why = ev.EndReason.STREAM_TERMINATED
-        elif isinstance(item, ev.SessionStateChanged):
-            if item.state == SessionState.STOPPED:
-                self._end(
-                    now, ev.EndReason.SESSION_STOPPED, "the session stopped", item.stop_reason
-                )
-        elif isinstance(item, ev.StreamCloseAcknowledged):
-            self._end(
-                now, ev.EndReason.CLOSED_BY_APP, f"stream close answered: {item.reason or 'OK'}"
-            )
-        else:
-            assert isinstance(item, ev.MediaInterrupted)
-            self._on_media_interrupted(item, now)
+            case ev.MediaInterrupted():
+                self._on_media_interrupted(item, now)
+            case _:
+                assert_never(item)
 
     def _is_replay(self, item: Output, replacement: bool) -> bool:
         """On a socket that replaced a lost one, skip packets already delivered.
@@ -632,12 +680,14 @@ class Session:
     ) -> None:
         # Only the current signaling socket can finish a handshake: replaced
         # sockets are closing, and a closing socket reports no handshake.
-        assert conn is self._signaling
+        sig = self._signaling
+        current = sig.conn
+        assert current is conn and current is not None
         self._has_connected = True
-        self._sig_backoff.reset()
-        self._dup_backoff.reset()
-        self._state = SessionState_.ACTIVE
-        attempts = self._reconnecting.pop(None, None)
+        sig.backoff.reset()
+        sig.duplicate.reset()
+        self._move(SessionInput.SIGNALING_CONNECTED)
+        attempts, sig.attempt = sig.attempt, None
         if attempts is not None:
             self._out.append(
                 ev.ReconnectCompleted(
@@ -645,20 +695,15 @@ class Session:
                 )
             )
         if self._events_wanted:
-            conn.subscribe_events(list(self._events_wanted))
+            current.subscribe_events(list(self._events_wanted))
         if self._video_subscription is not None and self._video_subscription[1]:
-            conn.subscribe_video(self._video_subscription[0], True)
+            current.subscribe_video(self._video_subscription[0], True)
         self._plan_media(item, now)
 
     def _plan_media(self, item: ev.SignalingConnected, now: float) -> None:
-        wanted = (
-            (MediaType.ALL,)
-            if self.config.layout is Layout.UNIFIED
-            else tuple(t for t in SPLIT_TYPES if t in self.config.media)
-        )
-        self._media_urls = {}
         allowed = self.config.media_options.allowed_hosts
-        for media_type in wanted:
+        for media_type, scope in self._media.items():
+            scope.url = None
             raw = next(
                 (item.media_urls[k] for k in URL_KEYS[media_type] if k in item.media_urls), None
             )
@@ -672,13 +717,14 @@ class Session:
                 )
                 continue
             try:
-                self._media_urls[media_type] = parse_server_url(raw, allowed_hosts=allowed)
+                scope.url = parse_server_url(raw, allowed_hosts=allowed)
             except InvalidConfig as exc:
                 kind = "refused host" if isinstance(exc, DisallowedHost) else "bad URL"
                 self._out.append(
                     ev.MediaUnavailable(media_type=media_type, detail=f"{kind}: {exc}")
                 )
-        if not self._media_urls:
+        usable = [scope for scope in self._media.values() if scope.url is not None]
+        if not usable:
             self._end(
                 now,
                 ev.EndReason.FATAL_ERROR,
@@ -688,16 +734,15 @@ class Session:
                 ),
             )
             return
-        for media_type in self._media_urls:
-            self._open_media(media_type, now)
+        for scope in usable:
+            self._open_media(scope, now)
 
-    def _on_media_connected(self, conn: Connection, now: float) -> None:
+    def _on_media_connected(self, conn: Connection) -> None:
         assert isinstance(conn, MediaConnection)
-        assert self._media.get(conn.media_type) is conn
-        backoff = self._media_backoff.get(conn.media_type)
-        if backoff is not None:
-            backoff.reset()
-        attempts = self._reconnecting.pop(conn.media_type, None)
+        scope = self._media[conn.media_type]
+        assert scope.conn is conn
+        scope.backoff.reset()
+        attempts, scope.attempt = scope.attempt, None
         if attempts is not None:
             self._out.append(
                 ev.ReconnectCompleted(
@@ -706,96 +751,89 @@ class Session:
             )
         # Media sockets live only while signaling is open (losing signaling
         # closes them), so client ready always has its socket.
-        sig = self._signaling
+        sig = self._signaling.conn
         assert sig is not None
         sig.send_client_ready()
 
     def _on_lost(
         self, conn: Connection, reason: FailureReason, error: RemoteProtocolError, now: float
     ) -> None:
-        if self._state is SessionState_.CLOSING_STREAM:
+        if self._phase is SessionPhase.CLOSING_STREAM:
             self._end(now, self._closing_why, "the stream closed", error=error)
             return
+        sig = self._signaling
+        is_signaling = conn is sig.conn
         if not reason.retryable or (
-            conn is self._signaling
-            and not self._has_connected
-            and not self.config.retry_first_connect
+            is_signaling and not self._has_connected and not self.config.retry_first_connect
         ):
             self._end(now, ev.EndReason.FATAL_ERROR, str(error), error=error)
             return
-        if conn is self._signaling:
+        if is_signaling:
             self._teardown(now)
             # Media comes back with signaling: drop media retries in flight.
-            self._retries.clear()
-            self._reconnecting = {k: v for k, v in self._reconnecting.items() if k is None}
-            backoff = (
-                self._dup_backoff if reason is FailureReason.DUPLICATE_SIGNAL else self._sig_backoff
-            )
-            self._state = SessionState_.RECONNECTING
-            self._schedule(
-                backoff, ev.ReconnectScope.SIGNALING, None, reason=reason, error=error, now=now
-            )
-        elif isinstance(conn, MediaConnection) and self._media.get(conn.media_type) is conn:
-            del self._media[conn.media_type]
-            self._schedule_media(conn.media_type, reason, error, now)
+            self._drop_retries()
+            for scope in self._media.values():
+                scope.attempt = None
+            self._move(SessionInput.SIGNALING_LOST)
+            backoff = sig.duplicate if reason is FailureReason.DUPLICATE_SIGNAL else sig.backoff
+            self._schedule(sig, backoff, reason, error, now)
+        elif (
+            isinstance(conn, MediaConnection)
+            and (scope := self._media[conn.media_type]).conn is conn
+        ):
+            scope.conn = None
+            self._move(SessionInput.MEDIA_LOST)
+            self._schedule(scope, scope.backoff, reason, error, now)
         # Otherwise the socket was already replaced (it failed in the same
         # step as signaling, whose reconnect rebuilds it): nothing to do.
 
-    def _schedule_media(
-        self, media_type: MediaType, reason: FailureReason, error: RemoteProtocolError, now: float
-    ) -> None:
-        backoff = self._media_backoff.get(media_type)
-        if backoff is None:
-            backoff = self._media_backoff[media_type] = Backoff(self.config.media_backoff)
-        self._schedule(
-            backoff, ev.ReconnectScope.MEDIA, media_type, reason=reason, error=error, now=now
-        )
-
     def _schedule(
         self,
+        scope: _Scope,
         backoff: Backoff,
-        scope: ev.ReconnectScope,
-        media_type: MediaType | None,
-        *,
         reason: FailureReason,
         error: RemoteProtocolError,
         now: float,
     ) -> None:
         plan = backoff.next_attempt(now, self._jitter())
         if plan is None:
+            media_type = scope.media_type
             self._end(
                 now,
                 ev.EndReason.RECONNECT_EXHAUSTED,
-                f"gave up reconnecting {scope.value}"
+                f"gave up reconnecting {scope.kind.value}"
                 + (f" ({media_name(media_type)})" if media_type is not None else "")
                 + f" after {backoff.attempts} attempts: {error}",
                 error=error,
             )
             return
-        self._retries[media_type] = _Retry(plan=plan, scope=scope, media_type=media_type)
+        scope.retry = plan
+        scope.retry_order = self._retries_planned
+        self._retries_planned += 1
         self._out.append(
             ev.ReconnectScheduled(
-                scope=scope,
-                media_type=media_type,
+                scope=scope.kind,
+                media_type=scope.media_type,
                 attempt=plan.attempt,
                 delay=plan.delay,
                 reason=reason,
             )
         )
 
-    def _begin_retry(self, retry: _Retry, now: float) -> None:
-        self._reconnecting[retry.media_type] = retry.plan.attempt
+    def _begin_retry(self, scope: _AnyScope, plan: RetryPlan, now: float) -> None:
+        scope.attempt = plan.attempt
         self._out.append(
-            ev.ReconnectStarted(
-                scope=retry.scope, media_type=retry.media_type, attempt=retry.plan.attempt
-            )
+            ev.ReconnectStarted(scope=scope.kind, media_type=scope.media_type, attempt=plan.attempt)
         )
-        if retry.media_type is None:
-            self._open_signaling(now)
-        else:
-            # Media retries exist only while signaling is open: losing
-            # signaling, ending and failover all clear them.
-            self._open_media(retry.media_type, now)
+        match scope:
+            case _SignalingScope():
+                self._open_signaling(now)
+            case _MediaScope():
+                # Media retries exist only while signaling is open: losing
+                # signaling, ending and failover all clear them.
+                self._open_media(scope, now)
+            case _:
+                assert_never(scope)
 
     def _on_media_interrupted(self, item: ev.MediaInterrupted, now: float) -> None:
         """Zoom lost one of our media sockets; its event may not say which.
@@ -807,19 +845,22 @@ class Session:
         one is the lost one and its own reconnect covers it.
         """
         named = item.raw.get("media_type")
+        current = self._current_media()
         if isinstance(named, int) and not isinstance(named, bool):
-            targets = [t for t in self._media if int(t) == named]
-        elif all(c.state is ConnState.OPEN for c in self._media.values()):
-            targets = list(self._media)
+            targets = [sc for sc in current if int(sc[1].media_type) == named]
+        elif all(conn.state is ConnState.OPEN for _, conn in current):
+            targets = current
         else:
             targets = []
+        if targets:
+            self._move(SessionInput.MEDIA_INTERRUPTED)
         error = RemoteProtocolError(
             FailureReason.CONNECTION_LOST, "Zoom reported the media connection interrupted"
         )
-        for media_type in targets:
-            conn = self._media.pop(media_type)
-            conn.close(now)
-            self._schedule_media(media_type, FailureReason.CONNECTION_LOST, error, now)
+        for scope, conn in targets:
+            scope.conn = None
+            conn.close(now=now)
+            self._schedule(scope, scope.backoff, FailureReason.CONNECTION_LOST, error, now)
 
     # --- internals: ending ------------------------------------------------------
 
@@ -833,18 +874,18 @@ class Session:
     ) -> None:
         assert self._ending is None
         self._ending = _Ending(why=why, detail=detail, stop_reason=stop_reason, error=error)
-        self._state = SessionState_.ENDING
-        self._retries.clear()
+        self._move(SessionInput.END)
+        self._drop_retries()
         self._close_deadline = None
         self._teardown(now)
 
     def _maybe_finish(self) -> None:
         ending = self._ending
-        if ending is None or self._state is SessionState_.ENDED:
+        if ending is None or self._phase is SessionPhase.ENDED:
             return
         if any(not c.is_terminal for c in self._conns.values()):
             return
-        self._state = SessionState_.ENDED
+        self._move(SessionInput.SOCKETS_CLOSED)
         self._out.append(
             ev.SessionEnded(
                 why=ending.why,

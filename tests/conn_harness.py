@@ -178,21 +178,21 @@ def reach(conn: Connection, state: ConnState, now: float = 0.0) -> Wire:
         if conn.state is state:
             break
         if step is ConnState.OPENING:
-            conn.start(now)
+            conn.start(now=now)
         elif step is ConnState.UPGRADING:
-            conn.socket_opened(now)
+            conn.socket_opened(now=now)
         elif step is ConnState.HANDSHAKING:
             w.drain()
-            conn.receive_data(w.take_answers(), now)
+            conn.receive_data(w.take_answers(), now=now)
         else:
-            conn.receive_data(w.peer.send(handshake_ok(conn)), now)
+            conn.receive_data(w.peer.send(handshake_ok(conn)), now=now)
         w.drain()
     if state is ConnState.CLOSING:
-        conn.close(now)
+        conn.close(now=now)
     elif state is ConnState.CLOSED:
-        conn.receive_data(w.peer.close(), now)
+        conn.receive_data(w.peer.close(), now=now)
     elif state is ConnState.FAILED:
-        conn.receive_eof(now)
+        conn.receive_eof(now=now)
     w.drain()
     assert conn.state is state
     return w

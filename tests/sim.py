@@ -71,7 +71,7 @@ class Sim:
     # --- driving ---------------------------------------------------------------
 
     def start(self) -> list[Output]:
-        self.session.start(self.now)
+        self.session.start(now=self.now)
         return self.run()
 
     def run(self) -> list[Output]:
@@ -93,19 +93,19 @@ class Sim:
             self.order.append(item.sock)
             if item.sock.role not in self.hold_open:
                 self.open.add(item.sock)
-                self.session.socket_opened(item.sock, self.now)
+                self.session.socket_opened(item.sock, now=self.now)
         elif isinstance(item, SendBytes):
             assert item.sock in self.open, f"bytes for {item.sock} which is not open"
             peer = self.peers[item.sock]
             before = len(peer.received)
             back = peer.feed(item.data)
             if back:
-                self.session.receive_data(item.sock, back, self.now)
+                self.session.receive_data(item.sock, back, now=self.now)
             if self.auto:
                 for msg in peer.received[before:]:
                     reply = self.auto_reply(item.sock, msg)
                     if reply is not None:
-                        self.session.receive_data(item.sock, peer.send(reply), self.now)
+                        self.session.receive_data(item.sock, peer.send(reply), now=self.now)
         elif isinstance(item, CloseSocket):
             self.open.discard(item.sock)
             self.closed.append(item.sock)
@@ -119,23 +119,23 @@ class Sim:
 
     def open_socket(self, sock: SocketId) -> list[Output]:
         self.open.add(sock)
-        self.session.socket_opened(sock, self.now)
+        self.session.socket_opened(sock, now=self.now)
         return self.run()
 
     def send(
         self, sock: SocketId, msg: m.Message | dict[str, object] | str, *, binary: bool = False
     ) -> list[Output]:
-        self.session.receive_data(sock, self.peers[sock].send(msg, binary=binary), self.now)
+        self.session.receive_data(sock, self.peers[sock].send(msg, binary=binary), now=self.now)
         return self.run()
 
     def eof(self, sock: SocketId) -> list[Output]:
         self.open.discard(sock)
-        self.session.receive_eof(sock, self.now)
+        self.session.receive_eof(sock, now=self.now)
         return self.run()
 
     def fail(self, sock: SocketId, detail: str = "connection reset") -> list[Output]:
         self.open.discard(sock)
-        self.session.socket_failed(sock, detail, self.now)
+        self.session.socket_failed(sock, detail, now=self.now)
         return self.run()
 
     def advance_to(self, when: float) -> list[Output]:
@@ -147,7 +147,7 @@ class Sim:
                 break
             assert deadline >= self.now, "deadline in the past"
             self.now = deadline
-            self.session.handle_timer(self.now)
+            self.session.handle_timer(now=self.now)
             got.extend(self.run())
         self.now = when
         return got

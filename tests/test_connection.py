@@ -49,7 +49,7 @@ from rtms_proto import (
 from rtms_proto import events as ev
 from rtms_proto import messages as m
 from rtms_proto._connection import Connection, ConnState
-from rtms_proto.actions import CloseSocket, OpenSocket
+from rtms_proto.actions import CloseSocket, OpenSocket, SendBytes
 from rtms_proto.enums import FailureReason, MediaType, Product
 
 Make = Callable[..., Connection]
@@ -154,7 +154,7 @@ def test_a_new_connection_is_idle_and_quiet(make: Make) -> None:
 def test_repr_names_kind_socket_state_and_url_only() -> None:
     conn = signaling()
     assert repr(conn) == f"<SignalingConnection signaling#1 idle {SIGNALING_URL}>"
-    conn.start(0.0)
+    conn.start(now=0.0)
     assert repr(conn) == f"<SignalingConnection signaling#1 opening {SIGNALING_URL}>"
     assert repr(media()) == f"<MediaConnection audio#2 idle {MEDIA_URL}>"
     assert str(media()) == repr(media())
@@ -184,7 +184,7 @@ def test_url_is_checked_against_the_allowed_hosts() -> None:
 def test_start_asks_for_the_socket_and_arms_the_handshake_deadline(make: Make) -> None:
     conn = make()
     now = 100.0
-    conn.start(now)
+    conn.start(now=now)
     url = SIGNALING_URL if isinstance(conn, SignalingConnection) else MEDIA_URL
     assert conn.drain() == [
         OpenSocket(
@@ -256,13 +256,13 @@ def test_open_socket_fields_and_host_header_come_from_the_url(
     conn = signaling(url=url, options=ConnectionOptions(allowed_hosts=allowed))
     w = Wire(conn)
     now = 0.0
-    conn.start(now)
+    conn.start(now=now)
     host, port, secure, resource = open_socket
     assert w.drain() == [
         OpenSocket(sock=SIG, url=url, host=host, port=port, secure=secure, resource=resource)
     ]
     now += 0.25
-    conn.socket_opened(now)
+    conn.socket_opened(now=now)
     assert w.drain() == [Upgrade(host=host_header, target=resource)]
     assert conn.state is ConnState.UPGRADING
     assert conn.next_deadline() == 10.0  # socket_opened does not move the handshake deadline
@@ -272,7 +272,7 @@ def test_open_socket_fields_and_host_header_come_from_the_url(
 def test_upgrade_accepted_sends_the_rtms_handshake(make: Make) -> None:
     conn = make()
     w = reach(conn, ConnState.UPGRADING, now=1.0)
-    conn.receive_data(w.take_answers(), 1.5)
+    conn.receive_data(w.take_answers(), now=1.5)
     out = w.drain()
     assert len(out) == 1
     assert type(out[0]) is (
@@ -289,11 +289,11 @@ def test_upgrade_rejected_with_http_403_is_a_retryable_failure(make: Make) -> No
     conn = make()
     w = Wire(conn, accept=False)
     now = 0.0
-    conn.start(now)
-    conn.socket_opened(now)
+    conn.start(now=now)
+    conn.socket_opened(now=now)
     w.drain()
     now += 0.5
-    conn.receive_data(w.take_answers(), now)
+    conn.receive_data(w.take_answers(), now=now)
     out = w.drain()
     assert out == [
         failed(
@@ -326,7 +326,7 @@ def test_a_bad_upgrade_response_is_a_protocol_error_without_a_close_frame(
 ) -> None:
     conn = signaling()
     w = reach(conn, ConnState.UPGRADING)
-    conn.receive_data(response, 1.0)
+    conn.receive_data(response, now=1.0)
     out = w.drain()
     assert out == [failed(conn, FailureReason.PROTOCOL_ERROR, detail), CloseSocket(sock=SIG)]
     assert isinstance(out[0], ev.ConnectionFailed)
@@ -336,7 +336,7 @@ def test_a_bad_upgrade_response_is_a_protocol_error_without_a_close_frame(
 def test_a_non_101_status_is_an_upgrade_rejection() -> None:
     conn = signaling()
     w = reach(conn, ConnState.UPGRADING)
-    conn.receive_data(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi", 1.0)
+    conn.receive_data(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi", now=1.0)
     assert w.drain() == [
         failed(
             conn,
@@ -354,10 +354,10 @@ def test_the_upgrade_response_may_arrive_byte_by_byte() -> None:
     now = 0.0
     for i in range(len(answer) - 1):
         now += 0.01
-        conn.receive_data(answer[i : i + 1], now)
+        conn.receive_data(answer[i : i + 1], now=now)
         assert conn.drain() == []
         assert conn.state is ConnState.UPGRADING
-    conn.receive_data(answer[-1:], now)
+    conn.receive_data(answer[-1:], now=now)
     assert [type(o) for o in w.drain()] == [m.SignalingHandshakeRequest]
 
 
@@ -365,12 +365,12 @@ def test_the_upgrade_response_may_arrive_byte_by_byte() -> None:
 def test_empty_data_is_nothing(state: ConnState) -> None:
     conn = signaling()
     w = reach(conn, state)
-    conn.receive_data(b"", 1.0)
+    conn.receive_data(b"", now=1.0)
     assert w.drain() == []
     assert conn.state is state
     if state is ConnState.UPGRADING:
         # In particular not an end of stream for the HTTP parser: the upgrade still works.
-        conn.receive_data(w.take_answers(), 1.0)
+        conn.receive_data(w.take_answers(), now=1.0)
         assert conn.state is ConnState.HANDSHAKING
 
 
@@ -381,7 +381,7 @@ def test_upgrade_and_first_frames_in_one_chunk() -> None:
     peer = w.peer
     data += peer.send(m.KeepAliveRequest(timestamp=5, sequence=1))
     data += peer.send(SIGNALING_OK_WITH_URLS)
-    conn.receive_data(data, 2.0)
+    conn.receive_data(data, now=2.0)
     out = w.drain()
     assert [type(o) for o in out] == [
         m.SignalingHandshakeRequest,
@@ -402,7 +402,7 @@ def test_upgrade_and_a_close_frame_in_one_chunk() -> None:
     """The handshake goes out before the close frame is answered: no exception, one failure."""
     conn = signaling()
     w = reach(conn, ConnState.UPGRADING)
-    conn.receive_data(w.take_answers() + w.peer.close(1001, "bye"), 2.0)
+    conn.receive_data(w.take_answers() + w.peer.close(1001, "bye"), now=2.0)
     out = w.drain()
     assert [type(o) for o in out] == [
         m.SignalingHandshakeRequest,
@@ -432,12 +432,12 @@ def test_handshake_timeout_fires_exactly_at_the_deadline(make: Make, state: Conn
     w = reach(conn, state, now=now)
     assert conn.next_deadline() == 14.5
     now = 14.499
-    conn.handle_timer(now)
+    conn.handle_timer(now=now)
     assert w.drain() == []
     assert conn.state is state
     assert conn.next_deadline() == 14.5
     now = 14.5
-    conn.handle_timer(now)
+    conn.handle_timer(now=now)
     fail = failed(conn, FailureReason.HANDSHAKE_TIMEOUT, "not connected within 4.5 s")
     if state is ConnState.HANDSHAKING:
         # The WebSocket is up: say goodbye properly.
@@ -447,14 +447,14 @@ def test_handshake_timeout_fires_exactly_at_the_deadline(make: Make, state: Conn
     assert fail.retryable
     assert conn.state is ConnState.FAILED
     assert conn.next_deadline() is None
-    conn.handle_timer(100.0)
+    conn.handle_timer(now=100.0)
     assert w.drain() == []
 
 
 @pytest.mark.parametrize("make", MAKERS)
 def test_handle_timer_without_a_deadline_does_nothing(make: Make) -> None:
     conn = make()
-    conn.handle_timer(1e6)
+    conn.handle_timer(now=1e6)
     assert conn.drain() == []
     assert conn.state is ConnState.IDLE
 
@@ -463,8 +463,8 @@ def test_handle_timer_without_a_deadline_does_nothing(make: Make) -> None:
 def test_messages_during_the_handshake_do_not_move_the_handshake_deadline(make: Make) -> None:
     conn = make()
     w = reach(conn, ConnState.HANDSHAKING, now=0.0)
-    conn.receive_data(w.peer.send(m.KeepAliveRequest(timestamp=1)), 3.0)
-    conn.receive_data(w.peer.send("{not json"), 4.0)
+    conn.receive_data(w.peer.send(m.KeepAliveRequest(timestamp=1)), now=3.0)
+    conn.receive_data(w.peer.send("{not json"), now=4.0)
     w.drain()
     assert conn.next_deadline() == 10.0
 
@@ -477,7 +477,7 @@ def test_handshake_success_opens_and_arms_the_liveness_deadline(make: Make) -> N
     conn = make()
     w = reach(conn, ConnState.HANDSHAKING, now=0.0)
     now = 1.25
-    conn.receive_data(w.peer.send(handshake_ok(conn)), now)
+    conn.receive_data(w.peer.send(handshake_ok(conn)), now=now)
     assert w.drain() == [connected(conn)]
     assert conn.state is ConnState.OPEN
     assert conn.next_deadline() == 36.25
@@ -487,7 +487,7 @@ def test_handshake_success_opens_and_arms_the_liveness_deadline(make: Make) -> N
 def test_a_second_handshake_response_is_malformed_and_harmless(make: Make) -> None:
     conn = make()
     w = reach(conn, ConnState.OPEN)
-    conn.receive_data(w.peer.send(handshake_ok(conn)), 2.0)
+    conn.receive_data(w.peer.send(handshake_ok(conn)), now=2.0)
     response_type = 2 if isinstance(conn, SignalingConnection) else 4
     assert w.drain() == [
         ev.MalformedMessage(
@@ -508,7 +508,7 @@ def test_a_malformed_handshake_response_fails_the_handshake(make: Make) -> None:
     conn = make()
     w = reach(conn, ConnState.HANDSHAKING)
     response_type = 2 if isinstance(conn, SignalingConnection) else 4
-    conn.receive_data(w.peer.send({"msg_type": response_type, "status_code": "0"}), 1.0)
+    conn.receive_data(w.peer.send({"msg_type": response_type, "status_code": "0"}), now=1.0)
     error = m.DecodeError(
         msg_type=response_type, field="status_code", detail="expected an integer, got string"
     )
@@ -527,7 +527,7 @@ def test_a_malformed_handshake_response_fails_the_handshake(make: Make) -> None:
 def test_junk_during_the_handshake_is_reported_and_the_handshake_goes_on(make: Make) -> None:
     conn = make()
     w = reach(conn, ConnState.HANDSHAKING)
-    conn.receive_data(w.peer.send("[1, 2]"), 1.0)
+    conn.receive_data(w.peer.send("[1, 2]"), now=1.0)
     assert w.drain() == [
         ev.MalformedMessage(
             sock=conn.sock,
@@ -536,7 +536,7 @@ def test_junk_during_the_handshake_is_reported_and_the_handshake_goes_on(make: M
             ),
         )
     ]
-    conn.receive_data(w.peer.send(handshake_ok(conn)), 2.0)
+    conn.receive_data(w.peer.send(handshake_ok(conn)), now=2.0)
     assert w.drain() == [connected(conn)]
 
 
@@ -568,7 +568,7 @@ def test_keep_alive_is_answered_at_once_echoing_timestamp_and_sequence(
 ) -> None:
     conn = make()
     w = reach(conn, state)
-    conn.receive_data(w.peer.send(request_, binary=binary), 3.0)
+    conn.receive_data(w.peer.send(request_, binary=binary), now=3.0)
     assert w.drain() == [response]
     assert conn.state is state
 
@@ -577,7 +577,7 @@ def test_keep_alive_answer_echoes_the_exact_wire_values() -> None:
     conn = signaling()
     w = reach(conn, ConnState.OPEN)
     conn.receive_data(
-        w.peer.send('{"msg_type":12,"timestamp":18446744073709551615,"sequence":0,"x":1}'), 1.0
+        w.peer.send('{"msg_type":12,"timestamp":18446744073709551615,"sequence":0,"x":1}'), now=1.0
     )
     w.drain()
     assert w.peer.raw[-1] == '{"msg_type":13,"timestamp":18446744073709551615,"sequence":0}'
@@ -588,7 +588,7 @@ def test_keep_alive_and_close_frame_in_one_chunk_are_both_answered_in_order(make
     conn = make()
     w = reach(conn, ConnState.OPEN)
     data = w.peer.send(m.KeepAliveRequest(timestamp=5, sequence=6)) + w.peer.close(1000, "done")
-    conn.receive_data(data, 2.0)
+    conn.receive_data(data, now=2.0)
     assert w.drain() == [
         m.KeepAliveResponse(timestamp=5, sequence=6),
         Close(1000, "done"),
@@ -608,7 +608,7 @@ def test_websocket_ping_is_answered_with_pong_and_does_not_refresh_liveness(
     conn = make()
     w = reach(conn, state, now=0.0)
     deadline = conn.next_deadline()
-    conn.receive_data(w.peer.ping(b"are you there"), 5.0)
+    conn.receive_data(w.peer.ping(b"are you there"), now=5.0)
     assert w.drain() == [Pong(b"are you there")]
     assert conn.next_deadline() == deadline
 
@@ -616,7 +616,7 @@ def test_websocket_ping_is_answered_with_pong_and_does_not_refresh_liveness(
 def test_an_unsolicited_pong_is_ignored() -> None:
     conn = signaling()
     w = reach(conn, ConnState.OPEN)
-    conn.receive_data(w.peer.ws.send(WsPong(payload=b"x")), 1.0)
+    conn.receive_data(w.peer.ws.send(WsPong(payload=b"x")), now=1.0)
     assert w.drain() == []
     assert conn.state is ConnState.OPEN
 
@@ -630,23 +630,23 @@ def test_every_inbound_message_refreshes_the_liveness_deadline(make: Make) -> No
     now = 0.0
     w = reach(conn, ConnState.HANDSHAKING, now=now)
     now += 1.0
-    conn.receive_data(w.peer.send(handshake_ok(conn)), now)
+    conn.receive_data(w.peer.send(handshake_ok(conn)), now=now)
     w.drain()
     assert conn.next_deadline() == 21.0
     now += 4.5
-    conn.receive_data(w.peer.send(m.KeepAliveRequest(timestamp=1)), now)
+    conn.receive_data(w.peer.send(m.KeepAliveRequest(timestamp=1)), now=now)
     assert conn.next_deadline() == 25.5
     now += 10.0
-    conn.receive_data(w.peer.send(audio(), binary=True), now)
+    conn.receive_data(w.peer.send(audio(), binary=True), now=now)
     assert conn.next_deadline() == 35.5
     now += 1.0
-    conn.receive_data(w.peer.send("not json"), now)  # malformed messages count too
+    conn.receive_data(w.peer.send("not json"), now=now)  # malformed messages count too
     assert conn.next_deadline() == 36.5
     now += 1.0
-    conn.receive_data(w.peer.send({"msg_type": 77}), now)  # and unknown ones
+    conn.receive_data(w.peer.send({"msg_type": 77}), now=now)  # and unknown ones
     assert conn.next_deadline() == 37.5
     now += 0.5
-    conn.receive_data(w.peer.send(handshake_ok(conn)), now)  # and a stray handshake answer
+    conn.receive_data(w.peer.send(handshake_ok(conn)), now=now)  # and a stray handshake answer
     assert conn.next_deadline() == 38.0
     assert [type(o) for o in w.drain()] == [
         m.KeepAliveResponse,
@@ -655,11 +655,11 @@ def test_every_inbound_message_refreshes_the_liveness_deadline(make: Make) -> No
         ev.UnknownMessageReceived,
         ev.MalformedMessage,
     ]
-    conn.handle_timer(37.999)
+    conn.handle_timer(now=37.999)
     assert w.drain() == []
     assert conn.state is ConnState.OPEN
     now = 38.0
-    conn.handle_timer(now)
+    conn.handle_timer(now=now)
     out = w.drain()
     assert out == [
         failed(conn, FailureReason.KEEPALIVE_TIMEOUT, "nothing received for 20 s"),
@@ -674,7 +674,7 @@ def test_every_inbound_message_refreshes_the_liveness_deadline(make: Make) -> No
 def test_keepalive_timeout_detail_prints_fractions() -> None:
     conn = signaling(options=ConnectionOptions(keepalive_timeout=2.5))
     w = reach(conn, ConnState.OPEN, now=0.0)
-    conn.handle_timer(2.5)
+    conn.handle_timer(now=2.5)
     assert w.drain()[0] == failed(
         conn, FailureReason.KEEPALIVE_TIMEOUT, "nothing received for 2.5 s"
     )
@@ -694,7 +694,7 @@ def test_a_message_over_the_limit_fails_with_close_code_1009(make: Make, binary:
     w = reach(conn, ConnState.OPEN)
     text = '{"msg_type":77,"pad":"' + "x" * 1001 + '"}'
     assert len(text) == 1025
-    conn.receive_data(w.peer.send(text, binary=binary), 1.0)
+    conn.receive_data(w.peer.send(text, binary=binary), now=1.0)
     out = w.drain()
     assert out == [
         failed(conn, FailureReason.MESSAGE_TOO_BIG, "message exceeds the 1024-byte limit"),
@@ -712,7 +712,7 @@ def test_a_message_exactly_at_the_limit_is_accepted(binary: bool) -> None:
     w = reach(conn, ConnState.OPEN)
     text = '{"msg_type":77,"pad":"' + "x" * 1000 + '"}'
     assert len(text) == 1024
-    conn.receive_data(w.peer.send(text, binary=binary), 1.0)
+    conn.receive_data(w.peer.send(text, binary=binary), now=1.0)
     assert w.drain() == [
         ev.UnknownMessageReceived(sock=SIG, msg_type=77, raw={"msg_type": 77, "pad": "x" * 1000})
     ]
@@ -723,10 +723,10 @@ def test_the_limit_counts_bytes_on_the_wire_for_text_too() -> None:
     conn = signaling(options=_limit())
     w = reach(conn, ConnState.OPEN)
     fits = '{"msg_type":77,"pad":"' + "é" * 500 + '"}'  # 524 characters, 1024 bytes
-    conn.receive_data(w.peer.send(fits), 1.0)
+    conn.receive_data(w.peer.send(fits), now=1.0)
     assert [type(o) for o in w.drain()] == [ev.UnknownMessageReceived]
     over = '{"msg_type":77,"pad":"' + "é" * 501 + '"}'  # 525 characters, 1026 bytes
-    conn.receive_data(w.peer.send(over)[:4], 1.0)  # the header alone decides
+    conn.receive_data(w.peer.send(over)[:4], now=1.0)  # the header alone decides
     assert w.drain() == [
         failed(conn, FailureReason.MESSAGE_TOO_BIG, "message exceeds the 1024-byte limit"),
         Close(1009, ""),
@@ -754,15 +754,15 @@ def test_fragmented_messages_are_reassembled(make: Make, binary: bool) -> None:
     text = m.encode_message(audio()).decode()
     data = _fragments(w, [text[:5], text[5:6]], binary=binary, last=False)
     data += w.peer.ping(b"mid")  # control frames may come between fragments
-    conn.receive_data(data, 1.0)
+    conn.receive_data(data, now=1.0)
     assert w.drain() == [Pong(b"mid")]
     rest = _fragments(w, ["", text[6:20], text[20:]], binary=binary)
-    conn.receive_data(rest[:7], 2.0)
+    conn.receive_data(rest[:7], now=2.0)
     assert w.drain() == []
-    conn.receive_data(rest[7:], 3.0)
+    conn.receive_data(rest[7:], now=3.0)
     assert w.drain() == [audio_event()]
     # The buffers were reset: the next message stands alone.
-    conn.receive_data(w.peer.send(audio(b"\x09", 8), binary=binary), 4.0)
+    conn.receive_data(w.peer.send(audio(b"\x09", 8), binary=binary), now=4.0)
     assert w.drain() == [audio_event(b"\x09", 8)]
 
 
@@ -772,9 +772,9 @@ def test_a_multibyte_character_split_between_fragments() -> None:
     text = '{"msg_type":77,"name":"Zoë"}'
     frame = w.peer.send(text)
     cut = frame.index("ë".encode()) + 1
-    conn.receive_data(frame[:cut], 1.0)
+    conn.receive_data(frame[:cut], now=1.0)
     assert w.drain() == []
-    conn.receive_data(frame[cut:], 1.0)
+    conn.receive_data(frame[cut:], now=1.0)
     assert w.drain() == [
         ev.UnknownMessageReceived(sock=SIG, msg_type=77, raw={"msg_type": 77, "name": "Zoë"})
     ]
@@ -786,9 +786,9 @@ def test_the_limit_applies_across_fragments(binary: bool) -> None:
     w = reach(conn, ConnState.OPEN)
     parts = ['{"msg_type":77,"pad":"', "x" * 600, "y" * 401 + '"}']
     assert sum(map(len, parts)) == 1025
-    conn.receive_data(_fragments(w, parts[:2], binary=binary, last=False), 1.0)
+    conn.receive_data(_fragments(w, parts[:2], binary=binary, last=False), now=1.0)
     assert w.drain() == []
-    conn.receive_data(_fragments(w, parts[2:], binary=binary), 2.0)
+    conn.receive_data(_fragments(w, parts[2:], binary=binary), now=2.0)
     assert w.drain() == [
         failed(conn, FailureReason.MESSAGE_TOO_BIG, "message exceeds the 1024-byte limit"),
         Close(1009, ""),
@@ -800,7 +800,7 @@ def test_a_partial_frame_over_the_limit_fails_before_the_frame_ends() -> None:
     conn = signaling(options=_limit())
     w = reach(conn, ConnState.OPEN)
     data = w.peer.send('{"msg_type":77,"pad":"' + "x" * 5000 + '"}')
-    conn.receive_data(data[:1500], 1.0)
+    conn.receive_data(data[:1500], now=1.0)
     assert [type(o) for o in w.drain()] == [ev.ConnectionFailed, Close, CloseSocket]
 
 
@@ -843,17 +843,17 @@ def test_malformed_messages_are_reported_and_the_socket_stays_open(
 ) -> None:
     conn = make()
     w = reach(conn, ConnState.OPEN)
-    conn.receive_data(w.peer.send(payload, binary=binary), 1.0)
+    conn.receive_data(w.peer.send(payload, binary=binary), now=1.0)
     assert w.drain() == [ev.MalformedMessage(sock=conn.sock, error=error)]
     assert conn.state is ConnState.OPEN
-    conn.receive_data(w.peer.send(audio()), 2.0)
+    conn.receive_data(w.peer.send(audio()), now=2.0)
     assert w.drain() == [audio_event()]
 
 
 def test_a_binary_message_that_is_not_utf8_is_malformed() -> None:
     conn = signaling()
     w = reach(conn, ConnState.OPEN)
-    conn.receive_data(w.peer.ws.send(BytesMessage(data=b"\xff{}")), 1.0)
+    conn.receive_data(w.peer.ws.send(BytesMessage(data=b"\xff{}")), now=1.0)
     assert w.drain() == [
         ev.MalformedMessage(
             sock=SIG,
@@ -896,7 +896,7 @@ def test_a_broken_frame_is_a_protocol_error(
 ) -> None:
     conn = make()
     w = reach(conn, ConnState.OPEN)
-    conn.receive_data(frame + w.peer.send(audio()), 1.0)  # nothing after the fault is read
+    conn.receive_data(frame + w.peer.send(audio()), now=1.0)  # nothing after the fault is read
     assert w.drain() == [
         failed(conn, FailureReason.PROTOCOL_ERROR, detail),
         Close(code, ""),
@@ -913,12 +913,12 @@ def test_close_sends_a_close_frame_and_finishes_on_the_reply(make: Make) -> None
     now = 0.0
     w = reach(conn, ConnState.OPEN, now=now)
     now += 2.0
-    conn.close(now)
+    conn.close(now=now)
     assert w.drain() == [Close(1000, "")]
     assert _snapshot(conn) == (ConnState.CLOSING, 5.0)
     assert not conn.is_terminal
     now += 0.5
-    conn.receive_data(w.take_answers(), now)
+    conn.receive_data(w.take_answers(), now=now)
     assert w.drain() == [
         CloseSocket(sock=conn.sock),
         ev.SocketClosed(sock=conn.sock, by_peer=False, code=1000, reason=""),
@@ -930,9 +930,9 @@ def test_close_sends_a_close_frame_and_finishes_on_the_reply(make: Make) -> None
 def test_close_with_a_code_and_reason() -> None:
     conn = signaling()
     w = reach(conn, ConnState.OPEN)
-    conn.close(1.0, code=4000, reason="app is done")
+    conn.close(code=4000, reason="app is done", now=1.0)
     assert w.drain() == [Close(4000, "app is done")]
-    conn.receive_data(w.take_answers(), 1.1)
+    conn.receive_data(w.take_answers(), now=1.1)
     assert w.drain() == [
         CloseSocket(sock=SIG),
         ev.SocketClosed(sock=SIG, by_peer=False, code=4000, reason="app is done"),
@@ -945,12 +945,12 @@ def test_close_timeout_finishes_the_close_without_a_reply(make: Make) -> None:
     now = 1.0
     w = reach(conn, ConnState.OPEN, now=now)
     now = 3.0
-    conn.close(now)
+    conn.close(now=now)
     assert w.drain() == [Close(1000, "")]
     assert conn.next_deadline() == 8.0
-    conn.handle_timer(7.999)
+    conn.handle_timer(now=7.999)
     assert w.drain() == []
-    conn.handle_timer(8.0)
+    conn.handle_timer(now=8.0)
     assert w.drain() == [
         CloseSocket(sock=conn.sock),
         ev.SocketClosed(sock=conn.sock, by_peer=False, code=None, reason=""),
@@ -963,7 +963,7 @@ def test_close_timeout_finishes_the_close_without_a_reply(make: Make) -> None:
 def test_closing_ignores_keepalives_and_pings_but_delivers_data(make: Make) -> None:
     conn = make()
     w = reach(conn, ConnState.OPEN, now=0.0)
-    conn.close(1.0)
+    conn.close(now=1.0)
     w.drain()
     peer = open_server_peer()  # the Peer has answered our close frame: frame what it sent before
     data = (
@@ -972,7 +972,7 @@ def test_closing_ignores_keepalives_and_pings_but_delivers_data(make: Make) -> N
         + peer.send(audio())
         + peer.send(handshake_ok(conn))
     )
-    conn.receive_data(data, 2.0)
+    conn.receive_data(data, now=2.0)
     assert w.drain() == [audio_event()]
     assert conn.state is ConnState.CLOSING
     assert conn.next_deadline() == 6.0  # messages do not move the close deadline
@@ -982,14 +982,14 @@ def test_closing_ignores_keepalives_and_pings_but_delivers_data(make: Make) -> N
 def test_close_during_the_handshake(make: Make) -> None:
     conn = make()
     w = reach(conn, ConnState.HANDSHAKING, now=0.0)
-    conn.close(1.0)
+    conn.close(now=1.0)
     assert w.drain() == [Close(1000, "")]
     assert conn.state is ConnState.CLOSING
     assert conn.next_deadline() == 6.0
     # The answer to the handshake may still arrive: it no longer matters.
-    conn.receive_data(open_server_peer().send(handshake_ok(conn)), 1.5)
+    conn.receive_data(open_server_peer().send(handshake_ok(conn)), now=1.5)
     assert w.drain() == []
-    conn.receive_data(w.take_answers(), 2.0)
+    conn.receive_data(w.take_answers(), now=2.0)
     assert w.drain() == [
         CloseSocket(sock=conn.sock),
         ev.SocketClosed(sock=conn.sock, by_peer=False, code=1000, reason=""),
@@ -1001,7 +1001,7 @@ def test_close_during_the_handshake(make: Make) -> None:
 def test_close_before_the_websocket_is_up_is_immediate(make: Make, state: ConnState) -> None:
     conn = make()
     w = reach(conn, state, now=0.0)
-    conn.close(1.0)
+    conn.close(now=1.0)
     assert w.drain() == [
         CloseSocket(sock=conn.sock),
         ev.SocketClosed(sock=conn.sock, by_peer=False, code=None, reason=""),
@@ -1009,7 +1009,7 @@ def test_close_before_the_websocket_is_up_is_immediate(make: Make, state: ConnSt
     assert conn.state is ConnState.CLOSED
     assert conn.next_deadline() is None
     # A late upgrade answer is not read any more.
-    conn.receive_data(w.take_answers() or b"HTTP/1.1 101 x\r\n\r\n", 2.0)
+    conn.receive_data(w.take_answers() or b"HTTP/1.1 101 x\r\n\r\n", now=2.0)
     assert w.drain() == []
 
 
@@ -1017,7 +1017,7 @@ def test_close_before_the_websocket_is_up_is_immediate(make: Make, state: ConnSt
 def test_a_broken_answer_while_closing_ends_the_close(make: Make) -> None:
     conn = make()
     w = reach(conn, ConnState.CLOSING, now=0.0)
-    conn.receive_data(b"\x83\x00", 1.0)
+    conn.receive_data(b"\x83\x00", now=1.0)
     assert w.drain() == [
         CloseSocket(sock=conn.sock),
         ev.SocketClosed(sock=conn.sock, by_peer=False, code=None, reason=""),
@@ -1028,7 +1028,7 @@ def test_a_broken_answer_while_closing_ends_the_close(make: Make) -> None:
 def test_an_oversized_message_while_closing_ends_the_close() -> None:
     conn = signaling(options=_limit())
     w = reach(conn, ConnState.CLOSING, now=0.0)
-    conn.receive_data(open_server_peer().send("x" * 2000), 1.0)
+    conn.receive_data(open_server_peer().send("x" * 2000), now=1.0)
     assert w.drain() == [
         CloseSocket(sock=SIG),
         ev.SocketClosed(sock=SIG, by_peer=False, code=None, reason=""),
@@ -1042,7 +1042,7 @@ def test_an_oversized_message_while_closing_ends_the_close() -> None:
 def test_peer_initiated_close_is_answered_and_reported(make: Make) -> None:
     conn = make()
     w = reach(conn, ConnState.OPEN, now=0.0)
-    conn.receive_data(w.peer.close(1001, "server going away"), 4.0)
+    conn.receive_data(w.peer.close(1001, "server going away"), now=4.0)
     assert w.drain() == [
         Close(1001, "server going away"),
         CloseSocket(sock=conn.sock),
@@ -1056,7 +1056,7 @@ def test_peer_initiated_close_is_answered_and_reported(make: Make) -> None:
 def test_peer_close_without_a_status_code() -> None:
     conn = signaling()
     w = reach(conn, ConnState.OPEN)
-    conn.receive_data(b"\x88\x00", 1.0)
+    conn.receive_data(b"\x88\x00", now=1.0)
     out = w.drain()
     assert out[1:] == [
         CloseSocket(sock=SIG),
@@ -1070,7 +1070,7 @@ def test_peer_close_without_a_status_code() -> None:
 def test_peer_close_during_the_handshake_is_a_failure(make: Make) -> None:
     conn = make()
     w = reach(conn, ConnState.HANDSHAKING)
-    conn.receive_data(w.peer.close(1000, ""), 1.0)
+    conn.receive_data(w.peer.close(1000, ""), now=1.0)
     out = w.drain()
     assert out == [
         Close(1000, ""),
@@ -1098,7 +1098,7 @@ def test_eof_while_live_is_a_lost_connection_without_a_close_frame(
 ) -> None:
     conn = make()
     w = reach(conn, state)
-    conn.receive_eof(1.0)
+    conn.receive_eof(now=1.0)
     out = w.drain()
     assert out == [
         failed(
@@ -1118,7 +1118,7 @@ def test_eof_while_live_is_a_lost_connection_without_a_close_frame(
 def test_eof_while_closing_finishes_the_close(make: Make) -> None:
     conn = make()
     w = reach(conn, ConnState.CLOSING)
-    conn.receive_eof(1.0)
+    conn.receive_eof(now=1.0)
     assert w.drain() == [
         CloseSocket(sock=conn.sock),
         ev.SocketClosed(sock=conn.sock, by_peer=False, code=None, reason=""),
@@ -1131,10 +1131,10 @@ def test_eof_while_closing_finishes_the_close(make: Make) -> None:
 def test_peer_inputs_after_the_end_are_ignored(make: Make, state: ConnState) -> None:
     conn = make()
     w = reach(conn, state)
-    conn.receive_data(b"\x89\x00", 1.0)  # a ping
-    conn.receive_eof(2.0)
-    conn.socket_failed(3.0, "reset")
-    conn.handle_timer(1e9)
+    conn.receive_data(b"\x89\x00", now=1.0)  # a ping
+    conn.receive_eof(now=2.0)
+    conn.socket_failed("reset", now=3.0)
+    conn.handle_timer(now=1e9)
     assert w.drain() == []
     assert conn.state is state
     assert conn.next_deadline() is None
@@ -1144,7 +1144,7 @@ def test_peer_inputs_after_the_end_are_ignored(make: Make, state: ConnState) -> 
 def test_socket_failure_while_opening_is_a_connect_failure(make: Make) -> None:
     conn = make()
     w = reach(conn, ConnState.OPENING)
-    conn.socket_failed(1.0, "connection refused")
+    conn.socket_failed("connection refused", now=1.0)
     out = w.drain()
     assert out == [
         failed(conn, FailureReason.CONNECT_FAILED, "connection refused"),
@@ -1160,7 +1160,7 @@ def test_socket_failure_while_opening_is_a_connect_failure(make: Make) -> None:
 def test_socket_failure_later_is_a_lost_connection(make: Make, state: ConnState) -> None:
     conn = make()
     w = reach(conn, state)
-    conn.socket_failed(1.0, "connection reset by peer")
+    conn.socket_failed("connection reset by peer", now=1.0)
     assert w.drain() == [
         failed(conn, FailureReason.CONNECTION_LOST, "connection reset by peer"),
         CloseSocket(sock=conn.sock),
@@ -1172,11 +1172,84 @@ def test_socket_failure_later_is_a_lost_connection(make: Make, state: ConnState)
 def test_socket_failure_while_closing_finishes_the_close(make: Make) -> None:
     conn = make()
     w = reach(conn, ConnState.CLOSING)
-    conn.socket_failed(1.0, "broken pipe")
+    conn.socket_failed("broken pipe", now=1.0)
     assert w.drain() == [
         CloseSocket(sock=conn.sock),
         ev.SocketClosed(sock=conn.sock, by_peer=False, code=None, reason=""),
     ]
+
+
+# --- message by message (receive_batches) ----------------------------------------------------
+
+
+def _batches(w: Wire, data: bytes, now: float) -> list[list[object]]:
+    """What ``receive_batches`` yields, each SendBytes decoded by the server."""
+    return [
+        [w.decode(o) if isinstance(o, SendBytes) else o for o in batch]
+        for batch in w.conn.receive_batches(data, now=now)
+    ]
+
+
+@pytest.mark.parametrize("make", MAKERS)
+def test_batches_are_one_per_message_and_add_up_to_receive_data(make: Make) -> None:
+    by_batches, whole = reach(make(), ConnState.OPEN), reach(make(), ConnState.OPEN)
+    data = (
+        by_batches.peer.send(m.KeepAliveRequest(timestamp=5, sequence=6))
+        + by_batches.peer.send(audio())
+        + by_batches.peer.ping(b"p")
+        + by_batches.peer.send(m.MetadataMessage(msg_type=23))
+        + by_batches.peer.close(1000, "done")
+    )
+    batches = _batches(by_batches, data, now=2.0)
+    assert batches == [
+        [m.KeepAliveResponse(timestamp=5, sequence=6)],
+        [audio_event()],
+        [Pong(b"p")],
+        [ev.MetadataReceived(sock=by_batches.conn.sock, msg_type=23, raw={"msg_type": 23})],
+        [Close(1000, "done")],  # the answer to a close frame goes out before the close is reported
+        [
+            CloseSocket(sock=by_batches.conn.sock),
+            ev.SocketClosed(sock=by_batches.conn.sock, by_peer=True, code=1000, reason="done"),
+        ],
+    ]
+    whole.conn.receive_data(data, now=2.0)
+    assert whole.drain() == [item for batch in batches for item in batch]
+    assert _snapshot(whole.conn) == _snapshot(by_batches.conn)
+
+
+def test_a_command_between_batches_acts_before_the_next_message_is_read() -> None:
+    conn = signaling()
+    w = reach(conn, ConnState.OPEN)
+    data = (
+        w.peer.send(m.KeepAliveRequest(sequence=1))
+        + w.peer.send(m.KeepAliveRequest(sequence=2))
+        + w.peer.send(m.KeepAliveRequest(sequence=3))
+    )
+    batches = conn.receive_batches(data, now=2.0)
+    assert [w.decode(o) for o in next(batches) if isinstance(o, SendBytes)] == [
+        m.KeepAliveResponse(sequence=1)
+    ]
+    conn.request_stream_state()  # comes out with the next batch, before its answer
+    assert [w.decode(o) for o in next(batches) if isinstance(o, SendBytes)] == [
+        m.StreamStateRequest(rtms_stream_id="stream-1"),
+        m.KeepAliveResponse(sequence=2),
+    ]
+    conn.close(now=2.0)  # nothing may follow our close frame: keep-alive 3 is not answered
+    rest = [w.decode(o) for batch in batches for o in batch if isinstance(o, SendBytes)]
+    assert rest == [Close(1000, "")]
+    assert conn.drain() == []
+    assert conn.state is ConnState.CLOSING
+
+
+@pytest.mark.parametrize("make", MAKERS)
+def test_batches_refuse_data_before_socket_opened_and_stop_after_the_end(make: Make) -> None:
+    conn = make()
+    conn.start(now=0.0)
+    with pytest.raises(LocalProtocolError, match="before socket_opened"):
+        list(conn.receive_batches(b"HTTP/1.1 101\r\n\r\n", now=1.0))
+    assert conn.state is ConnState.OPENING
+    w = reach(make(), ConnState.FAILED)
+    assert list(w.conn.receive_batches(open_server_peer().send(audio()), now=1.0)) == []
 
 
 # --- misuse -----------------------------------------------------------------------------------
@@ -1186,11 +1259,11 @@ def test_socket_failure_while_closing_finishes_the_close(make: Make) -> None:
 def test_driver_inputs_before_start_are_refused(make: Make) -> None:
     conn = make()
     calls: list[tuple[Callable[[], object], str]] = [
-        (lambda: conn.socket_opened(0.0), "cannot socket_opened signaling#1 while idle"),
-        (lambda: conn.receive_data(b"x", 0.0), "data for signaling#1 before socket_opened"),
-        (lambda: conn.receive_eof(0.0), "end of stream for signaling#1 before start"),
-        (lambda: conn.socket_failed(0.0, "x"), "socket failure for signaling#1 before start"),
-        (lambda: conn.close(0.0), "cannot close signaling#1 while idle"),
+        (lambda: conn.socket_opened(now=0.0), "cannot socket_opened signaling#1 while idle"),
+        (lambda: conn.receive_data(b"x", now=0.0), "data for signaling#1 before socket_opened"),
+        (lambda: conn.receive_eof(now=0.0), "end of stream for signaling#1 before start"),
+        (lambda: conn.socket_failed("x", now=0.0), "socket failure for signaling#1 before start"),
+        (lambda: conn.close(now=0.0), "cannot close signaling#1 while idle"),
     ]
     for call, text in calls:
         with pytest.raises(LocalProtocolError) as info:
@@ -1204,10 +1277,10 @@ def test_driver_inputs_before_start_are_refused(make: Make) -> None:
 @pytest.mark.parametrize("make", MAKERS)
 def test_data_before_socket_opened_is_refused(make: Make) -> None:
     conn = make()
-    conn.start(0.0)
+    conn.start(now=0.0)
     conn.drain()
     with pytest.raises(LocalProtocolError, match="before socket_opened"):
-        conn.receive_data(b"HTTP/1.1 101\r\n\r\n", 1.0)
+        conn.receive_data(b"HTTP/1.1 101\r\n\r\n", now=1.0)
     assert _snapshot(conn) == (ConnState.OPENING, 10.0)
     assert conn.drain() == []
 
@@ -1215,10 +1288,10 @@ def test_data_before_socket_opened_is_refused(make: Make) -> None:
 @pytest.mark.parametrize("make", MAKERS)
 def test_start_twice_is_refused(make: Make) -> None:
     conn = make()
-    conn.start(0.0)
+    conn.start(now=0.0)
     conn.drain()
     with pytest.raises(LocalProtocolError, match=r"^cannot start .* while opening$"):
-        conn.start(1.0)
+        conn.start(now=1.0)
     assert _snapshot(conn) == (ConnState.OPENING, 10.0)
     assert conn.drain() == []
 
@@ -1239,7 +1312,7 @@ def test_close_after_close_is_a_connection_closed_error(
     reach(conn, state, now=0.0)
     before = _snapshot(conn)
     with pytest.raises(error, match=f"^{conn.sock} is {state.value}$"):
-        conn.close(1.0)
+        conn.close(now=1.0)
     assert _snapshot(conn) == before
     assert conn.drain() == []
 
@@ -1250,7 +1323,7 @@ def test_close_refuses_codes_an_endpoint_may_not_send(make: Make, code: int) -> 
     conn = make()
     w = reach(conn, ConnState.OPEN, now=0.0)
     with pytest.raises(InvalidConfig, match=f"^{code} is not a close code an endpoint may send$"):
-        conn.close(1.0, code=code)
+        conn.close(code=code, now=1.0)
     assert _snapshot(conn) == (ConnState.OPEN, 35.0)
     assert w.drain() == []
 
@@ -1259,7 +1332,7 @@ def test_close_refuses_codes_an_endpoint_may_not_send(make: Make, code: int) -> 
 def test_close_accepts_every_sendable_code(code: int) -> None:
     conn = signaling()
     w = reach(conn, ConnState.OPEN)
-    conn.close(1.0, code=code)
+    conn.close(code=code, now=1.0)
     assert w.drain() == [Close(code, "")]
 
 
@@ -1267,11 +1340,11 @@ def test_close_refuses_non_integer_codes_and_non_text_reasons() -> None:
     conn = signaling()
     w = reach(conn, ConnState.OPEN)
     with pytest.raises(InvalidConfig, match=r"^True is not a close code"):
-        conn.close(1.0, code=True)
+        conn.close(code=True, now=1.0)
     with pytest.raises(InvalidConfig, match=r"^'1000' is not a close code"):
-        conn.close(1.0, code="1000")  # type: ignore[arg-type]
+        conn.close(code="1000", now=1.0)  # type: ignore[arg-type]
     with pytest.raises(InvalidConfig, match=r"^close reason must be a str, not bytes$"):
-        conn.close(1.0, reason=b"bye")  # type: ignore[arg-type]
+        conn.close(reason=b"bye", now=1.0)  # type: ignore[arg-type]
     assert conn.state is ConnState.OPEN
     assert w.drain() == []
 
@@ -1286,7 +1359,7 @@ def test_socket_opened_twice_is_refused(make: Make, state: ConnState) -> None:
     w = reach(conn, state)
     before = _snapshot(conn)
     with pytest.raises(LocalProtocolError, match=f"^cannot socket_opened .* while {state.value}$"):
-        conn.socket_opened(1.0)
+        conn.socket_opened(now=1.0)
     assert _snapshot(conn) == before
     assert w.drain() == []
 
@@ -1313,7 +1386,7 @@ def test_secrets_never_appear_in_outputs_errors_or_the_connection(make: Make) ->
     response_type = 2 if isinstance(conn, SignalingConnection) else 4
     conn.receive_data(
         w.peer.send({"msg_type": response_type, "status_code": 3, "reason": "invalid signature"}),
-        1.0,
+        now=1.0,
     )
     outputs = conn.drain()
     assert outputs
@@ -1324,7 +1397,7 @@ def test_secrets_never_appear_in_outputs_errors_or_the_connection(make: Make) ->
     _no_secret(failure.error)
     _no_secret(conn)
     with pytest.raises(ConnectionClosed) as info:
-        conn.close(2.0)
+        conn.close(now=2.0)
     _no_secret(info.value)
 
 
@@ -1341,6 +1414,6 @@ def test_nothing_after_a_failing_message_is_read(make: Make) -> None:
     response_type = 2 if isinstance(conn, SignalingConnection) else 4
     data = w.peer.send({"msg_type": response_type, "status_code": 45})
     data += w.peer.send(m.KeepAliveRequest(timestamp=1)) + w.peer.ping(b"x") + w.peer.close()
-    conn.receive_data(data, 1.0)
+    conn.receive_data(data, now=1.0)
     assert [type(o) for o in w.drain()] == [ev.ConnectionFailed, Close, CloseSocket]
     assert conn.state is ConnState.FAILED

@@ -22,14 +22,15 @@ def test_reference_page_is_current() -> None:
 
 
 def test_reference_page_lists_every_failure_reason_and_rule() -> None:
-    from rtms_proto._session import RECONNECT_RULES
+    from rtms_proto._phases import RULES
     from rtms_proto.enums import FailureReason
 
     page = (ROOT / "docs" / "reference.md").read_text()
     for reason in FailureReason:
         assert f"| `{reason.name}` | {'yes' if reason.retryable else 'no'} |" in page
-    for when, what in RECONNECT_RULES:
-        assert f"| {when} | {what} |" in page
+    for happened, (when, what) in RULES.items():
+        assert f"| `{happened.name}` | {when} | " in page
+        assert f" | {what} |" in page
 
 
 # --- docs/protocol.md: every cited section exists -------------------------------------------

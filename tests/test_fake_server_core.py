@@ -722,7 +722,7 @@ def test_stream_close_request_ends_the_stream() -> None:
     session = make_session(info)
     client = net.add_client(session)
     net.run_until(2.0)
-    session.close_stream(net.now)
+    session.close_stream(now=net.now)
     net.run_until(3.0)
     ack = client.of(ev.StreamCloseAcknowledged)
     assert ack and isinstance(ack[0], ev.StreamCloseAcknowledged) and ack[0].reason == "OK"
@@ -830,7 +830,7 @@ def test_individual_video_follows_the_subscription() -> None:
     client = net.add_client(session)
     net.run_until(1.0)
     assert client.of(ev.VideoReceived) == []
-    session.subscribe_video(CAROL.user_id, net.now)
+    session.subscribe_video(CAROL.user_id, now=net.now)
     net.run_until(3.0)
     result = client.of(ev.VideoSubscriptionResult)[0]
     assert isinstance(result, ev.VideoSubscriptionResult) and result.status == 0
@@ -1025,7 +1025,7 @@ def test_failover_moves_the_stream_to_a_new_url() -> None:
     assert started.server_url.resource == f"/signaling2/{SID}"
     assert server.rtms_started_body(info) == hooks[0].body
     assert net.open(f"/signaling/{SID}").rejected_status == 404
-    session.failover(started.server_url.url, net.now)
+    session.failover(started.server_url.url, now=net.now)
     net.run_until(8.0)
     assert server.status(info).generation == 1 and server.status(info).signaling_connected
     check_audio(server, info, audio_of(client), AudioParams())

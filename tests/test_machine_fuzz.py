@@ -4,7 +4,8 @@
   an input method;
 * split invariance: one server byte stream, cut anywhere (empty pieces
   included), gives the same events and the same client bytes (as decoded by
-  the server) as the stream in one piece;
+  the server) as the stream in one piece, read whole or message by message
+  (``receive_batches``);
 * a stateful model of server, driver and clock: deadlines are never in the
   past after an input, every keep-alive answered in HANDSHAKING/OPEN gets
   exactly one matching reply, exactly one terminal event (ConnectionFailed or
@@ -108,7 +109,7 @@ def advance(conn: Connection, now: float, later: float, outputs: list[Output]) -
     """Move the clock as a driver does: timers that fall due on the way fire first."""
     deadline = conn.next_deadline()
     while deadline is not None and deadline <= later:
-        conn.handle_timer(deadline)
+        conn.handle_timer(now=deadline)
         outputs += conn.drain()
         check_deadline(conn, deadline)
         deadline = conn.next_deadline()
@@ -123,7 +124,7 @@ def finish(conn: Connection, outputs: list[Output], now: float, *, ended: bool =
     if conn.state is ConnState.IDLE:
         return
     if not conn.is_terminal:
-        conn.receive_eof(now)
+        conn.receive_eof(now=now)
         outputs += conn.drain()
     assert conn.is_terminal
     assert check_trace(outputs) == ((0, 0) if ended else (1, 1))
@@ -271,7 +272,7 @@ def test_arbitrary_bytes_never_raise(
     outputs: list[Output] = []
     for chunk in chunks:
         now = advance(conn, now, now + 0.5, outputs)
-        conn.receive_data(chunk, now)
+        conn.receive_data(chunk, now=now)
         outputs += conn.drain()
         check_deadline(conn, now)
         check_trace(outputs)
@@ -293,7 +294,7 @@ def test_json_shaped_junk_never_raises(
     outputs: list[Output] = []
     for text, binary in texts:
         now = advance(conn, now, now + 0.5, outputs)
-        conn.receive_data(_FRAMER.send(text, binary=binary), now)
+        conn.receive_data(_FRAMER.send(text, binary=binary), now=now)
         got = conn.drain()
         outputs += got
         check_deadline(conn, now)
@@ -317,7 +318,7 @@ def test_server_actions_in_every_state_never_raise(
         ended = conn.is_terminal
         outputs: list[Output] = []
         for action in actions:
-            conn.receive_data(action.data, 2.0)
+            conn.receive_data(action.data, now=2.0)
             outputs += conn.drain()
             check_deadline(conn, 2.0)
         check_trace(outputs)
@@ -331,18 +332,35 @@ Run = tuple[list[object], list[object], ConnState, float | None]
 
 
 def _run(
-    make: Callable[[], Connection], chunks: Callable[[bytes], list[bytes]], body: bytes
+    make: Callable[[], Connection],
+    chunks: Callable[[bytes], list[bytes]],
+    body: bytes,
+    *,
+    batches: bool = False,
 ) -> Run:
-    """Feed the 101 answer and ``body`` cut by ``chunks``; return events and decoded bytes."""
+    """Feed the 101 answer and ``body`` cut by ``chunks``; return events and decoded bytes.
+
+    ``batches``: read through ``receive_batches`` (no batch may be empty) instead
+    of ``receive_data`` and ``drain``.
+    """
     conn = make()
     w = reach(conn, ConnState.UPGRADING, now=0.0)
     stream = w.take_answers() + body
     events: list[object] = []
     sent: list[object] = []
     for chunk in chunks(stream):
-        conn.receive_data(chunk, 1.0)
-        for item in w.drain():
-            (events if type(item) in EVENT_TYPES else sent).append(item)
+        if batches:
+            got: list[Output] = []
+            for batch in conn.receive_batches(chunk, now=1.0):
+                assert batch
+                got += batch
+            assert conn.drain() == []
+        else:
+            conn.receive_data(chunk, now=1.0)
+            got = conn.drain()
+        for item in got:
+            decoded = w.decode(item) if isinstance(item, SendBytes) else item
+            (events if type(item) in EVENT_TYPES else sent).append(decoded)
     return events, sent, conn.state, conn.next_deadline()
 
 
@@ -368,7 +386,9 @@ def test_split_invariance(
         points = sorted(c % (len(stream) + 1) for c in cuts)  # repeats give empty pieces
         return [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
 
-    assert _run(make, pieces, body) == _run(make, whole, body)
+    expected = _run(make, whole, body)
+    assert _run(make, pieces, body) == expected
+    assert _run(make, pieces, body, batches=True) == expected
 
 
 def test_split_invariance_byte_by_byte() -> None:
@@ -439,18 +459,18 @@ class SocketModel(RuleBasedStateMachine):
 
     @rule()
     def start(self) -> None:
-        self._input(lambda: self.conn.start(self.now))
+        self._input(lambda: self.conn.start(now=self.now))
 
     @rule()
     def socket_opened(self) -> None:
-        self._input(lambda: self.conn.socket_opened(self.now))
+        self._input(lambda: self.conn.socket_opened(now=self.now))
 
     @rule()
     def deliver_answers(self) -> None:
         """The Peer's automatic answers: the 101, or its reply to our close frame."""
         data = self.wire.take_answers()
         if data:
-            self._input(lambda: self.conn.receive_data(data, self.now))
+            self._input(lambda: self.conn.receive_data(data, now=self.now))
 
     @rule(dt=st.floats(min_value=0.0, max_value=40.0))
     def time_passes(self, dt: float) -> None:
@@ -458,7 +478,7 @@ class SocketModel(RuleBasedStateMachine):
         deadline = self.conn.next_deadline()
         while deadline is not None and deadline <= end:
             self.now = deadline
-            self._input(lambda: self.conn.handle_timer(self.now))
+            self._input(lambda: self.conn.handle_timer(now=self.now))
             check_deadline(self.conn, self.now)
             deadline = self.conn.next_deadline()
         self.now = end
@@ -466,19 +486,19 @@ class SocketModel(RuleBasedStateMachine):
     @rule()
     def early_timer(self) -> None:
         # The deadline is always ahead of the clock here, so this call is early.
-        assert self._input(lambda: self.conn.handle_timer(self.now)) == []
+        assert self._input(lambda: self.conn.handle_timer(now=self.now)) == []
 
     @rule()
     def eof(self) -> None:
-        self._input(lambda: self.conn.receive_eof(self.now))
+        self._input(lambda: self.conn.receive_eof(now=self.now))
 
     @rule(detail=st.sampled_from(["refused", "reset", ""]))
     def socket_failed(self, detail: str) -> None:
-        self._input(lambda: self.conn.socket_failed(self.now, detail))
+        self._input(lambda: self.conn.socket_failed(detail, now=self.now))
 
     @rule(code=st.sampled_from([1000, 4000, 1005, 70000]))
     def close(self, code: int) -> None:
-        self._input(lambda: self.conn.close(self.now, code=code))
+        self._input(lambda: self.conn.close(code=code, now=self.now))
 
     @rule()
     def command(self) -> None:
@@ -490,13 +510,13 @@ class SocketModel(RuleBasedStateMachine):
 
     @rule(action=server_actions)
     def server_sends(self, action: Action) -> None:
-        self._input(lambda: self.conn.receive_data(action.data, self.now))
+        self._input(lambda: self.conn.receive_data(action.data, now=self.now))
 
     @rule(binary=st.booleans(), ok=st.booleans())
     def server_answers_the_handshake(self, binary: bool, ok: bool) -> None:
         msg = handshake_ok(self.conn) if ok else {"msg_type": 2, "status_code": 3}
         data = _FRAMER.send(msg, binary=binary)
-        self._input(lambda: self.conn.receive_data(data, self.now))
+        self._input(lambda: self.conn.receive_data(data, now=self.now))
 
     @rule(
         timestamp=st.none() | st.integers(min_value=0, max_value=2**64),
@@ -508,7 +528,7 @@ class SocketModel(RuleBasedStateMachine):
         data = _FRAMER.send(
             m.KeepAliveRequest(timestamp=timestamp, sequence=sequence), binary=binary
         )
-        got = self._input(lambda: self.conn.receive_data(data, self.now))
+        got = self._input(lambda: self.conn.receive_data(data, now=self.now))
         replies = [o for o in got if isinstance(o, (m.KeepAliveResponse, m.DecodeError))]
         if state in (ConnState.HANDSHAKING, ConnState.OPEN):
             assert replies == [m.KeepAliveResponse(timestamp=timestamp, sequence=sequence)]

@@ -96,7 +96,7 @@ def test_a_plain_number_is_taken_as_its_media_type() -> None:
     conn = media(1)  # type: ignore[arg-type]
     assert conn.media_type is MediaType.AUDIO
     w = reach(conn, ConnState.HANDSHAKING)
-    conn.receive_data(w.peer.send({"msg_type": 4, "status_code": 9}), 1.0)
+    conn.receive_data(w.peer.send({"msg_type": 4, "status_code": 9}), now=1.0)
     failure = w.drain()[0]
     assert failure == ev.ConnectionFailed(
         sock=AUDIO,
@@ -225,7 +225,7 @@ def test_media_handshake_without_client_agent() -> None:
 
 def _answer(conn: MediaConnection, response: m.Message | dict[str, object]) -> list[object]:
     w = reach(conn, ConnState.HANDSHAKING, now=0.0)
-    conn.receive_data(w.peer.send(response), 2.0)
+    conn.receive_data(w.peer.send(response), now=2.0)
     out: list[object] = list(w.drain())
     return out
 
@@ -358,7 +358,7 @@ def test_media_handshake_rejection(
 def test_a_signaling_answer_on_a_media_socket_is_malformed() -> None:
     conn = media()
     w = reach(conn, ConnState.HANDSHAKING)
-    conn.receive_data(w.peer.send(m.SignalingHandshakeResponse(status_code=0)), 1.0)
+    conn.receive_data(w.peer.send(m.SignalingHandshakeResponse(status_code=0)), now=1.0)
     assert w.drain() == [
         ev.MalformedMessage(
             sock=AUDIO,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import pathlib
 
 import rtms_proto
@@ -88,6 +89,7 @@ def test_public_names_are_frozen() -> None:
             "ServerUrl",
             "Session",
             "SessionConfig",
+            "SessionPhase",
             "SignalingConnection",
             "SocketId",
             "SocketRole",
@@ -119,3 +121,46 @@ def test_only_the_public_modules_have_public_names() -> None:
     public = {n for n in names if not n.startswith("_")}
     assert public == PUBLIC_MODULES
     assert set(rtms_proto.__all__) >= PUBLIC_MODULES
+
+
+SESSION_INPUTS = [
+    "start",
+    "socket_opened",
+    "receive_data",
+    "receive_eof",
+    "socket_failed",
+    "handle_timer",
+    "subscribe_events",
+    "subscribe_video",
+    "request_stream_state",
+    "request_session_state",
+    "close_stream",
+    "stop",
+    "notify_stopped",
+    "failover",
+]
+CONNECTION_INPUTS = [
+    "start",
+    "socket_opened",
+    "receive_data",
+    "receive_batches",
+    "receive_eof",
+    "socket_failed",
+    "handle_timer",
+    "close",
+]
+
+
+def test_now_is_the_last_argument_and_keyword_only_on_every_input() -> None:
+    """One place for the time on every input, so a call can never pass it as something else."""
+    cases = [(rtms_proto.Session, name) for name in SESSION_INPUTS] + [
+        (cls, name)
+        for cls in (rtms_proto.SignalingConnection, rtms_proto.MediaConnection)
+        for name in CONNECTION_INPUTS
+    ]
+    for cls, name in cases:
+        params = list(inspect.signature(getattr(cls, name)).parameters.values())
+        assert params[-1].name == "now", (cls, name)
+        assert params[-1].kind is inspect.Parameter.KEYWORD_ONLY, (cls, name)
+        assert params[-1].default is inspect.Parameter.empty, (cls, name)
+        assert [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY] == ["now"]

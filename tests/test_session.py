@@ -31,12 +31,12 @@ from rtms_proto import (
     MediaParams,
     MediaType,
     Session,
+    SessionPhase,
     VideoParams,
     handshake_signature,
 )
 from rtms_proto import events as ev
 from rtms_proto import messages as m
-from rtms_proto._session import SessionState_
 from rtms_proto.actions import CloseSocket, OpenSocket, SocketId, SocketRole
 from rtms_proto.enums import (
     DataOption,
@@ -77,7 +77,7 @@ def test_happy_path_split_opens_signaling_then_one_socket_per_type() -> None:
         "MediaConnected",
         "MediaConnected",
     ]
-    assert sim.session.state is SessionState_.ACTIVE
+    assert sim.session.state is SessionPhase.ACTIVE
     sig = sim.received(sim.latest(SIG))
     signature = handshake_signature(
         client_id="client-id",
@@ -279,7 +279,7 @@ def test_media_liveness_timeout_triggers_a_media_reconnect() -> None:
 def test_server_close_frame_on_media_reconnects_that_socket() -> None:
     sim = active_sim()
     t1 = sim.latest(TRANSCRIPT)
-    sim.session.receive_data(t1, sim.peers[t1].close(1001, "going away"), sim.now)
+    sim.session.receive_data(t1, sim.peers[t1].close(1001, "going away"), now=sim.now)
     out = sim.run()
     assert events_of(out)[0] == ev.SocketClosed(
         sock=t1, by_peer=True, code=1001, reason="going away"
@@ -355,7 +355,7 @@ def test_lost_signaling_rebuilds_everything_and_resubscribes_events() -> None:
         f"close {a1}",  # after the media close handshakes
         "SocketClosed",
     ]
-    assert sim.session.state is SessionState_.RECONNECTING
+    assert sim.session.state is SessionPhase.RECONNECTING
     assert {a1, t1} <= set(sim.closed)
     out = sim.advance(1.0)
     assert kinds(out) == [
@@ -506,7 +506,7 @@ def test_first_signaling_failure_is_retried_by_default() -> None:
 def test_failover_reconnects_to_the_new_url() -> None:
     sim = active_sim()
     old = set(sim.order)
-    sim.session.failover("wss://rtms-iad2.zoom.us/signaling", 2.0)
+    sim.session.failover("wss://rtms-iad2.zoom.us/signaling", now=2.0)
     out = sim.run()
     assert set(sim.closed) >= old
     new_sig = sim.latest(SIG)
@@ -516,7 +516,7 @@ def test_failover_reconnects_to_the_new_url() -> None:
     assert "ReconnectStarted" in kinds(out)
     assert "ReconnectCompleted" in kinds(out)
     with pytest.raises(DisallowedHost):
-        sim.session.failover("wss://evil.example/x", 3.0)
+        sim.session.failover("wss://evil.example/x", now=3.0)
 
 
 # --- endings -------------------------------------------------------------------------
@@ -578,19 +578,19 @@ def test_other_stream_and_session_states_change_nothing() -> None:
         sig, m.SessionStateUpdate(state=SessionState.PAUSED)
     )
     assert kinds(out) == ["StreamStateChanged", "SessionStateChanged"]
-    assert sim.session.state is SessionState_.ACTIVE
+    assert sim.session.state is SessionPhase.ACTIVE
 
 
 def test_close_stream_sends_21_and_ends_on_the_answer() -> None:
     sim = active_sim()
     sig = sim.latest(SIG)
     sim.now = 3.0
-    sim.session.close_stream(sim.now)
+    sim.session.close_stream(now=sim.now)
     sim.run()
     assert sim.received(sig)[-1] == m.StreamCloseRequest(rtms_stream_id="stream-1")
     assert sim.session.next_deadline() == 13.0
     with pytest.raises(ConnectionClosed):
-        sim.session.request_stream_state(sim.now)
+        sim.session.request_stream_state(now=sim.now)
     out = sim.send(
         sig, m.StreamCloseResponse(status_code=0, reason="OK", rtms_stream_id="stream-1")
     )
@@ -602,7 +602,7 @@ def test_close_stream_sends_21_and_ends_on_the_answer() -> None:
 
 def test_close_stream_without_an_answer_ends_at_the_timeout() -> None:
     sim = active_sim()
-    sim.session.close_stream(sim.now)
+    sim.session.close_stream(now=sim.now)
     sim.run()
     out = sim.advance(10.0)
     ended = events_of(out)[-1]
@@ -613,7 +613,7 @@ def test_close_stream_without_an_answer_ends_at_the_timeout() -> None:
 
 def test_close_stream_then_dropped_socket_ends_closed_by_app() -> None:
     sim = active_sim()
-    sim.session.close_stream(sim.now)
+    sim.session.close_stream(now=sim.now)
     sim.run()
     out = sim.eof(sim.latest(SIG))
     ended = events_of(out)[-1]
@@ -623,17 +623,17 @@ def test_close_stream_then_dropped_socket_ends_closed_by_app() -> None:
 
 def test_stop_closes_everything_and_refuses_later_commands() -> None:
     sim = active_sim()
-    sim.session.stop(sim.now)
+    sim.session.stop(now=sim.now)
     out = sim.run()
     assert kinds(out)[-1] == "SessionEnded"
     assert events_of(out)[-1] == ev.SessionEnded(
         why=ev.EndReason.STOPPED_LOCALLY, detail="stopped by the application"
     )
     calls: list[Callable[[], None]] = [
-        lambda: sim.session.stop(sim.now),
-        lambda: sim.session.request_stream_state(sim.now),
-        lambda: sim.session.notify_stopped(sim.now),
-        lambda: sim.session.failover(SIGNALING_URL, sim.now),
+        lambda: sim.session.stop(now=sim.now),
+        lambda: sim.session.request_stream_state(now=sim.now),
+        lambda: sim.session.notify_stopped(now=sim.now),
+        lambda: sim.session.failover(SIGNALING_URL, now=sim.now),
     ]
     for call in calls:
         with pytest.raises(ConnectionClosed):
@@ -644,14 +644,14 @@ def test_stop_while_sockets_are_still_opening_closes_them_at_once() -> None:
     sim = Sim()
     sim.hold_open.add(SIG)
     sim.start()
-    sim.session.stop(0.0)
+    sim.session.stop(now=0.0)
     out = sim.run()
     assert kinds(out) == ["close signaling#1", "SocketClosed", "SessionEnded"]
 
 
 def test_stop_webhook_ends_with_its_reason() -> None:
     sim = active_sim()
-    sim.session.notify_stopped(sim.now, StopReason.MEETING_ENDED)
+    sim.session.notify_stopped(StopReason.MEETING_ENDED, now=sim.now)
     out = sim.run()
     assert events_of(out)[-1] == ev.SessionEnded(
         why=ev.EndReason.STREAM_STOPPED,
@@ -665,7 +665,7 @@ def test_close_timeout_ends_even_when_peers_never_answer_the_close() -> None:
     sim.auto = False
     for peer in sim.peers.values():
         peer.feed = lambda data: b""  # type: ignore[method-assign]
-    sim.session.stop(sim.now)
+    sim.session.stop(now=sim.now)
     out = sim.run()
     assert "SessionEnded" not in kinds(out)
     assert sim.session.next_deadline() == 5.0
@@ -679,7 +679,7 @@ def test_data_arriving_while_ending_is_still_delivered() -> None:
     peer = sim.peers[a1]
     real_feed = peer.feed
     peer.feed = lambda data: b""  # type: ignore[method-assign]
-    sim.session.stop(sim.now)
+    sim.session.stop(now=sim.now)
     sim.run()
     peer.feed = real_feed  # type: ignore[method-assign]
     out = sim.send(a1, audio(7))
@@ -691,8 +691,8 @@ def test_data_arriving_while_ending_is_still_delivered() -> None:
 
 def test_event_subscriptions_are_remembered_across_signaling_reconnects() -> None:
     sim = active_sim()
-    sim.session.subscribe_events([EventType.SHARING_START], sim.now)
-    sim.session.subscribe_events([EventType.PARTICIPANT_JOIN], sim.now, subscribe=False)
+    sim.session.subscribe_events([EventType.SHARING_START], now=sim.now)
+    sim.session.subscribe_events([EventType.PARTICIPANT_JOIN], subscribe=False, now=sim.now)
     sim.run()
     sim.fail(sim.latest(SIG))
     sim.advance(1.0)
@@ -703,10 +703,10 @@ def test_event_subscriptions_are_remembered_across_signaling_reconnects() -> Non
 
 def test_video_subscription_needs_individual_video_and_is_restored() -> None:
     with pytest.raises(InvalidConfig):
-        active_sim().session.subscribe_video(7, 0.0)
+        active_sim().session.subscribe_video(7, now=0.0)
     video = VideoParams(data_opt=DataOption.VIDEO_SINGLE_INDIVIDUAL_STREAM)
     sim = active_sim(media=MediaType.VIDEO, params=MediaParams(video=video))
-    sim.session.subscribe_video(16778240, sim.now)
+    sim.session.subscribe_video(16778240, now=sim.now)
     sim.run()
     assert sim.received(sim.latest(SIG))[-1] == m.VideoSubscriptionRequest(
         user_id=16778240, subscribe=True
@@ -727,8 +727,8 @@ def test_video_subscription_needs_individual_video_and_is_restored() -> None:
 
 def test_state_queries_go_out_on_signaling() -> None:
     sim = active_sim()
-    sim.session.request_stream_state(sim.now)
-    sim.session.request_session_state("sess-1", sim.now)
+    sim.session.request_stream_state(now=sim.now)
+    sim.session.request_session_state("sess-1", now=sim.now)
     sim.run()
     assert sim.received(sim.latest(SIG))[-2:] == [
         m.StreamStateRequest(rtms_stream_id="stream-1"),
@@ -739,34 +739,34 @@ def test_state_queries_go_out_on_signaling() -> None:
 def test_commands_need_an_open_signaling_socket() -> None:
     sim = Sim(auto=False)
     with pytest.raises(LocalProtocolError):
-        sim.session.request_stream_state(0.0)
+        sim.session.request_stream_state(now=0.0)
     with pytest.raises(LocalProtocolError):
-        sim.session.stop(0.0)
+        sim.session.stop(now=0.0)
     sim.start()
     with pytest.raises(ConnectionClosed):
-        sim.session.close_stream(0.0)
+        sim.session.close_stream(now=0.0)
     with pytest.raises(LocalProtocolError):
-        sim.session.start(0.0)
-    assert sim.session.state is SessionState_.CONNECTING
+        sim.session.start(now=0.0)
+    assert sim.session.state is SessionPhase.CONNECTING
 
 
 def test_failover_is_refused_while_the_stream_closes() -> None:
     sim = active_sim()
-    sim.session.close_stream(sim.now)
+    sim.session.close_stream(now=sim.now)
     with pytest.raises(ConnectionClosed):
-        sim.session.failover(SIGNALING_URL, sim.now)
+        sim.session.failover(SIGNALING_URL, now=sim.now)
 
 
 def test_unknown_socket_ids_are_misuse_and_retired_ones_are_ignored() -> None:
     sim = active_sim()
     with pytest.raises(LocalProtocolError):
-        sim.session.receive_data(SocketId(99, AUDIO), b"x", sim.now)
+        sim.session.receive_data(SocketId(99, AUDIO), b"x", now=sim.now)
     a1 = sim.latest(AUDIO)
     sim.eof(a1)
-    sim.session.receive_data(a1, b"late", sim.now)
-    sim.session.receive_eof(a1, sim.now)
-    sim.session.socket_failed(a1, "late", sim.now)
-    sim.session.socket_opened(a1, sim.now)
+    sim.session.receive_data(a1, b"late", now=sim.now)
+    sim.session.receive_eof(a1, now=sim.now)
+    sim.session.socket_failed(a1, "late", now=sim.now)
+    sim.session.socket_opened(a1, now=sim.now)
     assert sim.session.drain() == []
 
 
@@ -784,7 +784,7 @@ def test_early_timer_calls_do_nothing_and_deadlines_are_never_in_the_past() -> N
     sim = active_sim()
     deadline = sim.session.next_deadline()
     assert deadline == 35.0
-    sim.session.handle_timer(1.0)
+    sim.session.handle_timer(now=1.0)
     assert sim.session.drain() == []
     assert sim.session.next_deadline() == deadline
 
@@ -842,8 +842,8 @@ def test_connection_options_reach_the_sockets() -> None:
 def test_a_video_unsubscription_is_not_replayed_after_a_reconnect() -> None:
     video = VideoParams(data_opt=DataOption.VIDEO_SINGLE_INDIVIDUAL_STREAM)
     sim = active_sim(media=MediaType.VIDEO, params=MediaParams(video=video))
-    sim.session.subscribe_video(5, sim.now)
-    sim.session.subscribe_video(5, sim.now, subscribe=False)
+    sim.session.subscribe_video(5, now=sim.now)
+    sim.session.subscribe_video(5, subscribe=False, now=sim.now)
     sim.run()
     sim.fail(sim.latest(SIG))
     sim.advance(1.0)
@@ -888,7 +888,7 @@ def _handshake_then_end(one_read: bool) -> list[str]:
         peer.close(1000),
     ]
     for chunk in [b"".join(chunks)] if one_read else chunks:
-        sim.session.receive_data(sig, chunk, sim.now)
+        sim.session.receive_data(sig, chunk, now=sim.now)
     sim.run()
     return kinds(sim.log)
 

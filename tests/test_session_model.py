@@ -109,7 +109,7 @@ class SessionModel(RuleBasedStateMachine):
         if socks:
             sock = data.draw(st.sampled_from(socks))
             self.sim.session.receive_data(
-                sock, self.sim.peers[sock].send(junk.decode("latin-1")), self.sim.now
+                sock, self.sim.peers[sock].send(junk.decode("latin-1")), now=self.sim.now
             )
             self.sim.run()
 
@@ -124,10 +124,10 @@ class SessionModel(RuleBasedStateMachine):
         elif how == "fail":
             self.sim.fail(sock)
         elif how == "close":
-            self.sim.session.receive_data(sock, self.sim.peers[sock].close(1001), self.sim.now)
+            self.sim.session.receive_data(sock, self.sim.peers[sock].close(1001), now=self.sim.now)
             self.sim.run()
         else:
-            self.sim.session.receive_data(sock, b"\x8f\x7f\xff" * 3, self.sim.now)
+            self.sim.session.receive_data(sock, b"\x8f\x7f\xff" * 3, now=self.sim.now)
             self.sim.run()
 
     @rule(status=st.sampled_from([3, 8, 9, 17, 45]))
@@ -149,11 +149,11 @@ class SessionModel(RuleBasedStateMachine):
         session = self.sim.session
         try:
             if command == "stop":
-                session.stop(self.sim.now)
+                session.stop(now=self.sim.now)
             elif command == "close_stream":
-                session.close_stream(self.sim.now)
+                session.close_stream(now=self.sim.now)
             elif command == "failover":
-                session.failover("wss://rtms-fra1.zoom.us/signaling", self.sim.now)
+                session.failover("wss://rtms-fra1.zoom.us/signaling", now=self.sim.now)
             else:
                 sigs = [s for s in self._open_socks() if s.role is SocketRole.SIGNALING]
                 if sigs:
@@ -162,7 +162,7 @@ class SessionModel(RuleBasedStateMachine):
                         self.sim.peers[sigs[-1]].send(
                             m.StreamStateUpdate(state=StreamState.TERMINATED)
                         ),
-                        self.sim.now,
+                        now=self.sim.now,
                     )
         except ConnectionClosed:
             pass
@@ -232,7 +232,7 @@ class SessionModel(RuleBasedStateMachine):
         session = self.sim.session
         if not session.ended:
             with contextlib.suppress(ConnectionClosed):
-                session.stop(self.sim.now)
+                session.stop(now=self.sim.now)
             self.sim.run()
             self.sim.advance(30.0)
         assert session.ended

@@ -106,7 +106,7 @@ def test_handshake_success_reports_media_urls_and_region() -> None:
     conn = signaling()
     w = reach(conn, ConnState.HANDSHAKING)
     assert conn.media_urls == {}
-    conn.receive_data(w.peer.send(SIGNALING_OK), 1.0)
+    conn.receive_data(w.peer.send(SIGNALING_OK), now=1.0)
     assert w.drain() == [ev.SignalingConnected(sock=SIG, media_urls=MEDIA_URLS, region="sjc")]
     assert conn.media_urls == MEDIA_URLS
     assert conn.state is ConnState.OPEN
@@ -121,7 +121,7 @@ def test_handshake_success_in_the_documented_wire_shape() -> None:
             '"media_server":{"server_urls":{"audio":"wss://a.zoom.us/a","all":"wss://a.zoom.us/b"}}}',
             binary=True,
         ),
-        1.0,
+        now=1.0,
     )
     assert w.drain() == [
         ev.SignalingConnected(
@@ -135,7 +135,7 @@ def test_handshake_success_in_the_documented_wire_shape() -> None:
 def test_handshake_success_without_media_server() -> None:
     conn = signaling()
     w = reach(conn, ConnState.HANDSHAKING)
-    conn.receive_data(w.peer.send({"msg_type": 2, "status_code": 0}), 1.0)
+    conn.receive_data(w.peer.send({"msg_type": 2, "status_code": 0}), now=1.0)
     assert w.drain() == [ev.SignalingConnected(sock=SIG, media_urls={}, region=None)]
     assert conn.media_urls == {}
 
@@ -271,7 +271,7 @@ def test_handshake_rejection_by_status(
 ) -> None:
     conn = signaling(options=ConnectionOptions(status_table=table))
     w = reach(conn, ConnState.HANDSHAKING, now=0.0)
-    conn.receive_data(w.peer.send({"msg_type": 2, **fields}), 1.0)
+    conn.receive_data(w.peer.send({"msg_type": 2, **fields}), now=1.0)
     error = RemoteProtocolError(
         reason, "signaling handshake rejected", status=status, status_reason=status_reason
     )
@@ -304,7 +304,7 @@ def test_rejection_retryable_flags() -> None:
 def test_rejection_names_the_status_in_the_error_text() -> None:
     conn = signaling()
     w = reach(conn, ConnState.HANDSHAKING)
-    conn.receive_data(w.peer.send({"msg_type": 2, "status_code": 3, "reason": "nope"}), 1.0)
+    conn.receive_data(w.peer.send({"msg_type": 2, "status_code": 3, "reason": "nope"}), now=1.0)
     failure = w.drain()[0]
     assert isinstance(failure, ev.ConnectionFailed)
     assert str(failure.error) == (
@@ -319,7 +319,7 @@ def test_rejection_never_shows_the_secret_or_signature() -> None:
     conn = signaling()
     w = reach(conn, ConnState.HANDSHAKING)
     conn.receive_data(
-        w.peer.send({"msg_type": 2, "status_code": 3, "reason": "invalid signature"}), 1.0
+        w.peer.send({"msg_type": 2, "status_code": 3, "reason": "invalid signature"}), now=1.0
     )
     for item in [conn, *conn.drain()]:
         for text in (str(item), repr(item)):
@@ -496,7 +496,7 @@ def test_bad_command_arguments_are_invalid_config_in_any_state(
 def test_commands_on_a_failed_connection_raise_and_queue_nothing() -> None:
     conn = signaling()
     w = reach(conn, ConnState.OPEN)
-    conn.socket_failed(1.0, "reset")
+    conn.socket_failed("reset", now=1.0)
     w.drain()
     with pytest.raises(ConnectionClosed):
         conn.send_client_ready()

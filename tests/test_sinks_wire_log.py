@@ -179,11 +179,11 @@ def test_commands_are_recorded_and_replayed(tmp_path: Path) -> None:
     net = MemoryNetwork(server)
     record = net.add_client(session)
     net.run_for(1.0)
-    session.subscribe_events([9], net.now)
-    session.request_stream_state(net.now)
-    session.request_session_state(f"{SID}-session-1", net.now)
+    session.subscribe_events([9], now=net.now)
+    session.request_stream_state(now=net.now)
+    session.request_session_state(f"{SID}-session-1", now=net.now)
     net.run_for(0.5)
-    session.notify_stopped(net.now, StopReason.MEETING_ENDED)
+    session.notify_stopped(StopReason.MEETING_ENDED, now=net.now)
     net.run_for(1.0)
     assert session.ended
     writer.close()
@@ -211,9 +211,9 @@ def test_close_stream_and_failover_commands(tmp_path: Path) -> None:
 
     event = parse_webhook(started[-1].body, allowed_hosts=("127.0.0.1",))
     assert isinstance(event, RtmsStarted)
-    session.failover(event.server_url.url, net.now)
+    session.failover(event.server_url.url, now=net.now)
     net.run_for(2.0)
-    session.close_stream(net.now)
+    session.close_stream(now=net.now)
     net.run_for(2.0)
     assert session.ended
     writer.close()

@@ -1,4 +1,4 @@
-"""Every (state x input) pair of the per-socket machine, h2 style.
+"""Every (state x input) pair of the per-socket machine, h2 style; then the session's phases.
 
 Each ConnState is reached through the public API, every kind of input is
 applied to a fresh connection in that state, and the outcome is checked
@@ -27,10 +27,14 @@ from dataclasses import dataclass
 
 import pytest
 from conn_harness import Wire, handshake_ok, media, open_server_peer, reach, signaling
+from sim import MEDIA_URLS, Sim
 
-from rtms_proto import ConnectionClosed, LocalProtocolError, SignalingConnection
+from rtms_proto import ConnectionClosed, LocalProtocolError, SessionPhase, SignalingConnection
 from rtms_proto import messages as m
 from rtms_proto._connection import TRANSITIONS, Connection, ConnInput, ConnState
+from rtms_proto._phases import PHASES, RULES, SessionInput
+from rtms_proto.actions import SocketId, SocketRole
+from rtms_proto.enums import StreamState
 
 S = ConnState
 I = ConnInput  # noqa: E741
@@ -53,22 +57,22 @@ REJECT_403 = b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n"
 
 
 def _data(w: Wire, make: Callable[[], bytes]) -> None:
-    w.conn.receive_data(make(), 5.0)
+    w.conn.receive_data(make(), now=5.0)
 
 
 def _accept(w: Wire) -> None:
     # The Peer's own answer to this connection's upgrade when there is one.
-    w.conn.receive_data(w.take_answers() or ACCEPT_101, 5.0)
+    w.conn.receive_data(w.take_answers() or ACCEPT_101, now=5.0)
 
 
 def _timer_due(w: Wire) -> None:
     deadline = w.conn.next_deadline()
-    w.conn.handle_timer(1e6 if deadline is None else deadline)
+    w.conn.handle_timer(now=1e6 if deadline is None else deadline)
 
 
 def _timer_early(w: Wire) -> None:
     deadline = w.conn.next_deadline()
-    w.conn.handle_timer(0.5 if deadline is None else deadline - 0.001)
+    w.conn.handle_timer(now=0.5 if deadline is None else deadline - 0.001)
 
 
 def _signaling_command(w: Wire) -> None:
@@ -170,7 +174,7 @@ PEER_KINDS = [
     _frame_kind("broken frame", lambda c: b"\x83\x00", I.FAIL, I.FAIL, I.CLOSE_DONE),
     Kind(
         "end of stream",
-        lambda w: w.conn.receive_eof(5.0),
+        lambda w: w.conn.receive_eof(now=5.0),
         {
             S.IDLE: REFUSED,
             S.OPENING: I.FAIL,
@@ -184,7 +188,7 @@ PEER_KINDS = [
     ),
     Kind(
         "socket failed",
-        lambda w: w.conn.socket_failed(5.0, "reset"),
+        lambda w: w.conn.socket_failed("reset", now=5.0),
         {
             S.IDLE: REFUSED,
             S.OPENING: I.FAIL,
@@ -228,9 +232,9 @@ PEER_KINDS = [
 ]
 
 LOCAL: dict[str, tuple[ConnInput, Callable[[Connection], None]]] = {
-    "start": (I.START, lambda c: c.start(5.0)),
-    "socket_opened": (I.SOCKET_OPENED, lambda c: c.socket_opened(5.0)),
-    "close": (I.CLOSE, lambda c: c.close(5.0)),
+    "start": (I.START, lambda c: c.start(now=5.0)),
+    "socket_opened": (I.SOCKET_OPENED, lambda c: c.socket_opened(now=5.0)),
+    "close": (I.CLOSE, lambda c: c.close(now=5.0)),
 }
 
 MAKERS = [pytest.param(signaling, id="signaling"), pytest.param(media, id="media")]
@@ -323,3 +327,330 @@ def test_every_state_is_reachable_through_the_public_api() -> None:
     for state in ConnState:
         assert reach(signaling(), state).conn.state is state
         assert reach(media(), state).conn.state is state
+
+
+# --- the session's phases ------------------------------------------------------------------------
+#
+# The same method one level up: every SessionPhase is reached through the public
+# API (some by two routes, since what an input does also depends on the sockets:
+# a signaling handshake can only finish while one is under way), every kind of
+# input is applied, and the phase must follow PHASES through the inputs each
+# pair is meant to cause.  Outputs are drained but not performed, so a step is
+# exactly one input to the session.
+
+Path = tuple[SessionInput, ...]
+PhaseMeaning = Path | Outcome
+
+SP = SessionPhase
+SI = SessionInput
+_FRAMER = open_server_peer()
+"""Frames server messages whatever the state of a socket's own Peer."""
+
+
+def _latest(sim: Sim, role: SocketRole, number: int) -> SocketId:
+    socks = sim.socks(role)
+    return socks[-1] if socks else SocketId(number, role)
+
+
+def _server_sends(msg: m.Message | dict[str, object]) -> Callable[[Sim], None]:
+    def apply(sim: Sim) -> None:
+        sock = _latest(sim, SocketRole.SIGNALING, 1)
+        sim.session.receive_data(sock, _FRAMER.send(msg), now=sim.now)
+
+    return apply
+
+
+def _timer(sim: Sim) -> None:
+    deadline = sim.session.next_deadline()
+    sim.session.handle_timer(now=sim.now if deadline is None else deadline)
+
+
+def _terminating(sim: Sim) -> None:
+    _server_sends(m.StreamStateUpdate(state=StreamState.TERMINATING))(sim)
+    sim.run()
+
+
+ROUTES: dict[str, tuple[SessionPhase, Callable[[], Sim]]] = {}
+
+
+def _route(name: str, phase: SessionPhase) -> Callable[[Callable[[], Sim]], Callable[[], Sim]]:
+    def register(make: Callable[[], Sim]) -> Callable[[], Sim]:
+        ROUTES[name] = (phase, make)
+        return make
+
+    return register
+
+
+@_route("idle", SP.IDLE)
+def _idle() -> Sim:
+    return Sim()
+
+
+@_route("connecting", SP.CONNECTING)
+def _connecting() -> Sim:
+    sim = Sim(auto=False)  # the signaling handshake waits for its answer
+    sim.start()
+    return sim
+
+
+@_route("active", SP.ACTIVE)
+def _active() -> Sim:
+    sim = Sim()
+    sim.start()
+    return sim
+
+
+@_route("reconnecting", SP.RECONNECTING)
+def _reconnecting() -> Sim:
+    sim = _active()
+    sim.eof(sim.latest(SocketRole.SIGNALING))  # the retry waits for its time
+    return sim
+
+
+@_route("reconnecting, handshaking", SP.RECONNECTING)
+def _reconnecting_handshaking() -> Sim:
+    sim = _reconnecting()
+    sim.auto = False
+    deadline = sim.session.next_deadline()
+    assert deadline is not None
+    sim.advance_to(deadline)  # the retry's handshake waits for its answer
+    return sim
+
+
+@_route("closing stream", SP.CLOSING_STREAM)
+def _closing_stream() -> Sim:
+    sim = _active()
+    sim.session.close_stream(now=sim.now)
+    sim.run()
+    return sim
+
+
+@_route("terminating, handshaking", SP.CLOSING_STREAM)
+def _terminating_handshaking() -> Sim:
+    sim = _connecting()
+    _terminating(sim)
+    return sim
+
+
+@_route("ending", SP.ENDING)
+def _ending() -> Sim:
+    sim = _active()
+    sim.session.stop(now=sim.now)
+    sim.session.drain()  # the close frames never reach the server: every socket is closing
+    return sim
+
+
+@_route("ended", SP.ENDED)
+def _ended() -> Sim:
+    sim = _active()
+    sim.session.stop(now=sim.now)
+    sim.run()
+    return sim
+
+
+END: Path = (SI.END,)
+GONE: Path = (SI.END, SI.SOCKETS_CLOSED)  # nothing left to close
+# Driver input for a socket the session never opened is refused; for one it has
+# forgotten (it is over) it is ignored.
+_SIGNAL_LIKE = {
+    "idle": REFUSED,
+    "reconnecting": IGNORED,
+    "ending": STAY,  # a closing socket still reports, nothing is acted on
+    "ended": IGNORED,
+}
+
+
+@dataclass(frozen=True)
+class SessionKind:
+    name: str
+    apply: Callable[[Sim], object]
+    meaning: dict[str, PhaseMeaning]
+
+
+def _for_routes(default: PhaseMeaning, **meaning: PhaseMeaning) -> dict[str, PhaseMeaning]:
+    named = {name.replace("_", " ").replace("  ", ", "): m for name, m in meaning.items()}
+    assert set(named) <= set(ROUTES), set(named) - set(ROUTES)
+    return {route: named.get(route, default) for route in ROUTES}
+
+
+def _signaling_kind(
+    name: str, apply: Callable[[Sim], object], **meaning: PhaseMeaning
+) -> SessionKind:
+    return SessionKind(name, apply, {**_for_routes(REFUSED, **meaning), **_SIGNAL_LIKE})
+
+
+SESSION_KINDS = [
+    SessionKind(
+        "start", lambda s: s.session.start(now=s.now), _for_routes(REFUSED, idle=(SI.START,))
+    ),
+    SessionKind(
+        "close_stream",
+        lambda s: s.session.close_stream(now=s.now),
+        _for_routes(REFUSED, active=(SI.CLOSE_STREAM,)),
+    ),
+    *(
+        SessionKind(
+            name,
+            apply,
+            _for_routes(
+                REFUSED,
+                connecting=END,
+                active=END,
+                reconnecting=GONE,
+                reconnecting__handshaking=END,
+                closing_stream=END,
+                terminating__handshaking=END,
+            ),
+        )
+        for name, apply in [
+            ("stop", lambda s: s.session.stop(now=s.now)),
+            ("notify_stopped", lambda s: s.session.notify_stopped("stop webhook", now=s.now)),
+        ]
+    ),
+    SessionKind(
+        "failover",
+        lambda s: s.session.failover("wss://rtms-fra1.zoom.us/signaling", now=s.now),
+        _for_routes(
+            REFUSED,
+            connecting=(SI.FAILOVER,),
+            active=(SI.FAILOVER,),
+            reconnecting=(SI.FAILOVER,),
+            reconnecting__handshaking=(SI.FAILOVER,),
+        ),
+    ),
+    _signaling_kind(
+        "signaling handshake answered",
+        _server_sends(m.SignalingHandshakeResponse(status_code=0, media_urls=MEDIA_URLS)),
+        connecting=(SI.SIGNALING_CONNECTED,),
+        active=STAY,  # reported as malformed
+        reconnecting__handshaking=(SI.SIGNALING_CONNECTED,),
+        closing_stream=STAY,
+        terminating__handshaking=(SI.SIGNALING_CONNECTED,),
+        ending=IGNORED,  # moot while closing
+    ),
+    _signaling_kind(
+        "signaling socket lost",
+        lambda s: s.session.receive_eof(_latest(s, SocketRole.SIGNALING, 1), now=s.now),
+        connecting=(SI.SIGNALING_LOST,),
+        active=(SI.SIGNALING_LOST,),
+        reconnecting__handshaking=(SI.SIGNALING_LOST,),
+        closing_stream=END,
+        terminating__handshaking=GONE,
+    ),
+    SessionKind(
+        "media socket lost",
+        lambda s: s.session.receive_eof(_latest(s, SocketRole.AUDIO, 2), now=s.now),
+        {
+            **_for_routes(REFUSED, active=(SI.MEDIA_LOST,), closing_stream=END),
+            **_SIGNAL_LIKE,
+            "reconnecting, handshaking": IGNORED,
+        },
+    ),
+    _signaling_kind(
+        "media interrupted",
+        _server_sends({"msg_type": 6, "event": {"event_type": 7, "timestamp": 1}}),
+        connecting=STAY,  # no media socket to rebuild yet
+        active=(SI.MEDIA_INTERRUPTED,),
+        reconnecting__handshaking=STAY,
+        closing_stream=(SI.MEDIA_INTERRUPTED,),
+        terminating__handshaking=STAY,
+    ),
+    _signaling_kind(
+        "stream terminating",
+        _server_sends(m.StreamStateUpdate(state=StreamState.TERMINATING)),
+        connecting=(SI.STREAM_TERMINATING,),
+        active=(SI.STREAM_TERMINATING,),
+        reconnecting__handshaking=(SI.STREAM_TERMINATING,),
+        closing_stream=(SI.STREAM_TERMINATING,),
+        terminating__handshaking=(SI.STREAM_TERMINATING,),
+    ),
+    _signaling_kind(
+        "stream terminated",
+        _server_sends(m.StreamStateUpdate(state=StreamState.TERMINATED)),
+        connecting=END,
+        active=END,
+        reconnecting__handshaking=END,
+        closing_stream=END,
+        terminating__handshaking=END,
+    ),
+    SessionKind(
+        "timer due",
+        _timer,
+        _for_routes(
+            IGNORED,
+            connecting=(SI.SIGNALING_LOST,),  # handshake timeout
+            active=(SI.SIGNALING_LOST,),  # keep-alive timeout on every socket at once
+            reconnecting=STAY,  # the retry starts
+            reconnecting__handshaking=(SI.SIGNALING_LOST,),
+            closing_stream=END,  # no answer to the close request
+            terminating__handshaking=GONE,
+            ending=(SI.SOCKETS_CLOSED,),  # the close frames were not answered
+        ),
+    ),
+]
+
+
+def _after(phase: SessionPhase, path: Path) -> SessionPhase:
+    for happened in path:
+        assert (phase, happened) in PHASES, f"{happened} is not legal in {phase}"
+        phase = PHASES[phase, happened]
+    return phase
+
+
+SESSION_CASES = [
+    pytest.param(route, kind, id=f"{route}-{kind.name}")
+    for route in ROUTES
+    for kind in SESSION_KINDS
+]
+
+
+@pytest.mark.parametrize(("route", "kind"), SESSION_CASES)
+def test_session_inputs_follow_the_phase_table(route: str, kind: SessionKind) -> None:
+    phase, make = ROUTES[route]
+    sim = make()
+    session = sim.session
+    assert session.state is phase
+    meaning = kind.meaning[route]
+    before = session.next_deadline()
+    if meaning is REFUSED:
+        with pytest.raises(LocalProtocolError):
+            kind.apply(sim)
+        assert (session.state, session.next_deadline()) == (phase, before)
+        assert session.drain() == []
+        return
+    kind.apply(sim)
+    out = session.drain()
+    if isinstance(meaning, tuple):
+        assert session.state is _after(phase, meaning)
+        assert out, "a phase change always reports or does something"
+    else:
+        assert session.state is phase
+        if meaning is IGNORED:
+            assert out == []
+            assert session.next_deadline() == before
+
+
+def test_every_route_has_a_meaning_for_every_session_input() -> None:
+    for kind in SESSION_KINDS:
+        assert set(kind.meaning) == set(ROUTES), kind.name
+
+
+def test_every_phase_is_reached_and_every_phase_change_exercised() -> None:
+    assert {phase for phase, _ in ROUTES.values()} == set(SessionPhase)
+    exercised = set()
+    for kind in SESSION_KINDS:
+        for route, meaning in kind.meaning.items():
+            if isinstance(meaning, tuple):
+                phase = ROUTES[route][0]
+                for happened in meaning:
+                    exercised.add((phase, happened))
+                    phase = PHASES[phase, happened]
+    assert exercised == set(PHASES)
+
+
+def test_the_phase_table_only_leaves_live_phases() -> None:
+    assert {p for p, _ in PHASES} == set(SessionPhase) - {SP.ENDED}
+    assert set(PHASES.values()) == set(SessionPhase) - {SP.IDLE}
+    assert {i for _, i in PHASES} == set(SessionInput)
+    # The reference page describes every input.
+    assert set(RULES) == set(SessionInput)

@@ -39,7 +39,7 @@ BOTH = [
 def receive(conn: Connection, wire: Mapping[str, object], *, binary: bool = False) -> list[object]:
     """Open ``conn``, let the server send ``wire``, return the outputs (one event expected)."""
     w = reach(conn, ConnState.OPEN)
-    conn.receive_data(w.peer.send(wire, binary=binary), 1.0)
+    conn.receive_data(w.peer.send(wire, binary=binary), now=1.0)
     out: list[object] = list(w.drain())
     assert conn.state is ConnState.OPEN
     return out

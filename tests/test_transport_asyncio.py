@@ -225,13 +225,13 @@ def test_run_session_with_your_own_session(tmp_path: Path) -> None:
             def handler(event: ev.Event) -> None:
                 got.append(event)
                 if isinstance(event, ev.MediaConnected) and len(of(got, ev.MediaConnected)) == 2:
-                    runner.command(lambda session, now: session.close_stream(now))
+                    runner.command(lambda session, now: session.close_stream(now=now))
 
             runner = SessionRunner(
                 Session(config, jitter=random.random), handler, options=options(ca)
             )
             with pytest.raises(RuntimeError, match="not running"):
-                runner.command(lambda session, now: session.request_stream_state(now))
+                runner.command(lambda session, now: session.request_stream_state(now=now))
             ended = await runner.run()
             with pytest.raises(RuntimeError, match="runs once"):
                 await runner.run()
@@ -255,7 +255,7 @@ def test_run_session_handler_may_use_the_session_directly(tmp_path: Path) -> Non
 
             def handler(event: ev.Event) -> None:
                 if isinstance(event, ev.TranscriptReceived):
-                    session.stop(loop.time())
+                    session.stop(now=loop.time())
 
             return await run_session(session, handler, options=options(ca))
 

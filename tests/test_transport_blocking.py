@@ -245,7 +245,7 @@ def test_run_session_in_this_thread(tmp_path: Path) -> None:
         def handler(event: ev.Event) -> None:
             got.append(event)
             if isinstance(event, ev.MediaConnected) and len(of(got, ev.MediaConnected)) == 2:
-                runner.command(lambda session, now: session.close_stream(now))
+                runner.command(lambda session, now: session.close_stream(now=now))
 
         runner = SessionRunner(Session(config, jitter=random.random), handler, options=options(ca))
         ended = runner.run()
@@ -275,11 +275,11 @@ def test_run_session_stopped_from_another_thread(tmp_path: Path) -> None:
             aborted.run()
     assert of(got, ev.AudioReceived)
     with pytest.raises(ConnectionClosed):
-        runner.command(lambda s, now: s.stop(now))
+        runner.command(lambda s, now: s.stop(now=now))
 
 
 def session_stopper(runner: SessionRunner) -> None:
-    runner.command(lambda session, now: session.stop(now))
+    runner.command(lambda session, now: session.stop(now=now))
 
 
 def test_run_session_convenience(tmp_path: Path) -> None:

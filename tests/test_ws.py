@@ -42,8 +42,8 @@ def unknown(pad: str) -> tuple[str, ev.UnknownMessageReceived]:
 def test_upgrade_request_is_a_plain_websocket_upgrade() -> None:
     conn = signaling()
     w = Wire(conn)
-    conn.start(0.0)
-    conn.socket_opened(0.0)
+    conn.start(now=0.0)
+    conn.socket_opened(now=0.0)
     assert w.drain()[1:] == [Upgrade(host="rtms-sjc1.zoom.us", target="/signaling?id=7")]
     request = w.peer.requests[0]
     assert request.subprotocols == []
@@ -105,7 +105,7 @@ def test_every_payload_length_encoding(size: int, binary: bool) -> None:
     w = reach(conn, ConnState.OPEN)
     pad = "p" * max(0, size - 22)
     text, event = unknown(pad)
-    conn.receive_data(w.peer.send(text, binary=binary), 1.0)
+    conn.receive_data(w.peer.send(text, binary=binary), now=1.0)
     assert w.drain() == [event]
 
 
@@ -125,7 +125,7 @@ def test_a_stream_of_frames_fed_byte_by_byte() -> None:
     now = 0.0
     for i in range(len(data)):
         now += 0.001
-        conn.receive_data(data[i : i + 1], now)
+        conn.receive_data(data[i : i + 1], now=now)
         got += w.drain()
     assert got == [
         first_event,
@@ -145,7 +145,7 @@ def test_a_large_frame_cut_inside_or_after_its_header(cut: int) -> None:
     assert data[1] == 127  # the 8-byte length form
     pieces = [data[:cut], data[cut:12]] + [data[i : i + 4096] for i in range(12, len(data), 4096)]
     for piece in pieces:
-        conn.receive_data(piece, 1.0)
+        conn.receive_data(piece, now=1.0)
     assert w.drain() == [event]
 
 
@@ -153,7 +153,7 @@ def test_bytearray_input_reads_like_bytes() -> None:
     conn = signaling()
     w = reach(conn, ConnState.OPEN)
     text, event = unknown("ba")
-    conn.receive_data(bytearray(w.peer.send(text, binary=True)), 1.0)
+    conn.receive_data(bytearray(w.peer.send(text, binary=True)), now=1.0)
     assert w.drain() == [event]
 
 
@@ -162,7 +162,7 @@ def test_many_frames_in_one_chunk_come_out_in_order() -> None:
     w = reach(conn, ConnState.OPEN)
     texts = [unknown(str(i)) for i in range(20)]
     data = b"".join(w.peer.send(text, binary=i % 2 == 1) for i, (text, _) in enumerate(texts))
-    conn.receive_data(data, 1.0)
+    conn.receive_data(data, now=1.0)
     assert w.drain() == [event for _, event in texts]
 
 
@@ -171,8 +171,8 @@ def test_text_frames_give_text_and_binary_frames_bytes_to_the_decoder() -> None:
     conn = signaling()
     w = reach(conn, ConnState.OPEN)
     text, event = unknown("ü")
-    conn.receive_data(w.peer.send(text), 1.0)
-    conn.receive_data(w.peer.ws.send(BytesMessage(data=text.encode())), 1.0)
+    conn.receive_data(w.peer.send(text), now=1.0)
+    conn.receive_data(w.peer.ws.send(BytesMessage(data=text.encode())), now=1.0)
     assert w.drain() == [event, event]
 
 
@@ -180,14 +180,14 @@ def test_text_frames_give_text_and_binary_frames_bytes_to_the_decoder() -> None:
 def test_pong_echoes_the_ping_payload(payload: bytes) -> None:
     conn = signaling()
     w = reach(conn, ConnState.OPEN)
-    conn.receive_data(w.peer.ping(payload), 1.0)
+    conn.receive_data(w.peer.ping(payload), now=1.0)
     assert w.drain() == [Pong(payload)]
 
 
 def test_a_ping_after_our_close_frame_is_not_answered() -> None:
     conn = signaling()
     w = reach(conn, ConnState.CLOSING)
-    conn.receive_data(open_server_peer().ping(b"late"), 1.0)
+    conn.receive_data(open_server_peer().ping(b"late"), now=1.0)
     assert w.drain() == []
     assert conn.state is ConnState.CLOSING
 
@@ -195,7 +195,7 @@ def test_a_ping_after_our_close_frame_is_not_answered() -> None:
 def test_a_control_frame_over_125_bytes_is_a_protocol_error() -> None:
     conn = signaling()
     w = reach(conn, ConnState.OPEN)
-    conn.receive_data(b"\x89\x7e\x00\x80" + b"x" * 128, 1.0)
+    conn.receive_data(b"\x89\x7e\x00\x80" + b"x" * 128, now=1.0)
     assert w.drain() == [
         ev.ConnectionFailed(
             sock=SIG,
@@ -213,7 +213,7 @@ def test_a_new_message_inside_a_fragmented_one_is_a_protocol_error() -> None:
     w = reach(conn, ConnState.OPEN)
     data = w.peer.ws.send(TextMessage(data='{"msg', message_finished=False))
     data += b"\x81\x00"  # a new text frame instead of a continuation
-    conn.receive_data(data, 1.0)
+    conn.receive_data(data, now=1.0)
     assert w.drain() == [
         ev.ConnectionFailed(
             sock=SIG,
@@ -229,11 +229,11 @@ def test_a_new_message_inside_a_fragmented_one_is_a_protocol_error() -> None:
 def test_the_reply_to_our_close_frame_is_not_answered_again() -> None:
     conn = signaling()
     w = reach(conn, ConnState.OPEN)
-    conn.close(1.0, code=1001, reason="leaving")
+    conn.close(code=1001, reason="leaving", now=1.0)
     assert w.drain() == [Close(1001, "leaving")]
     reply = w.take_answers()
     assert reply
-    conn.receive_data(reply, 1.5)
+    conn.receive_data(reply, now=1.5)
     assert w.drain() == [
         CloseSocket(sock=SIG),
         ev.SocketClosed(sock=SIG, by_peer=False, code=1001, reason="leaving"),
@@ -244,7 +244,7 @@ def test_the_reply_to_our_close_frame_is_not_answered_again() -> None:
 def test_a_close_reply_with_another_code_is_reported_as_sent() -> None:
     conn = signaling()
     w = reach(conn, ConnState.CLOSING)
-    conn.receive_data(open_server_peer().close(4002, "bye now"), 1.0)
+    conn.receive_data(open_server_peer().close(4002, "bye now"), now=1.0)
     assert w.drain() == [
         CloseSocket(sock=SIG),
         ev.SocketClosed(sock=SIG, by_peer=False, code=4002, reason="bye now"),
@@ -256,7 +256,7 @@ def test_data_after_a_close_frame_is_not_read() -> None:
     w = reach(conn, ConnState.OPEN)
     text, _ = unknown("late")
     data = w.peer.close(1000, "") + open_server_peer().send(text) + b"\x83\x00"
-    conn.receive_data(data, 1.0)
+    conn.receive_data(data, now=1.0)
     assert w.drain() == [
         Close(1000, ""),
         CloseSocket(sock=SIG),
@@ -268,7 +268,7 @@ def test_data_after_a_close_frame_is_not_read() -> None:
 def test_peer_close_reasons_are_read_and_echoed(reason: str) -> None:
     conn = signaling()
     w = reach(conn, ConnState.OPEN)
-    conn.receive_data(w.peer.close(3001, reason), 1.0)
+    conn.receive_data(w.peer.close(3001, reason), now=1.0)
     assert w.drain() == [
         Close(3001, reason),
         CloseSocket(sock=SIG),
@@ -279,7 +279,7 @@ def test_peer_close_reasons_are_read_and_echoed(reason: str) -> None:
 def test_a_close_code_is_reported_as_a_plain_int() -> None:
     conn = signaling()
     w = reach(conn, ConnState.OPEN)
-    conn.receive_data(w.peer.close(1000, ""), 1.0)
+    conn.receive_data(w.peer.close(1000, ""), now=1.0)
     closed = w.drain()[-1]
     assert isinstance(closed, ev.SocketClosed)
     assert type(closed.code) is int
@@ -291,7 +291,7 @@ def test_a_fragmented_message_over_the_limit_stops_reading() -> None:
     data = w.peer.ws.send(BytesMessage(data=b"x" * 1000, message_finished=False))
     data += w.peer.ws.send(BytesMessage(data=b"y" * 100, message_finished=True))
     data += w.peer.close(1000, "")
-    conn.receive_data(data, 1.0)
+    conn.receive_data(data, now=1.0)
     assert w.drain() == [
         ev.ConnectionFailed(
             sock=SIG,
@@ -370,7 +370,7 @@ def test_fragments_pings_and_reads_change_nothing(
         w = reach(conn, ConnState.OPEN)
         points = sorted(c % (len(data) + 1) for c in cuts)
         for a, b in zip([0, *points], [*points, len(data)], strict=True):
-            conn.receive_data(data[a:b], 1.0)
+            conn.receive_data(data[a:b], now=1.0)
         out = w.drain()
         pongs: list[object] = [o for o in out if isinstance(o, Pong)]
         return [o for o in out if not isinstance(o, Pong)], pongs

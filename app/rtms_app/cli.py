@@ -882,13 +882,13 @@ class _Streams:
             url = action.started.server_url.url
             self.say(f"stream {sid}: failover to {action.started.server_url.host}")
             with contextlib.suppress(LocalProtocolError, RuntimeError):  # ending anyway
-                live.job.command(lambda s, now: s.failover(url, now))
+                live.job.command(lambda s, now: s.failover(url, now=now))
         elif action.disposition in (Disposition.STOPPED, Disposition.UNKNOWN_STOP):
             assert action.stopped is not None
             reason = action.stopped.stop_reason
             if live is not None and live.running:
                 with contextlib.suppress(LocalProtocolError, RuntimeError):
-                    live.job.command(lambda s, now: s.notify_stopped(now, reason))
+                    live.job.command(lambda s, now: s.notify_stopped(reason, now=now))
         else:
             self.say(f"stream {sid}: Zoom reports the stream interrupted; reconnecting")
 

@@ -183,7 +183,7 @@ class StreamJob:
 
     def _stop_quietly(self) -> None:
         with contextlib.suppress(LocalProtocolError, RuntimeError):
-            self.command(lambda s, now: s.stop(now))
+            self.command(lambda s, now: s.stop(now=now))
 
     # --- the end -----------------------------------------------------------------------------
 
@@ -201,13 +201,13 @@ class StreamJob:
 def _graceful(session: Session, now: float) -> None:
     """Ask Zoom to end the stream; when that cannot be sent now, close the sockets."""
     try:
-        session.close_stream(now)
+        session.close_stream(now=now)
     except LocalProtocolError:
-        session.stop(now)
+        session.stop(now=now)
 
 
 def _stop(session: Session, now: float) -> None:
-    session.stop(now)
+    session.stop(now=now)
 
 
 # --- running ----------------------------------------------------------------------------------

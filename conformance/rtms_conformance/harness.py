@@ -404,27 +404,27 @@ class _SessionCommands:
         self._net = net
 
     def close_stream(self) -> None:
-        self._session.close_stream(self._net.now)
+        self._session.close_stream(now=self._net.now)
 
     def stop(self) -> None:
-        self._session.stop(self._net.now)
+        self._session.stop(now=self._net.now)
 
     def failover(self, new_signaling_url: str) -> None:
-        self._session.failover(new_signaling_url, self._net.now)
+        self._session.failover(new_signaling_url, now=self._net.now)
 
     def notify_stopped(self, stop_reason: object = None) -> None:
-        self._session.notify_stopped(self._net.now, stop_reason)
+        self._session.notify_stopped(stop_reason, now=self._net.now)
 
     def subscribe_video(self, user_id: int, subscribe: bool = True) -> None:
-        self._session.subscribe_video(user_id, self._net.now, subscribe)
+        self._session.subscribe_video(user_id, subscribe, now=self._net.now)
 
     def subscribe_events(
         self, event_types: Iterable[EventType | int], subscribe: bool = True
     ) -> None:
-        self._session.subscribe_events(event_types, self._net.now, subscribe)
+        self._session.subscribe_events(event_types, subscribe, now=self._net.now)
 
     def request_stream_state(self) -> None:
-        self._session.request_stream_state(self._net.now)
+        self._session.request_stream_state(now=self._net.now)
 
 
 class _MemoryClient:
@@ -439,27 +439,27 @@ class _MemoryClient:
         self._closing: list[CloseSocket] = []
 
     def start(self, now: float) -> None:
-        self.session.start(now)
+        self.session.start(now=now)
 
     def socket_opened(self, sock: SocketId, now: float) -> None:
         if not self._cancelled:
-            self.session.socket_opened(sock, now)
+            self.session.socket_opened(sock, now=now)
 
     def receive_data(self, sock: SocketId, data: bytes, now: float) -> None:
         if not self._cancelled:
-            self.session.receive_data(sock, data, now)
+            self.session.receive_data(sock, data, now=now)
 
     def receive_eof(self, sock: SocketId, now: float) -> None:
         if not self._cancelled:
-            self.session.receive_eof(sock, now)
+            self.session.receive_eof(sock, now=now)
 
     def socket_failed(self, sock: SocketId, detail: str, now: float) -> None:
         if not self._cancelled:
-            self.session.socket_failed(sock, detail, now)
+            self.session.socket_failed(sock, detail, now=now)
 
     def handle_timer(self, now: float) -> None:
         if not self._cancelled:
-            self.session.handle_timer(now)
+            self.session.handle_timer(now=now)
 
     def next_deadline(self) -> float | None:
         return None if self._cancelled else self.session.next_deadline()

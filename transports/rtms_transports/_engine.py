@@ -269,26 +269,26 @@ class Engine:
     # --- inputs: each returns the actions to perform, in order -------------------------
 
     def start(self, now: float) -> list[Action]:
-        self.session.start(now)
+        self.session.start(now=now)
         return self.collect(None)
 
     def opened(self, now: float, sock: SocketId) -> list[Action]:
-        self.session.socket_opened(sock, now)
+        self.session.socket_opened(sock, now=now)
         return self.collect(sock)
 
     def data(self, now: float, sock: SocketId, data: bytes) -> list[Action]:
-        self.session.receive_data(sock, data, now)
+        self.session.receive_data(sock, data, now=now)
         return self.collect(sock)
 
     def eof(self, now: float, sock: SocketId) -> list[Action]:
-        self.session.receive_eof(sock, now)
+        self.session.receive_eof(sock, now=now)
         return self.collect(sock)
 
     def failed(self, now: float, sock: SocketId, error: TransportError) -> list[Action]:
         # The session says whether it is a failure (ConnectionFailed, logged as a
         # warning) or the end of a close that was under way.
         self.log.for_socket(sock).debug("%s", error)
-        self.session.socket_failed(sock, str(error), now)
+        self.session.socket_failed(sock, str(error), now=now)
         if (
             self.fail_fast
             and not self.connected
@@ -297,12 +297,12 @@ class Engine:
         ):
             self.fatal = error
             with contextlib.suppress(ConnectionClosed):  # unless it is ending on its own
-                self.session.stop(now)
+                self.session.stop(now=now)
         return self.collect(sock)
 
     def timer(self, now: float, deadline: float) -> list[Action]:
         """The timer armed at ``deadline`` fired at ``now`` (maybe a little early)."""
-        self.session.handle_timer(max(deadline, now))
+        self.session.handle_timer(now=max(deadline, now))
         return self.collect(None)
 
     def command(self, now: float, fn: Callable[[Session, float], T]) -> tuple[T, list[Action]]:
@@ -379,33 +379,33 @@ class StreamCommands:
     ) -> None:
         """(Un)subscribe in-meeting events (remembered across reconnects)."""
         types = list(event_types)
-        self._command(lambda s, now: s.subscribe_events(types, now, subscribe))
+        self._command(lambda s, now: s.subscribe_events(types, subscribe, now=now))
 
     def subscribe_video(self, user_id: int, subscribe: bool = True) -> None:
         """Ask for one participant's video (needs single-stream video)."""
-        self._command(lambda s, now: s.subscribe_video(user_id, now, subscribe))
+        self._command(lambda s, now: s.subscribe_video(user_id, subscribe, now=now))
 
     def request_stream_state(self) -> None:
-        self._command(lambda s, now: s.request_stream_state(now))
+        self._command(lambda s, now: s.request_stream_state(now=now))
 
     def request_session_state(self, rtms_session_id: str) -> None:
-        self._command(lambda s, now: s.request_session_state(rtms_session_id, now))
+        self._command(lambda s, now: s.request_session_state(rtms_session_id, now=now))
 
     def close_stream(self) -> None:
         """Ask Zoom to end the stream; the session ends when Zoom answers (or times out)."""
-        self._command(lambda s, now: s.close_stream(now))
+        self._command(lambda s, now: s.close_stream(now=now))
 
     def stop(self) -> None:
         """End locally: close the sockets in order; Zoom keeps the stream for a while."""
-        self._command(lambda s, now: s.stop(now))
+        self._command(lambda s, now: s.stop(now=now))
 
     def notify_stopped(self, stop_reason: object = None) -> None:
         """The stream's ``rtms_stopped`` webhook arrived: end."""
-        self._command(lambda s, now: s.notify_stopped(now, stop_reason))
+        self._command(lambda s, now: s.notify_stopped(stop_reason, now=now))
 
     def failover(self, new_signaling_url: str) -> None:
         """A new ``rtms_started`` for this stream arrived: reconnect to its URL."""
-        self._command(lambda s, now: s.failover(new_signaling_url, now))
+        self._command(lambda s, now: s.failover(new_signaling_url, now=now))
 
 
 class StreamDriver(Protocol):

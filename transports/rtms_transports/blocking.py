@@ -813,7 +813,7 @@ def connect(
         if graceful and not driver.finished:
             if driver.engine.ended is None:
                 with contextlib.suppress(ConnectionClosed):  # unless already ending
-                    driver.command(lambda s, now: s.stop(now))
+                    driver.command(lambda s, now: s.stop(now=now))
             driver.wake()
             with cond:
                 cond.wait_for(lambda: driver.finished, prep.options.close_timeout)

@@ -486,7 +486,7 @@ class _Driver:
         if graceful and not self.finished:
             if self.engine.ended is None and not self.engine.session.ended:
                 with contextlib.suppress(ConnectionClosed):  # unless already ending
-                    self.command(lambda s, now: s.stop(now))
+                    self.command(lambda s, now: s.stop(now=now))
             with trio.move_on_after(self.options.close_timeout):
                 await self.done.wait()
             if not self.done.is_set():

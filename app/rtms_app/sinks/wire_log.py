@@ -326,69 +326,69 @@ class TappedSession(Session):
 
     # --- inputs ----------------------------------------------------------------------------
 
-    def start(self, now: float) -> None:
+    def start(self, *, now: float) -> None:
         self.started_at = now
         self._in(WireKind.START, now, None)
-        super().start(now)
+        super().start(now=now)
 
-    def socket_opened(self, sock: SocketId, now: float) -> None:
+    def socket_opened(self, sock: SocketId, *, now: float) -> None:
         self._in(WireKind.OPENED, now, sock)
-        super().socket_opened(sock, now)
+        super().socket_opened(sock, now=now)
 
     def receive_data(
-        self, sock: SocketId, data: bytes | bytearray | memoryview, now: float
+        self, sock: SocketId, data: bytes | bytearray | memoryview, *, now: float
     ) -> None:
         data = bytes(data)  # recorded as received, even if the caller reuses its buffer
         self._in(WireKind.DATA, now, sock, data)
-        super().receive_data(sock, data, now)
+        super().receive_data(sock, data, now=now)
 
-    def receive_eof(self, sock: SocketId, now: float) -> None:
+    def receive_eof(self, sock: SocketId, *, now: float) -> None:
         self._in(WireKind.EOF, now, sock)
-        super().receive_eof(sock, now)
+        super().receive_eof(sock, now=now)
 
-    def socket_failed(self, sock: SocketId, detail: str, now: float) -> None:
+    def socket_failed(self, sock: SocketId, detail: str, *, now: float) -> None:
         self._in(WireKind.FAILED, now, sock, detail.encode("utf-8", "replace"))
-        super().socket_failed(sock, detail, now)
+        super().socket_failed(sock, detail, now=now)
 
-    def handle_timer(self, now: float) -> None:
+    def handle_timer(self, *, now: float) -> None:
         self._in(WireKind.TIMER, now, None)
-        super().handle_timer(now)
+        super().handle_timer(now=now)
 
     # --- commands (recorded once they succeeded) -------------------------------------------
 
     def subscribe_events(
-        self, event_types: Iterable[EventType | int], now: float, subscribe: bool = True
+        self, event_types: Iterable[EventType | int], subscribe: bool = True, *, now: float
     ) -> None:
         types = [int(t) for t in event_types]
-        super().subscribe_events(types, now, subscribe)
+        super().subscribe_events(types, subscribe, now=now)
         self._cmd(now, "subscribe_events", event_types=types, subscribe=subscribe)
 
-    def subscribe_video(self, user_id: int, now: float, subscribe: bool = True) -> None:
-        super().subscribe_video(user_id, now, subscribe)
+    def subscribe_video(self, user_id: int, subscribe: bool = True, *, now: float) -> None:
+        super().subscribe_video(user_id, subscribe, now=now)
         self._cmd(now, "subscribe_video", user_id=user_id, subscribe=subscribe)
 
-    def request_stream_state(self, now: float) -> None:
-        super().request_stream_state(now)
+    def request_stream_state(self, *, now: float) -> None:
+        super().request_stream_state(now=now)
         self._cmd(now, "request_stream_state")
 
-    def request_session_state(self, rtms_session_id: str, now: float) -> None:
-        super().request_session_state(rtms_session_id, now)
+    def request_session_state(self, rtms_session_id: str, *, now: float) -> None:
+        super().request_session_state(rtms_session_id, now=now)
         self._cmd(now, "request_session_state", rtms_session_id=rtms_session_id)
 
-    def close_stream(self, now: float) -> None:
-        super().close_stream(now)
+    def close_stream(self, *, now: float) -> None:
+        super().close_stream(now=now)
         self._cmd(now, "close_stream")
 
-    def stop(self, now: float) -> None:
-        super().stop(now)
+    def stop(self, *, now: float) -> None:
+        super().stop(now=now)
         self._cmd(now, "stop")
 
-    def notify_stopped(self, now: float, stop_reason: object = None) -> None:
-        super().notify_stopped(now, stop_reason)
+    def notify_stopped(self, stop_reason: object = None, *, now: float) -> None:
+        super().notify_stopped(stop_reason, now=now)
         self._cmd(now, "notify_stopped", stop_reason=_json_arg(stop_reason))
 
-    def failover(self, new_signaling_url: str, now: float) -> None:
-        super().failover(new_signaling_url, now)
+    def failover(self, new_signaling_url: str, *, now: float) -> None:
+        super().failover(new_signaling_url, now=now)
         self._cmd(now, "failover", url=new_signaling_url)
 
 
@@ -514,24 +514,24 @@ def _replay(
         if kind is WireKind.JITTER:
             continue
         if kind is WireKind.START:
-            session.start(now)
+            session.start(now=now)
         elif kind is WireKind.TIMER:
-            session.handle_timer(now)
+            session.handle_timer(now=now)
         elif kind is WireKind.COMMAND:
             _command(session, now, record.payload)
         elif sock is None:
             continue
         elif kind is WireKind.OPENED:
-            session.socket_opened(sock, now)
+            session.socket_opened(sock, now=now)
         elif kind is WireKind.DATA:
             data = upgrades.inbound(sock, record.payload)
             if data is None:
                 continue
-            session.receive_data(sock, data, now)
+            session.receive_data(sock, data, now=now)
         elif kind is WireKind.EOF:
-            session.receive_eof(sock, now)
+            session.receive_eof(sock, now=now)
         else:
-            session.socket_failed(sock, record.payload.decode("utf-8", "replace"), now)
+            session.socket_failed(sock, record.payload.decode("utf-8", "replace"), now=now)
         for item in session.drain():
             if isinstance(item, SendBytes):
                 upgrades.sent(item.sock, item.data)
@@ -548,23 +548,23 @@ def _command(session: TappedSession, now: float, payload: bytes) -> None:
     call = json.loads(payload)
     name, args = call["name"], call.get("args", {})
     if name == "subscribe_events":
-        session.subscribe_events(args["event_types"], now, args.get("subscribe", True))
+        session.subscribe_events(args["event_types"], args.get("subscribe", True), now=now)
     elif name == "subscribe_video":
-        session.subscribe_video(args["user_id"], now, args.get("subscribe", True))
+        session.subscribe_video(args["user_id"], args.get("subscribe", True), now=now)
     elif name == "request_stream_state":
-        session.request_stream_state(now)
+        session.request_stream_state(now=now)
     elif name == "request_session_state":
-        session.request_session_state(args["rtms_session_id"], now)
+        session.request_session_state(args["rtms_session_id"], now=now)
     elif name == "close_stream":
-        session.close_stream(now)
+        session.close_stream(now=now)
     elif name == "stop":
-        session.stop(now)
+        session.stop(now=now)
     elif name == "notify_stopped":
         reason = args.get("stop_reason")
         if isinstance(reason, int):
             reason = to_enum(StopReason, reason)
-        session.notify_stopped(now, reason)
+        session.notify_stopped(reason, now=now)
     elif name == "failover":
-        session.failover(args["url"], now)
+        session.failover(args["url"], now=now)
     else:
         raise WireFormatError(f"unknown command {name!r} in the wire log")
