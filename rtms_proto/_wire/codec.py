@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeAlias, get_args
 
 from rtms_proto._fields import WireFieldError, json_type, wrong
-from rtms_proto._json import OrjsonError, dumps, freeze, orjson_loads, stdlib_loads
+from rtms_proto._json import OrjsonError, dumps, orjson_loads, stdlib_loads
 from rtms_proto.enums import MessageType, to_enum
 
 from .control import (
@@ -108,6 +108,8 @@ _DECODERS: dict[int, Callable[[dict[str, Any]], Message]] = {
 }
 _DECODERS.update(dict.fromkeys(map(int, METADATA_TYPES), MetadataMessage._from_wire))
 
+_decode_unknown = UnknownMessage._from_wire
+
 _ENCODERS: dict[type[Any], Callable[[Any], dict[str, object]]] = {
     cls: cls._to_wire for cls in _CLASSES
 }
@@ -141,9 +143,7 @@ def decode_message(data: bytes | str) -> Message | DecodeError:
     if type(msg_type) is not int:
         detail = wrong(obj, "msg_type", "", "an integer").detail
         return DecodeError(msg_type=None, field="msg_type", detail=detail)
-    decoder = _DECODERS.get(msg_type)
-    if decoder is None:
-        return UnknownMessage(msg_type=msg_type, raw=freeze(obj))
+    decoder = _DECODERS.get(msg_type, _decode_unknown)
     try:
         return decoder(obj)
     except WireFieldError as exc:
