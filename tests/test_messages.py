@@ -914,6 +914,18 @@ def test_raw_messages_refuse_known_types() -> None:
         MetadataMessage(msg_type=28)
 
 
+@pytest.mark.parametrize("msg_type", list(MessageType), ids=lambda t: t.name)
+def test_every_known_type_has_a_class_and_only_the_rest_is_unknown(msg_type: MessageType) -> None:
+    """The decode table and ``UnknownMessage`` agree on what is known: every number but 0."""
+    result = decode_message(wire({"msg_type": int(msg_type)}))
+    if msg_type is MessageType.UNDEFINED:
+        assert result == UnknownMessage(msg_type=0)
+        return
+    assert not isinstance(result, UnknownMessage)
+    with pytest.raises(InvalidConfig, match="is known"):
+        UnknownMessage(msg_type=msg_type)
+
+
 def test_base64_without_padding_is_accepted() -> None:
     for data, payload in (("QUI", b"AB"), ("QQ", b"A"), ("QUJD", b"ABC"), ("", b"")):
         assert decoded({"msg_type": 15, "content": {"data": data}}) == VideoData(data=payload)
