@@ -92,15 +92,7 @@ dumps: Callable[[object], str] = json.JSONEncoder(
 
 
 _LEAVES = frozenset({str, int, float, bool, type(None)})
-
-
-def _is_container(value: object) -> bool:
-    tp = type(value)
-    return (
-        tp is dict
-        or tp is list
-        or (tp not in _LEAVES and isinstance(value, Mapping | list | tuple))
-    )
+_CONTAINERS = (Mapping, list, tuple)
 
 
 def freeze(root: Mapping[str, Any]) -> Mapping[str, JsonValue]:
@@ -111,30 +103,38 @@ def freeze(root: Mapping[str, Any]) -> Mapping[str, JsonValue]:
     copied once, and one that contains itself raises :class:`InvalidConfig` (a
     caller's mistake: parsed JSON never does).
     """
-    done: dict[int, Any] = {}
-    open_: set[int] = set()  # expanded, children not all copied yet: the current path
+    done: dict[int, Any] = {}  # id of a source container -> its frozen copy
+    copy_of = done.get
+    path: set[int] = set()  # containers whose children are being copied
     stack: list[Any] = [root]
     while stack:
         node = stack[-1]
         key = id(node)
-        if key in done:
-            stack.pop()
-        elif key not in open_:
-            open_.add(key)
-            for child in node.values() if isinstance(node, Mapping) else node:
-                if _is_container(child) and id(child) not in done:
-                    if id(child) in open_:
+        tp = type(node)
+        is_mapping = tp is dict or (tp is not list and isinstance(node, Mapping))
+        if key not in path:  # first visit: copy the children first
+            if key in done:  # a container seen twice (never in parsed JSON)
+                stack.pop()
+                continue
+            path.add(key)
+            for child in node.values() if is_mapping else node:
+                tp = type(child)
+                if (
+                    tp is dict
+                    or tp is list
+                    or (tp not in _LEAVES and isinstance(child, _CONTAINERS))
+                ):
+                    if id(child) in path:
                         raise InvalidConfig("a container that contains itself is not JSON")
                     stack.append(child)
+            continue
+        stack.pop()
+        path.discard(key)
+        # Every container child is in ``done`` now; a leaf's id never is (both are alive).
+        if is_mapping:
+            done[key] = MappingProxyType({k: copy_of(id(v), v) for k, v in node.items()})
         else:
-            stack.pop()
-            open_.discard(key)
-            if isinstance(node, Mapping):
-                done[key] = MappingProxyType(
-                    {k: done[id(v)] if _is_container(v) else v for k, v in node.items()}
-                )
-            else:
-                done[key] = tuple(done[id(v)] if _is_container(v) else v for v in node)
+            done[key] = tuple([copy_of(id(v), v) for v in node])
     frozen: Mapping[str, JsonValue] = done[id(root)]
     return frozen
 
