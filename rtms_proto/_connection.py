@@ -353,6 +353,13 @@ class Connection(abc.ABC):
         if self._state is ConnState.OPEN:
             self._deadline = now + self.options.keepalive_timeout
         msg = m.decode_message(data)
+        if (
+            type(msg) is ev.AudioReceived
+            or type(msg) is ev.VideoReceived
+            or type(msg) is ev.DeskshareReceived
+        ):
+            self._out.append(msg)  # a media packet decodes as its event: the hot path
+            return
         if type(msg) is m.KeepAliveRequest:
             if self._state is not ConnState.CLOSING:  # nothing may follow our close frame
                 self._send(m.KeepAliveResponse(timestamp=msg.timestamp, sequence=msg.sequence))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ._errors import InvalidConfig
+from ._fields import alias, opt_bool, opt_int, opt_obj
 from .enums import (
     AudioChannel,
     AudioSampleRate,
@@ -37,23 +38,9 @@ __all__ = [
     "MediaParams",
     "TranscriptParams",
     "VideoParams",
-    "WireFieldError",
 ]
 
 E = TypeVar("E", bound=enum.IntEnum)
-
-
-class WireFieldError(ValueError):
-    """A wire value has the wrong type; ``field`` is its dotted path.
-
-    Raised by :meth:`MediaParams.from_wire`; the message codec turns it into a
-    ``DecodeError`` value, so it never escapes ``decode_message``.
-    """
-
-    def __init__(self, field: str, detail: str) -> None:
-        super().__init__(f"{field}: {detail}")
-        self.field = field
-        self.detail = detail
 
 
 # --- validation helpers ---------------------------------------------------------------------
@@ -378,43 +365,17 @@ class MediaParams:
 
 
 def _sub(obj: Mapping[str, object], key: str, field: str) -> Mapping[str, Any] | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if type(value) is not dict:
-        raise WireFieldError(f"{field}.{key}", f"expected an object, got {_json_type(value)}")
-    return value
-
-
-def _json_type(value: object) -> str:
-    """The JSON name of a parsed value's type, for error details (never the value itself)."""
-    return {
-        type(None): "null",
-        bool: "boolean",
-        int: "integer",
-        float: "number",
-        str: "string",
-        list: "array",
-        dict: "object",
-    }.get(type(value), type(value).__name__)
+    return opt_obj(obj, key, field + ".")
 
 
 def _num(obj: Mapping[str, Any], key: str, path: str, cls: type[E], default: E) -> E | int:
-    value = obj.get(key)
-    if value is None:
-        return default
-    if type(value) is not int:
-        raise WireFieldError(path + key, f"expected an integer, got {_json_type(value)}")
-    return to_enum(cls, value)
+    value = opt_int(obj, key, path)
+    return default if value is None else to_enum(cls, value)
 
 
 def _plain(obj: Mapping[str, Any], key: str, path: str, default: int) -> int:
-    value = obj.get(key)
-    if value is None:
-        return default
-    if type(value) is not int:
-        raise WireFieldError(path + key, f"expected an integer, got {_json_type(value)}")
-    return value
+    value = opt_int(obj, key, path)
+    return default if value is None else value
 
 
 def _audio_from_wire(obj: Mapping[str, Any], path: str) -> AudioParams:
@@ -448,13 +409,8 @@ def _deskshare_from_wire(obj: Mapping[str, Any], path: str) -> DeskshareParams:
 
 
 def _transcript_from_wire(obj: Mapping[str, Any], path: str) -> TranscriptParams:
-    key = "src_language" if obj.get("src_language") is not None else "language"
-    language = obj.get(key)
-    if language is not None and type(language) is not int:
-        raise WireFieldError(path + key, f"expected an integer, got {_json_type(language)}")
-    lid = obj.get("enable_lid")
-    if lid is not None and type(lid) is not bool:
-        raise WireFieldError(path + "enable_lid", f"expected a boolean, got {_json_type(lid)}")
+    language = opt_int(obj, alias(obj, "src_language", "language"), path)
+    lid = opt_bool(obj, "enable_lid", path)
     return TranscriptParams(
         content_type=_num(obj, "content_type", path, ContentType, ContentType.TEXT),
         src_language=None if language is None else to_enum(TranscriptLanguage, language),

@@ -2,68 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from . import events as ev
 from . import messages as m
+from ._json import JsonValue
 from .actions import SocketId
-from .enums import EventType, Product, StatusCode, ZccEventType, to_enum
+from .enums import EventType, MediaType, Product, StatusCode, ZccEventType, to_enum
 
 __all__ = ["translate"]
 
 _Translator = Callable[[m.Message, SocketId, Product], ev.Event]
-
-
-_new = object.__new__
-
-
-def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[object, object], None], ...]:
-    """Slot setters in ``names`` order: building the frozen media events this
-    way skips ``__init__``'s per-field ``object.__setattr__`` (the hot path)."""
-    assert tuple(f.name for f in dataclasses.fields(cls)) == names
-    return tuple(cls.__dict__[name].__set__ for name in names)
-
-
-_AUDIO = _setters(ev.AudioReceived, ("data", "user_id", "user_name", "timestamp", "channel_id"))
-_VIDEO = _setters(ev.VideoReceived, ("data", "user_id", "user_name", "timestamp"))
-_SHARE = _setters(ev.DeskshareReceived, ("data", "user_id", "user_name", "timestamp"))
-
-
-def _audio(msg: m.Message, sock: SocketId, product: Product) -> ev.Event:
-    assert type(msg) is m.AudioData
-    event = _new(ev.AudioReceived)
-    set_data, set_user_id, set_user_name, set_timestamp, set_channel_id = _AUDIO
-    set_data(event, msg.data)
-    set_user_id(event, msg.user_id)
-    set_user_name(event, msg.user_name)
-    set_timestamp(event, msg.timestamp)
-    set_channel_id(event, msg.channel_id)
-    return event
-
-
-def _picture(
-    cls: type[ev.VideoReceived | ev.DeskshareReceived],
-    setters: tuple[Callable[[object, object], None], ...],
-    msg: m.VideoData | m.DeskshareData,
-) -> ev.Event:
-    event = _new(cls)
-    set_data, set_user_id, set_user_name, set_timestamp = setters
-    set_data(event, msg.data)
-    set_user_id(event, msg.user_id)
-    set_user_name(event, msg.user_name)
-    set_timestamp(event, msg.timestamp)
-    return event
-
-
-def _video(msg: m.Message, sock: SocketId, product: Product) -> ev.Event:
-    assert type(msg) is m.VideoData
-    return _picture(ev.VideoReceived, _VIDEO, msg)
-
-
-def _deskshare(msg: m.Message, sock: SocketId, product: Product) -> ev.Event:
-    assert type(msg) is m.DeskshareData
-    return _picture(ev.DeskshareReceived, _SHARE, msg)
 
 
 def _transcript(msg: m.Message, sock: SocketId, product: Product) -> ev.Event:
@@ -116,7 +65,7 @@ def _event_update(msg: m.Message, sock: SocketId, product: Product) -> ev.Event:
     if et == EventType.SHARING_STOP:
         return ev.SharingStopped(timestamp=ts)
     if et == EventType.MEDIA_CONNECTION_INTERRUPTED:
-        return ev.MediaInterrupted(timestamp=ts, raw=msg.raw)
+        return ev.MediaInterrupted(timestamp=ts, raw=msg.raw, media_type=_media_type(msg.raw))
     if et in (EventType.PARTICIPANT_VIDEO_ON, EventType.PARTICIPANT_VIDEO_OFF):
         ids = tuple(p.user_id for p in msg.participants)
         if not ids and msg.user_id is not None:
@@ -127,6 +76,14 @@ def _event_update(msg: m.Message, sock: SocketId, product: Product) -> ev.Event:
     if EventType.CHAT_GROUP_CREATE <= et <= EventType.CHAT_GROUP_MEMBER_STATUS_UPDATE:
         return ev.ChatGroupChanged(event_type=EventType(et), timestamp=ts, raw=msg.raw)
     return ev.UnknownEventReceived(event_type=et, timestamp=ts, raw=msg.raw)
+
+
+def _media_type(event: Mapping[str, JsonValue]) -> MediaType | int | None:
+    """The event's ``media_type`` key as a media type; a number only (§3.6)."""
+    value = event.get("media_type")
+    if type(value) is not int:
+        return None
+    return MediaType(value) if value >= 0 else value
 
 
 def _stream_state(msg: m.Message, sock: SocketId, product: Product) -> ev.Event:
@@ -184,9 +141,6 @@ def _metadata(msg: m.Message, sock: SocketId, product: Product) -> ev.Event:
 
 
 _TABLE: dict[type, _Translator] = {
-    m.AudioData: _audio,
-    m.VideoData: _video,
-    m.DeskshareData: _deskshare,
     m.TranscriptData: _transcript,
     m.ChatData: _chat,
     m.EventUpdate: _event_update,
@@ -203,6 +157,9 @@ _TABLE: dict[type, _Translator] = {
 
 def translate(msg: m.Message, sock: SocketId, product: Product) -> ev.Event:
     """The application event for a server message that is not a handshake or keep-alive.
+
+    Audio, video and screen-share packets never come here: they are decoded as
+    their events already, and the connection passes them on as they are.
 
     A message only a client sends (a request) coming from the server is
     reported as malformed rather than dropped.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ._errors import RemoteProtocolError
 from ._params import MediaParams
+from ._wire.media import AudioReceived, DeskshareReceived, VideoReceived
 from .actions import SocketId
 from .enums import (
     DataAttribute,
@@ -144,36 +145,8 @@ class MetadataReceived:
 
 # --- media ----------------------------------------------------------------
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AudioReceived:
-    """One audio packet; ``user_id`` 0 is the mixed stream."""
-
-    data: bytes
-    user_id: int | None = None
-    user_name: str | None = None
-    timestamp: int | None = None
-    channel_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VideoReceived:
-    """One video frame (JPG/PNG image or H.264 Annex-B access unit)."""
-
-    data: bytes
-    user_id: int | None = None
-    user_name: str | None = None
-    timestamp: int | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeskshareReceived:
-    """One screen-share frame; the user is the sharer."""
-
-    data: bytes
-    user_id: int | None = None
-    user_name: str | None = None
-    timestamp: int | None = None
+# AudioReceived, VideoReceived and DeskshareReceived are the decoded wire
+# packets themselves (rtms_proto._wire.media): one object per packet.
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,10 +228,16 @@ class SharingStopped:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MediaInterrupted:
-    """MEDIA_CONNECTION_INTERRUPTED: Zoom lost one media socket of ours."""
+    """MEDIA_CONNECTION_INTERRUPTED: Zoom lost one media socket of ours.
+
+    ``media_type`` names the socket when the event's ``media_type`` key is an
+    integer (an unknown negative number stays ``int``); None when it is absent
+    or not a number.
+    """
 
     timestamp: int | None
     raw: Mapping[str, JsonValue]
+    media_type: MediaType | int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,8 +22,10 @@ from types import MappingProxyType
 from typing import TypeAlias
 
 from ._errors import DisallowedHost, InvalidConfig, WebhookError
+from ._fields import WireFieldError, read_stop_reason
+from ._json import freeze
 from ._urls import DEFAULT_ALLOWED_HOSTS, ServerUrl, _check_allowlist, parse_server_url
-from .enums import Product, StopReason, to_enum
+from .enums import Product, StopReason
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -385,7 +387,7 @@ def parse_webhook_payload(
         )
     spec = _RTMS_EVENTS.get(event)
     if spec is None:
-        return OtherWebhook(event=event, event_ts=event_ts, payload=_freeze_mapping(payload))
+        return OtherWebhook(event=event, event_ts=event_ts, payload=freeze(payload))
     product, kind, id_keys = spec
     obj, where = _unwrap(payload)
     return _build(
@@ -499,29 +501,18 @@ def _check_encodable(obj: Mapping[str, object], where: str, keys: tuple[str, ...
 
 
 def _stop_reason(obj: Mapping[str, object], where: str) -> StopReason | int | None:
-    """An int (unknown numbers kept), or a member name as Zoom's mock server sends."""
-    value = obj.get("stop_reason")
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return to_enum(StopReason, value)
+    """A number (unknown ones kept) or a stop reason name, read as the codec reads it.
+
+    Stricter than the codec: a name no one knows makes the body malformed.
+    """
+    malformed = _malformed(f"{where}.stop_reason", "must be an integer or a stop reason name")
+    try:
+        value = read_stop_reason(obj, "stop_reason", f"{where}.")
+    except WireFieldError:
+        raise malformed from None
     if isinstance(value, str):
-        name = value.upper().removeprefix("STOP_BC_")
-        if name in StopReason.__members__:
-            return StopReason[name]
-    raise _malformed(f"{where}.stop_reason", "must be an integer or a stop reason name")
-
-
-def _freeze(value: object) -> object:
-    if isinstance(value, Mapping):
-        return _freeze_mapping(value)
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(item) for item in value)
+        raise malformed
     return value
-
-
-def _freeze_mapping(value: Mapping[str, object]) -> Mapping[str, object]:
-    return MappingProxyType({key: _freeze(item) for key, item in value.items()})
 
 
 # --------------------------------------------------------------------------- tracking

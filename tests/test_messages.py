@@ -21,6 +21,8 @@ from rtms_proto import (
     TranscriptParams,
     VideoParams,
 )
+from rtms_proto import events as ev
+from rtms_proto._fields import WireFieldError
 from rtms_proto.enums import (
     ChatOperation,
     ChatSessionType,
@@ -912,6 +914,18 @@ def test_raw_messages_refuse_known_types() -> None:
         MetadataMessage(msg_type=28)
 
 
+@pytest.mark.parametrize("msg_type", list(MessageType), ids=lambda t: t.name)
+def test_every_known_type_has_a_class_and_only_the_rest_is_unknown(msg_type: MessageType) -> None:
+    """The decode table and ``UnknownMessage`` agree on what is known: every number but 0."""
+    result = decode_message(wire({"msg_type": int(msg_type)}))
+    if msg_type is MessageType.UNDEFINED:
+        assert result == UnknownMessage(msg_type=0)
+        return
+    assert not isinstance(result, UnknownMessage)
+    with pytest.raises(InvalidConfig, match="is known"):
+        UnknownMessage(msg_type=msg_type)
+
+
 def test_base64_without_padding_is_accepted() -> None:
     for data, payload in (("QUI", b"AB"), ("QQ", b"A"), ("QUJD", b"ABC"), ("", b"")):
         assert decoded({"msg_type": 15, "content": {"data": data}}) == VideoData(data=payload)
@@ -944,9 +958,100 @@ def test_audio_hot_path_builds_the_same_value_as_the_constructor() -> None:
         "user_id",
         "user_name",
         "timestamp",
-        "length",
         "channel_id",
+        "length",
     ]
+
+
+def test_media_messages_are_the_application_events() -> None:
+    """One object per packet: what the codec decodes is what the application receives."""
+    assert AudioData is ev.AudioReceived
+    assert VideoData is ev.VideoReceived
+    assert DeskshareData is ev.DeskshareReceived
+    assert encode_message(ev.VideoReceived(data=b"\x01", channel_id="c")) == (
+        b'{"msg_type":15,"content":{"data":"AQ==","channel_id":"c"}}'
+    )
+
+
+def test_media_length_is_kept_on_the_wire_but_not_compared() -> None:
+    """``length`` restates ``len(data)``: packets equal without it, re-encoded with it."""
+    with_length = decoded({"msg_type": 14, "content": {"data": "AQID", "length": 3}})
+    assert isinstance(with_length, AudioData) and with_length.length == 3
+    assert with_length == AudioData(data=b"\x01\x02\x03")
+    assert hash(with_length) == hash(AudioData(data=b"\x01\x02\x03"))
+    assert json.loads(encode_message(with_length))["content"]["length"] == 3
+    audio: object = AudioData(data=b"\x01")
+    assert audio != VideoData(data=b"\x01")  # same fields, another kind of packet
+
+
+MEDIA_CLASSES: dict[int, type[AudioData | VideoData | DeskshareData]] = {
+    14: AudioData,
+    15: VideoData,
+    16: DeskshareData,
+}
+MEDIA_KEYS = ["data", "user_id", "user_name", "timestamp", "channel_id", "length"]
+base64_texts = st.binary(max_size=12).map(lambda b: base64.b64encode(b).decode()) | st.sampled_from(
+    ["", "AQ", "AQI"]  # stripped padding is accepted
+)
+odd_values = (
+    st.none()
+    | st.booleans()
+    | ints
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | text
+    | st.sampled_from(["0", "42", "0042", "9" * 20, "9" * 21, "-5", "\u0661\u0662"])
+    | st.sampled_from(["A", "!!!!", "QU JD", "QUJD\n", "QU-_", "QUJD\u00e9", "AQ=", "=AQ="])
+    | st.lists(st.integers(), max_size=2)
+    | st.dictionaries(text, st.integers(), max_size=2)
+)
+valid_media_contents = st.fixed_dictionaries(
+    {"data": base64_texts},
+    optional={
+        "user_id": opt_int,
+        "user_name": opt_text,
+        "timestamp": opt_int,
+        "channel_id": opt_text,
+        "length": opt_int,
+        "other": odd_values,
+    },
+)
+
+
+@st.composite
+def media_wire(draw: st.DrawFn) -> dict[str, Any]:
+    """A media message: valid, or with up to two fields (or the content) made odd or removed."""
+    content: dict[str, Any] = draw(valid_media_contents)
+    for key in draw(st.lists(st.sampled_from(MEDIA_KEYS), max_size=2, unique=True)):
+        if draw(st.booleans()):
+            content[key] = draw(odd_values)
+        else:
+            content.pop(key, None)
+    obj: dict[str, Any] = {"msg_type": draw(st.sampled_from(sorted(MEDIA_CLASSES)))}
+    shape = draw(st.sampled_from(["content", "content", "content", "odd", "missing"]))
+    if shape == "content":
+        obj["content"] = content
+    elif shape == "odd":
+        obj["content"] = draw(odd_values)
+    return obj
+
+
+def _checked_decode(obj: dict[str, Any]) -> Message | DecodeError:
+    """The general reader every packet could take, errors as ``decode_message`` gives them."""
+    try:
+        return MEDIA_CLASSES[obj["msg_type"]]._from_wire_checked(obj)
+    except WireFieldError as exc:
+        return DecodeError(msg_type=obj["msg_type"], field=exc.field, detail=exc.detail)
+
+
+@settings(max_examples=500)
+@given(media_wire())
+def test_media_fast_path_equals_the_checked_reader(obj: dict[str, Any]) -> None:
+    """The slot-filling hot path gives exactly what the checked reader gives, faults included."""
+    data = json.dumps(obj)
+    fast = decode_message(data)
+    slow = _checked_decode(json.loads(data))
+    assert type(fast) is type(slow)
+    assert fast == slow and repr(fast) == repr(slow)  # repr covers ``length`` too
 
 
 def test_numeric_string_user_ids_become_integers() -> None:

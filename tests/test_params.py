@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rtms_proto import InvalidConfig
+from rtms_proto._fields import WireFieldError
 from rtms_proto._params import (
     AudioParams,
     ChatParams,
@@ -17,7 +18,6 @@ from rtms_proto._params import (
     MediaParams,
     TranscriptParams,
     VideoParams,
-    WireFieldError,
 )
 from rtms_proto.enums import (
     AudioChannel,

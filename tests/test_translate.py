@@ -70,6 +70,7 @@ MEDIA_CASES: dict[str, tuple[dict[str, object], ev.Event]] = {
             user_name="Jane Doe",
             timestamp=1727384354000,
             channel_id="ch-2",
+            length=3,
         ),
     ),
     "audio mixed, nothing optional": (
@@ -160,7 +161,9 @@ MEDIA_CASES: dict[str, tuple[dict[str, object], ev.Event]] = {
 @pytest.mark.parametrize(("wire", "event"), list(MEDIA_CASES.values()), ids=list(MEDIA_CASES))
 @pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
 def test_media_data(wire: dict[str, object], event: ev.Event, binary: bool) -> None:
-    assert receive(media(MediaType.ALL), wire, binary=binary) == [event]
+    out = receive(media(MediaType.ALL), wire, binary=binary)
+    assert out == [event]
+    assert repr(out) == repr([event])  # ``length`` too, which equality leaves out
 
 
 # --- in-meeting events (msg 6) ----------------------------------------------------------------
@@ -208,8 +211,34 @@ EVENT_CASES: dict[str, tuple[dict[str, object], ev.Event]] = {
     "media interrupted": (
         _event(event_type=7, timestamp=106, media_type=2),
         ev.MediaInterrupted(
-            timestamp=106, raw={"event_type": 7, "timestamp": 106, "media_type": 2}
+            timestamp=106,
+            raw={"event_type": 7, "timestamp": 106, "media_type": 2},
+            media_type=MediaType.VIDEO,
         ),
+    ),
+    "media interrupted, unknown bit kept in the flag": (
+        _event(event_type=7, media_type=64),
+        ev.MediaInterrupted(
+            timestamp=None, raw={"event_type": 7, "media_type": 64}, media_type=MediaType(64)
+        ),
+    ),
+    "media interrupted, negative number kept as int": (
+        _event(event_type=7, media_type=-1),
+        ev.MediaInterrupted(timestamp=None, raw={"event_type": 7, "media_type": -1}, media_type=-1),
+    ),
+    "media interrupted, no media type": (
+        _event(event_type=7),
+        ev.MediaInterrupted(timestamp=None, raw={"event_type": 7}, media_type=None),
+    ),
+    "media interrupted, media type not a number": (
+        _event(event_type=7, media_type="AUDIO"),
+        ev.MediaInterrupted(
+            timestamp=None, raw={"event_type": 7, "media_type": "AUDIO"}, media_type=None
+        ),
+    ),
+    "media interrupted, media type a boolean": (
+        _event(event_type=7, media_type=True),
+        ev.MediaInterrupted(timestamp=None, raw={"event_type": 7, "media_type": True}),
     ),
     "video on, participants": (
         _event(event_type=8, timestamp=107, participants=[{"user_id": 1}, {"user_id": 2}]),

@@ -803,6 +803,9 @@ def test_bad_allowlist_is_caller_misuse_for_every_event(event: str) -> None:
         ("MEETING_ENDED", StopReason.MEETING_ENDED),
         ("STOP_BC_AUTHENTICATION_FAILURE", StopReason.AUTHENTICATION_FAILURE),
         ("stop_bc_user_left", StopReason.USER_LEFT),
+        # Older names of renamed reasons, read as the codec reads them (shared reader).
+        ("APP_DISABLED_BY_HOST", StopReason.HOST_DISABLED_APP),
+        ("STOP_BC_MEETING_CONNECTION_INTERRUPTED", StopReason.INSTANCE_CONNECTION_INTERRUPTED),
     ],
 )
 def test_stop_reasons(value: object, reason: StopReason | int | None) -> None:
@@ -856,6 +859,28 @@ def test_unknown_events_are_kept_read_only() -> None:
     inner = event.payload["a"]
     with pytest.raises(TypeError):
         inner["b"] = 1  # type: ignore[index]
+
+
+def test_deep_but_parseable_unknown_event_is_kept() -> None:
+    depth = 800  # parseable by json, deeper than a recursive copy could go
+    event = parse_webhook(body("rtms.future", x=json.loads("[" * depth + "]" * depth)))
+    assert isinstance(event, OtherWebhook)
+    node: object = event.payload["x"]
+    for _ in range(depth - 1):
+        assert isinstance(node, tuple)
+        node = node[0]
+    assert node == ()
+
+
+def test_a_callers_payload_is_frozen_whatever_its_containers() -> None:
+    shared = [1, {"a": (2, [3])}]
+    other = parse_webhook_payload({"x": shared, "y": shared, "z": ()}, event="rtms.future")
+    assert isinstance(other, OtherWebhook)
+    assert other.payload == {"x": (1, {"a": (2, (3,))}), "y": (1, {"a": (2, (3,))}), "z": ()}
+    cyclic: dict[str, Any] = {"a": [1]}
+    cyclic["a"].append(cyclic)
+    with pytest.raises(InvalidConfig, match="contains itself"):
+        parse_webhook_payload(cyclic, event="rtms.future")
 
 
 def test_unknown_event_without_payload() -> None:
