@@ -68,9 +68,9 @@ from rtms_transports import (
     session_config,
 )
 from rtms_transports._common import StreamLog, tls_setup
-from rtms_transports._engine import EventBuffer
 from rtms_transports._errors import as_transport_error, is_loopback
 from rtms_transports._proxy import ProxyHandshake
+from rtms_transports._queue import EventBuffer
 
 BODY = webhook_body("wss://rtms-sjc1.zoom.us/signaling", "stream-1")
 AUDIO = SocketId(2, SocketRole.AUDIO)

@@ -31,7 +31,7 @@ from rtms_conformance.tls import LoopbackTLS, make_test_ca
 from rtms_proto import MediaType
 from rtms_proto import events as ev
 from rtms_transports import TransportOptions
-from rtms_transports._engine import StreamCommands
+from rtms_transports._stream import StreamCommands
 
 CLIENT_ID = "transport-test-client"
 CLIENT_SECRET = "transport-test-secret-7f3a9c"
