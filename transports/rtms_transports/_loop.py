@@ -302,8 +302,13 @@ class DriverLoop:
             "the session did not end within %g s; closing its sockets", self.close_timeout
         )
 
-    def raise_not_connected(self) -> None:
-        """Raise why the session ended before its signaling handshake, if it says."""
+    def check_connected(self) -> None:
+        """After ``connect()`` waited for the first signaling handshake (or the end):
+        raise what stopped it, if anything did."""
+        if self.error is not None:
+            raise self.error
+        if self.session.has_connected:
+            return
         if self.fatal is not None:
             raise self.fatal
         end = self.end

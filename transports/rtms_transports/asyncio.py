@@ -19,7 +19,6 @@ go straight into the loop, writes go to the transports, the one timer is a
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -451,19 +450,15 @@ async def connect(
         options=options,
         logger=logger,
     )
-    config = dataclasses.replace(prep.config, retry_first_connect=not prep.options.fail_fast)
     buffer = EventBuffer(prep.options.max_events, prep.options.backpressure, prep.log)
-    driver = _Driver(Session(config, jitter=jitter), buffer, prep.options, prep.log, prep.tls)
+    driver = _Driver(Session(prep.config, jitter=jitter), buffer, prep.options, prep.log, prep.tls)
     loop = driver.loop
     graceful = False
     try:
         loop.start()
         while not loop.session.has_connected and not driver.finished:
             await driver.wait_change()
-        if loop.error is not None:
-            raise loop.error
-        if not loop.session.has_connected:
-            loop.raise_not_connected()
+        loop.check_connected()
         yield Stream(driver, buffer)
         graceful = True
     finally:

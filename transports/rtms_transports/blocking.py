@@ -27,7 +27,6 @@ socket pair to wake it.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import random
 import threading
@@ -178,12 +177,11 @@ def connect(
         options=options,
         logger=logger,
     )
-    config = dataclasses.replace(prep.config, retry_first_connect=not prep.options.fail_fast)
     lock = threading.RLock()
     cond = threading.Condition(lock)
     buffer = EventBuffer(prep.options.max_events, prep.options.backpressure, prep.log)
     driver = Reactor(
-        Session(config, jitter=jitter),
+        Session(prep.config, jitter=jitter),
         _ThreadSink(buffer, cond),
         prep.options,
         prep.log,
@@ -192,7 +190,7 @@ def connect(
     )
     loop = driver.loop
     thread = threading.Thread(
-        target=driver.run, name=f"rtms-stream-{config.stream.rtms_stream_id}", daemon=True
+        target=driver.run, name=f"rtms-stream-{prep.config.stream.rtms_stream_id}", daemon=True
     )
     graceful = False
     thread.start()
@@ -200,10 +198,7 @@ def connect(
         with cond:
             while not loop.session.has_connected and not driver.finished:
                 cond.wait()
-        if loop.error is not None:
-            raise loop.error
-        if not loop.session.has_connected:
-            loop.raise_not_connected()
+        loop.check_connected()
         yield Stream(driver, buffer, lock)
         graceful = True
     finally:

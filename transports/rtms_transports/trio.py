@@ -19,7 +19,6 @@ drives it too).  All of them live in one cancel scope of their own: leaving
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import random
 import ssl
@@ -489,9 +488,8 @@ async def connect(
         options=options,
         logger=logger,
     )
-    config = dataclasses.replace(prep.config, retry_first_connect=not prep.options.fail_fast)
     buffer = EventBuffer(prep.options.max_events, prep.options.backpressure, prep.log)
-    driver = _Driver(Session(config, jitter=jitter), buffer, prep.options, prep.log, prep.tls)
+    driver = _Driver(Session(prep.config, jitter=jitter), buffer, prep.options, prep.log, prep.tls)
     loop = driver.loop
     error: BaseException | None = None
     async with trio.open_nursery() as nursery:
@@ -501,10 +499,7 @@ async def connect(
             loop.start()
             while not loop.session.has_connected and not driver.finished:
                 await driver.wait_change()
-            if loop.error is not None:
-                raise loop.error
-            if not loop.session.has_connected:
-                loop.raise_not_connected()
+            loop.check_connected()
             yield Stream(driver, buffer)
             graceful = True
         except BaseException as exc:
