@@ -693,6 +693,12 @@ def test_blocking_runner_stopped_and_aborted_from_another_thread(tmp_path: Path)
         with pytest.raises(ConnectionClosed, match="stopped before the session ended"):
             aborted.run()
         aborter.join()
+
+        def gone() -> bool:
+            status = server.status(info)
+            return not status.signaling_connected and not status.media_connected
+
+        assert wait_until(gone)  # the server saw every socket go
     assert of(got, ev.AudioReceived)
     with pytest.raises(ConnectionClosed):
         runner.command(lambda s, now: s.stop(now=now))

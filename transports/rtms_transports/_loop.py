@@ -185,40 +185,16 @@ class DriverLoop:
     # --- inputs --------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self.error is None:
-            try:
-                self.session.start(now=self._clock())
-            except Exception as exc:  # a bug in the core: stop, and tell the application
-                self.crash(exc)
-                return
-            self._perform(None)
+        self._feed(None, self.session.start)
 
     def opened(self, sock: SocketId) -> None:
-        if self.error is None:
-            try:
-                self.session.socket_opened(sock, now=self._clock())
-            except Exception as exc:
-                self.crash(exc)
-                return
-            self._perform(sock)
+        self._feed(sock, self.session.socket_opened, sock)
 
     def data(self, sock: SocketId, data: bytes) -> None:
-        if self.error is None:
-            try:
-                self.session.receive_data(sock, data, now=self._clock())
-            except Exception as exc:
-                self.crash(exc)
-                return
-            self._perform(sock)
+        self._feed(sock, self.session.receive_data, sock, data)
 
     def eof(self, sock: SocketId) -> None:
-        if self.error is None:
-            try:
-                self.session.receive_eof(sock, now=self._clock())
-            except Exception as exc:
-                self.crash(exc)
-                return
-            self._perform(sock)
+        self._feed(sock, self.session.receive_eof, sock)
 
     def failed(self, sock: SocketId, error: TransportError) -> None:
         """Opening or using ``sock`` failed; the session says whether it matters."""
@@ -226,27 +202,26 @@ class DriverLoop:
             # A failure (ConnectionFailed, logged as a warning) or the end of a close
             # that was under way: the session knows which.
             self.log.for_socket(sock).debug("%s", error)
-            try:
-                self.session.socket_failed(sock, str(error), now=self._clock())
-            except Exception as exc:
-                self.crash(exc)
-                return
             self._failing = (sock, error)  # for _note: the failure this input caused
             try:
-                self._perform(sock)
+                self._feed(sock, self.session.socket_failed, sock, str(error))
             finally:
                 self._failing = None
 
     def timer(self, deadline: float) -> None:
         """The timer armed at ``deadline`` fired (maybe a little early)."""
         self._armed = None
+        self._feed(None, lambda *, now: self.session.handle_timer(now=max(deadline, now)))
+
+    def _feed(self, origin: SocketId | None, call: Callable[..., None], *args: object) -> None:
+        """One input: ``call(*args, now=clock())``, then perform what it caused."""
         if self.error is None:
             try:
-                self.session.handle_timer(now=max(deadline, self._clock()))
-            except Exception as exc:
+                call(*args, now=self._clock())
+            except Exception as exc:  # a bug in the core: stop, and tell the application
                 self.crash(exc)
                 return
-            self._perform(None)
+            self._perform(origin)
 
     def command(self, fn: Callable[[Session, float], T]) -> T:
         """Run ``fn(session, now)`` and perform what it caused.
