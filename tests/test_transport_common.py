@@ -1,55 +1,30 @@
-"""What the three drivers share: configuration, TLS, proxy, queue, errors, logs
-(I/O-free), and the same behaviour from each driver against the fake server."""
+"""What the three drivers share and that does no I/O: configuration, TLS, proxy,
+queue, errors, logs (the drivers themselves: ``test_transport_drivers``)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import socket
 import ssl
-import threading
-import time
 from pathlib import Path
 
 import pytest
 from test_transport_helpers import (
     ALLOWED,
-    CLIENT_ID,
-    CLIENT_SECRET,
-    DRIVERS,
-    ConnectProxy,
-    add_stream,
-    closed_port,
-    fake_server,
-    fd_count,
-    of,
-    options,
-    other_tls,
-    run_stream,
-    silent_listener,
-    wait_until,
     webhook_body,
     write_ca,
 )
 
-from rtms_conformance.faults import RejectHandshake
 from rtms_proto import (
-    AudioParams,
-    ConnectionClosed,
     Credentials,
     InvalidConfig,
     Layout,
     MediaType,
-    RemoteProtocolError,
-    SessionConfig,
     SocketId,
     SocketRole,
     WebhookError,
-    handshake_signature,
 )
 from rtms_proto import events as ev
-from rtms_proto.enums import FailureReason, StatusCode, StopReason
 from rtms_proto.webhooks import parse_webhook
 from rtms_transports import (
     CA_ENV,
@@ -58,7 +33,6 @@ from rtms_transports import (
     Backpressure,
     ConnectError,
     ConnectTimeout,
-    PlaintextRefused,
     ProxyConfig,
     ProxyError,
     TLSError,
@@ -68,9 +42,9 @@ from rtms_transports import (
     session_config,
 )
 from rtms_transports._common import StreamLog, tls_setup
-from rtms_transports._engine import EventBuffer
 from rtms_transports._errors import as_transport_error, is_loopback
 from rtms_transports._proxy import ProxyHandshake
+from rtms_transports._queue import EventBuffer
 
 BODY = webhook_body("wss://rtms-sjc1.zoom.us/signaling", "stream-1")
 AUDIO = SocketId(2, SocketRole.AUDIO)
@@ -199,10 +173,6 @@ def test_tls_setup_trusts_what_it_is_told(tmp_path: Path) -> None:
 def test_plaintext_only_for_loopback() -> None:
     assert is_loopback("localhost") and is_loopback("127.0.0.2") and is_loopback("::1")
     assert not is_loopback("rtms.zoom.us") and not is_loopback("10.0.0.1")
-    body = webhook_body("ws://rtms-sjc1.zoom.us/signaling")
-    for driver in DRIVERS:
-        with pytest.raises(PlaintextRefused, match="refusing plain ws://"):
-            run_stream(driver, body, client_id="id", client_secret="secret")
 
 
 # --------------------------------------------------------------------------- proxy handshake
@@ -354,251 +324,3 @@ def test_stream_log_prefixes_and_tags(caplog: pytest.LogCaptureFixture) -> None:
     assert record.rtms_socket == "audio#2"  # type: ignore[attr-defined]
     LOG.info("whole stream")
     assert caplog.records[-1].getMessage() == "[stream-1] whole stream"
-
-
-# --------------------------------------------------------------------------- every driver, alike
-
-
-@pytest.mark.parametrize("driver", DRIVERS)
-def test_happy_path_over_tls_nothing_lost(driver: str, tmp_path: Path) -> None:
-    ca = write_ca(tmp_path)
-    with fake_server() as server:
-        info = add_stream(server, f"happy-{driver}", duration=1.0)
-        events = run_stream(
-            driver,
-            server.rtms_started_body(info),
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            allowed_hosts=ALLOWED,
-            options=options(ca),
-        )
-        status = server.status(info)
-        audio_events = of(events, ev.AudioReceived)
-        first, last = audio_events[0].timestamp, audio_events[-1].timestamp
-        expected = server.call(
-            lambda r: r.server.expected_audio(info, AudioParams(), first, last + 20)
-        )
-    assert isinstance(events[-1], ev.SessionEnded)
-    assert events[-1].why is ev.EndReason.STREAM_TERMINATED
-    assert events[-1].stop_reason == StopReason.MEETING_ENDED
-    assert isinstance(events[0], ev.SignalingConnected)
-    assert len(of(events, ev.MediaConnected)) == 2
-    assert len(audio_events) == status.sent[14] >= 45
-    assert [a.timestamp for a in audio_events] == list(range(first, last + 1, 20))
-    assert b"".join(a.data for a in audio_events) == expected
-    assert len(of(events, ev.TranscriptReceived)) == status.sent[17] >= 1
-    assert not of(events, ev.ConnectionFailed)
-
-
-@pytest.mark.parametrize("driver", DRIVERS)
-def test_environment_credentials_and_ca_and_no_secret_in_logs(
-    driver: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setenv(CLIENT_ENV, CLIENT_ID)
-    monkeypatch.setenv(SECRET_ENV, CLIENT_SECRET)
-    monkeypatch.setenv(CA_ENV, write_ca(tmp_path))
-    caplog.set_level(logging.DEBUG)
-    with fake_server() as server:
-        info = add_stream(server, f"env-{driver}", duration=None)
-        events = run_stream(
-            driver,
-            server.rtms_started_body(info),
-            allowed_hosts=ALLOWED,
-            script=lambda stream: stream.close_stream(),
-        )
-    assert isinstance(events[-1], ev.SessionEnded)
-    assert events[-1].why is ev.EndReason.CLOSED_BY_APP
-    signature = handshake_signature(
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        instance_id=info.instance_id,
-        rtms_stream_id=info.rtms_stream_id,
-    )
-    assert f"[env-{driver} signaling#1] connected to 127.0.0.1:" in caplog.text
-    assert CLIENT_SECRET not in caplog.text and signature not in caplog.text
-
-
-@pytest.mark.parametrize("driver", DRIVERS)
-def test_wrong_ca_is_a_clear_tls_verification_error(driver: str, tmp_path: Path) -> None:
-    ca = write_ca(tmp_path, other_tls())
-    with fake_server() as server:
-        info = add_stream(server, f"wrong-ca-{driver}")
-        with pytest.raises(TLSVerificationError) as raised:
-            run_stream(
-                driver,
-                server.rtms_started_body(info),
-                client_id=CLIENT_ID,
-                client_secret=CLIENT_SECRET,
-                allowed_hosts=ALLOWED,
-                options=options(ca),
-            )
-        port = server.port
-    assert str(raised.value).startswith(
-        f"TLS certificate verification failed for 127.0.0.1:{port}: "
-    )
-    assert f"(trusted: CA file {ca!r})" in str(raised.value)
-    assert raised.value.host == "127.0.0.1" and raised.value.port == port
-
-
-@pytest.mark.parametrize("driver", DRIVERS)
-def test_connect_timeout_and_refused(driver: str, tmp_path: Path) -> None:
-    ca = write_ca(tmp_path)
-    before = fd_count()
-    with silent_listener() as port:
-        started = time.monotonic()
-        with pytest.raises(ConnectTimeout, match=f"127.0.0.1:{port} timed out after 0.3 s"):
-            run_stream(
-                driver,
-                webhook_body(f"wss://127.0.0.1:{port}/signaling"),
-                client_id="id",
-                client_secret="secret",
-                allowed_hosts=ALLOWED,
-                options=options(ca, connect_timeout=0.3),
-            )
-        assert time.monotonic() - started < 1.5
-    port = closed_port()
-    with pytest.raises(ConnectError, match=f"cannot connect to 127.0.0.1:{port}"):
-        run_stream(
-            driver,
-            webhook_body(f"wss://127.0.0.1:{port}/signaling"),
-            client_id="id",
-            client_secret="secret",
-            allowed_hosts=ALLOWED,
-            options=options(ca),
-        )
-    assert fd_count() == before
-
-
-@pytest.mark.parametrize(
-    ("read_all", "why"),
-    [
-        (True, "the server closed the connection during the TLS handshake"),
-        (False, "Connection reset by peer"),  # closed with the ClientHello unread: a reset
-    ],
-    ids=["end", "reset"],
-)
-@pytest.mark.parametrize("driver", DRIVERS)
-def test_a_server_hanging_up_during_the_tls_handshake(
-    driver: str, read_all: bool, why: str, tmp_path: Path
-) -> None:
-    """The same error, word for word, from every driver, and nothing left open."""
-    ca = write_ca(tmp_path)
-    before = fd_count()
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-
-    def hang_up() -> None:
-        with contextlib.suppress(OSError):
-            conn, _ = listener.accept()
-            with conn:
-                if read_all:
-                    conn.settimeout(5.0)
-                    hello = conn.recv(65536)
-                    length = 5 + int.from_bytes(hello[3:5], "big")  # the record's size
-                    while len(hello) < length:
-                        hello += conn.recv(65536)
-                else:
-                    conn.recv(1)
-
-    thread = threading.Thread(target=hang_up, daemon=True)
-    thread.start()
-    try:
-        with pytest.raises(ConnectError) as raised:
-            run_stream(
-                driver,
-                webhook_body(f"wss://127.0.0.1:{port}/signaling"),
-                client_id="id",
-                client_secret="secret",
-                allowed_hosts=ALLOWED,
-                options=options(ca, connect_timeout=5.0),
-            )
-    finally:
-        listener.close()
-        thread.join(5)
-    assert str(raised.value) == f"cannot connect to 127.0.0.1:{port}: {why}"
-    assert (raised.value.host, raised.value.port) == ("127.0.0.1", port)
-    assert fd_count() == before
-
-
-@pytest.mark.parametrize("driver", DRIVERS)
-def test_through_an_http_connect_proxy(driver: str, tmp_path: Path) -> None:
-    ca = write_ca(tmp_path)
-    with fake_server() as server, ConnectProxy(user="proxy-user", password="proxy-pass") as proxy:
-        info = add_stream(server, f"proxy-{driver}", duration=None)
-        body = server.rtms_started_body(info)
-        events = run_stream(
-            driver,
-            body,
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            allowed_hosts=ALLOWED,
-            options=options(ca, proxy=proxy.url("proxy-user", "proxy-pass")),
-            stop=lambda e: isinstance(e, ev.TranscriptReceived),
-        )
-        assert proxy.tunnels == [f"127.0.0.1:{server.port}"] * 3
-        with pytest.raises(ProxyError, match="407") as raised:
-            run_stream(
-                driver,
-                body,
-                client_id=CLIENT_ID,
-                client_secret=CLIENT_SECRET,
-                allowed_hosts=ALLOWED,
-                options=options(ca, proxy=proxy.url("proxy-user", "wrong-pass")),
-            )
-        assert "wrong-pass" not in str(raised.value) and proxy.refused == 1
-    assert len(of(events, ev.MediaConnected)) == 2 and of(events, ev.AudioReceived)
-
-
-@pytest.mark.parametrize("driver", DRIVERS)
-def test_a_rejected_handshake_is_raised_by_connect(driver: str, tmp_path: Path) -> None:
-    ca = write_ca(tmp_path)
-    with fake_server() as server:
-        info = add_stream(
-            server,
-            f"rejected-{driver}",
-            faults=(RejectHandshake(status=int(StatusCode.INVALID_SIGNATURE)),),
-        )
-        with pytest.raises(RemoteProtocolError) as raised:
-            run_stream(
-                driver,
-                server.rtms_started_body(info),
-                client_id=CLIENT_ID,
-                client_secret=CLIENT_SECRET,
-                allowed_hosts=ALLOWED,
-                options=options(ca),
-            )
-    assert raised.value.reason is FailureReason.AUTHENTICATION_FAILED
-
-
-@pytest.mark.parametrize("driver", DRIVERS)
-def test_commands_and_leaving_the_block_early(driver: str, tmp_path: Path) -> None:
-    ca = write_ca(tmp_path)
-    kept: list[object] = []
-
-    def script(stream: object) -> None:
-        kept.append(stream)
-        stream.subscribe_events([2])  # type: ignore[attr-defined]
-        stream.request_stream_state()  # type: ignore[attr-defined]
-
-    with fake_server() as server:
-        info = add_stream(server, f"early-{driver}", duration=None)
-        events = run_stream(
-            driver,
-            server.rtms_started_body(info),
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            allowed_hosts=ALLOWED,
-            options=options(ca),
-            script=script,
-            stop=lambda e: isinstance(e, ev.StreamStateReported),
-        )
-        assert wait_until(lambda: not server.status(info).signaling_connected)
-        assert 2 in server.status(info).subscribed_events
-    stream = kept[0]
-    assert stream.ended is not None  # type: ignore[attr-defined]
-    assert stream.ended.why is ev.EndReason.STOPPED_LOCALLY  # type: ignore[attr-defined]
-    assert stream.rtms_stream_id == f"early-{driver}"  # type: ignore[attr-defined]
-    assert isinstance(stream.config, SessionConfig)  # type: ignore[attr-defined]
-    with pytest.raises(ConnectionClosed):
-        stream.close_stream()  # type: ignore[attr-defined]
-    assert isinstance(events[-1], ev.StreamStateReported)

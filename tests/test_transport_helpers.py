@@ -1,9 +1,10 @@
 """Helpers for the transport tests (no tests here): the fake server over TLS, a
-CONNECT proxy, a listener that never answers, fd counting, and one way to run
-a stream with any of the three drivers."""
+CONNECT proxy, a listener that never answers, fd counting, and a harness per
+driver, so that one test runs on each of the three drivers."""
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import base64
 import concurrent.futures
@@ -12,11 +13,15 @@ import functools
 import json
 import multiprocessing
 import os
+import select
+import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar
 
 import trio
@@ -28,15 +33,13 @@ from rtms_conformance.meeting import MeetingSpec
 from rtms_conformance.net import RunningServer, ServerThread, serve
 from rtms_conformance.server_core import ServerConfig, StreamInfo, StreamSpec, StreamStatus
 from rtms_conformance.tls import LoopbackTLS, make_test_ca
-from rtms_proto import MediaType
+from rtms_proto import MediaType, Session
 from rtms_proto import events as ev
 from rtms_transports import TransportOptions
-from rtms_transports._engine import StreamCommands
 
 CLIENT_ID = "transport-test-client"
 CLIENT_SECRET = "transport-test-secret-7f3a9c"
 ALLOWED = ("127.0.0.1", "localhost")
-DRIVERS = ("asyncio", "trio", "blocking")
 
 T = TypeVar("T")
 
@@ -304,6 +307,22 @@ def silent_listener() -> Iterator[int]:
         listener.close()
 
 
+@contextlib.contextmanager
+def knocked_listener() -> Iterator[tuple[int, Callable[[], bool]]]:
+    """:func:`silent_listener`, and whether a client's connection waits in its backlog
+    (the client is then in its TLS handshake)."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+
+    def knocked() -> bool:
+        readable, _, _ = select.select([listener], [], [], 0)
+        return bool(readable)
+
+    try:
+        yield listener.getsockname()[1], knocked
+    finally:
+        listener.close()
+
+
 def closed_port() -> int:
     with socket.create_server(("127.0.0.1", 0)) as s:
         return int(s.getsockname()[1])
@@ -412,57 +431,492 @@ class ConnectProxy:
             dst.shutdown(socket.SHUT_WR)
 
 
+class FailFirst:
+    """A TCP forwarder on 127.0.0.1 to ``target``, that hangs up on its first connection."""
+
+    def __init__(self, target: int) -> None:
+        self._target = target
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self.accepted = 0
+        self._socks: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+
+    def rewrite(self, body: bytes, port: int) -> bytes:
+        """``body`` with its signaling URL pointing here instead of at ``port``."""
+        return body.replace(f":{port}/".encode(), f":{self.port}/".encode())
+
+    def __enter__(self) -> FailFirst:
+        self._spawn(self._accept)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        for s in list(self._socks):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        for t in self._threads:
+            t.join(5)
+
+    def _spawn(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True, name="test-forward")
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            if self.accepted == 1:
+                conn.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self._target), timeout=5)
+            upstream.settimeout(None)
+            self._socks += [conn, upstream]
+            self._spawn(ConnectProxy._pipe, upstream, conn)
+            self._spawn(ConnectProxy._pipe, conn, upstream)
+
+
 # --------------------------------------------------------------------------- any driver
 
-Script = Callable[[StreamCommands], None]
-Stop = Callable[[ev.Event], bool]
+Script = Callable[[Any], None]
+"""Called with the stream once ``connect()`` returned (commands)."""
+Until = Callable[[], bool]
+"""A condition the application waits for (bounded) before taking the next event."""
+OnEvent = Callable[[Any, ev.Event], bool | Until | None]
+"""Called with the stream and each event: True leaves the block, a condition makes the
+application busy until it holds, an exception propagates."""
+Handler = Callable[[ev.Event], object]
+
+WAIT = 10.0
+"""How long a harness waits for a condition before failing the test."""
+MANY_WAIT = 60.0
+"""The same, for many streams at once on a busy machine."""
 
 
-def run_stream(
-    driver: str,
-    source: object,
-    *,
-    script: Script | None = None,
-    stop: Stop | None = None,
-    **kwargs: Any,
-) -> list[ev.Event]:
-    """Connect with ``driver``, call ``script(stream)``, collect events until the end
-    (or until ``stop(event)``, leaving the block then); ``connect`` errors propagate."""
-    got: list[ev.Event] = []
-    if driver == "asyncio":
+class Interrupted(Exception):
+    """What the blocking harness's signal handler raises, as KeyboardInterrupt would."""
 
-        async def amain() -> None:
+
+@dataclass
+class Outcome:
+    """What a harness saw of one stream."""
+
+    events: list[ev.Event]
+    stream: Any
+    after_end: BaseException | None = None
+    """What ``receive()`` raised when called once more after the iteration ended."""
+
+
+@dataclass
+class Fds:
+    """Descriptors open inside the driver's framework, before joining and after leaving."""
+
+    before: int
+    after: int
+
+
+class Harness(abc.ABC):
+    """One driver behind one interface, so that a test runs on every driver.
+
+    Each method runs the driver's own framework (``asyncio.run``, ``trio.run``,
+    or plain calls) to completion and returns what happened.
+    """
+
+    name: str
+    module: Any
+    concurrent_streams: int
+    """How many streams run at once in the many-streams test."""
+
+    def __repr__(self) -> str:
+        return self.name
+
+    @abc.abstractmethod
+    def stream(
+        self,
+        source: object,
+        *,
+        script: Script | None = None,
+        on_event: OnEvent | None = None,
+        receive_after_end: bool = False,
+        **kwargs: Any,
+    ) -> Outcome:
+        """``connect(source, **kwargs)``, ``script(stream)``, then take events until
+        the end or until ``on_event`` says leave (see :data:`OnEvent`)."""
+
+    @abc.abstractmethod
+    def interrupt(
+        self, source: object, when: Callable[[], bool], *, iterate: bool, **kwargs: Any
+    ) -> Fds:
+        """Join (and iterate, with ``iterate``) and interrupt it as the framework does
+        (cancellation; a signal for blocking) once ``when()``; fails if not interrupted."""
+
+    @abc.abstractmethod
+    def run(self, runner: Any) -> ev.SessionEnded:
+        """``runner.run()`` (a ``SessionRunner`` of :attr:`module`)."""
+
+    @abc.abstractmethod
+    def run_session(self, session: Session, handler: Handler, **kwargs: Any) -> ev.SessionEnded:
+        """``module.run_session(session, handler, **kwargs)``."""
+
+    @abc.abstractmethod
+    def clock(self) -> float:
+        """The driver's clock, as a handler reads it to call the session directly."""
+
+    @abc.abstractmethod
+    def many(
+        self,
+        bodies: list[bytes],
+        options: TransportOptions,
+        ready: Callable[[list[list[ev.Event]]], bool],
+        then: Callable[[], None],
+        **kwargs: Any,
+    ) -> list[list[ev.Event]]:
+        """Every body's stream at once: collect their events; once ``ready(events)``,
+        call ``then()`` (blocking: it may talk to a server process) and wait for every end."""
+
+
+async def _async_wait(
+    predicate: Callable[[], bool], sleep: Callable[[float], Any], timeout: float = WAIT
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        await sleep(0.01)
+
+
+class AsyncioHarness(Harness):
+    name = "asyncio"
+    module = rt_asyncio
+    concurrent_streams = 100
+
+    def stream(
+        self,
+        source: object,
+        *,
+        script: Script | None = None,
+        on_event: OnEvent | None = None,
+        receive_after_end: bool = False,
+        **kwargs: Any,
+    ) -> Outcome:
+        got: list[ev.Event] = []
+        outcome = Outcome(got, None)
+
+        async def main() -> None:
             async with rt_asyncio.connect(source, **kwargs) as stream:  # type: ignore[arg-type]
+                outcome.stream = stream
                 if script is not None:
                     script(stream)
                 async for event in stream:
                     got.append(event)
-                    if stop is not None and stop(event):
-                        break
+                    then = None if on_event is None else on_event(stream, event)
+                    if then is True:
+                        return
+                    if callable(then):
+                        await _async_wait(then, asyncio.sleep)
+                if receive_after_end:
+                    try:
+                        await stream.receive()
+                    except BaseException as exc:
+                        outcome.after_end = exc
 
-        asyncio.run(amain())
-    elif driver == "trio":
+        asyncio.run(main())
+        return outcome
 
-        async def tmain() -> None:
+    def interrupt(
+        self, source: object, when: Callable[[], bool], *, iterate: bool, **kwargs: Any
+    ) -> Fds:
+        async def join() -> None:
+            async with rt_asyncio.connect(source, **kwargs) as stream:  # type: ignore[arg-type]
+                if not iterate:
+                    raise AssertionError("joined what should not be joinable")
+                async for _ in stream:
+                    pass
+
+        async def main() -> Fds:
+            before = fd_count()  # the loop has descriptors of its own
+            task = asyncio.create_task(join())
+            await _async_wait(lambda: when() or task.done(), asyncio.sleep)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            else:  # pragma: no cover - a failure of the driver under test
+                raise AssertionError("the stream ended before it was cancelled")
+            assert not asyncio.all_tasks() - {asyncio.current_task()}
+            return Fds(before, fd_count())
+
+        return asyncio.run(main())
+
+    def run(self, runner: Any) -> ev.SessionEnded:
+        ended: ev.SessionEnded = asyncio.run(runner.run())
+        return ended
+
+    def run_session(self, session: Session, handler: Handler, **kwargs: Any) -> ev.SessionEnded:
+        return asyncio.run(rt_asyncio.run_session(session, handler, **kwargs))
+
+    def clock(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def many(
+        self,
+        bodies: list[bytes],
+        options: TransportOptions,
+        ready: Callable[[list[list[ev.Event]]], bool],
+        then: Callable[[], None],
+        **kwargs: Any,
+    ) -> list[list[ev.Event]]:
+        results: list[list[ev.Event]] = [[] for _ in bodies]
+
+        async def one(body: bytes, got: list[ev.Event]) -> None:
+            async with rt_asyncio.connect(body, options=options, **kwargs) as stream:
+                async for event in stream:
+                    got.append(event)
+
+        async def main() -> None:
+            async with asyncio.TaskGroup() as group:
+                for body, got in zip(bodies, results, strict=True):
+                    group.create_task(one(body, got))
+                await _async_wait(lambda: ready(results), asyncio.sleep, MANY_WAIT)
+                await asyncio.to_thread(then)
+            assert not asyncio.all_tasks() - {asyncio.current_task()}
+
+        asyncio.run(main())
+        return results
+
+
+class TrioHarness(Harness):
+    name = "trio"
+    module = rt_trio
+    concurrent_streams = 100
+
+    def stream(
+        self,
+        source: object,
+        *,
+        script: Script | None = None,
+        on_event: OnEvent | None = None,
+        receive_after_end: bool = False,
+        **kwargs: Any,
+    ) -> Outcome:
+        got: list[ev.Event] = []
+        outcome = Outcome(got, None)
+
+        async def main() -> None:
             async with rt_trio.connect(source, **kwargs) as stream:  # type: ignore[arg-type]
+                outcome.stream = stream
                 if script is not None:
                     script(stream)
                 async for event in stream:
                     got.append(event)
-                    if stop is not None and stop(event):
-                        break
+                    then = None if on_event is None else on_event(stream, event)
+                    if then is True:
+                        return
+                    if callable(then):
+                        await _async_wait(then, trio.sleep)
+                if receive_after_end:
+                    try:
+                        await stream.receive()
+                    except BaseException as exc:
+                        outcome.after_end = exc
 
-        trio.run(tmain)
-    else:
-        assert driver == "blocking"
+        trio.run(main)
+        return outcome
+
+    def interrupt(
+        self, source: object, when: Callable[[], bool], *, iterate: bool, **kwargs: Any
+    ) -> Fds:
+        async def join(done: trio.Event) -> None:
+            try:
+                async with rt_trio.connect(source, **kwargs) as stream:  # type: ignore[arg-type]
+                    if not iterate:
+                        raise AssertionError("joined what should not be joinable")
+                    async for _ in stream:
+                        pass
+            finally:
+                done.set()
+
+        async def main() -> Fds:
+            before = fd_count()
+            done = trio.Event()
+            with trio.CancelScope() as scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(join, done)
+                    await _async_wait(lambda: when() or done.is_set(), trio.sleep)
+                    assert not done.is_set(), "the stream ended before it was cancelled"
+                    scope.cancel()
+            assert scope.cancelled_caught
+            return Fds(before, fd_count())
+
+        return trio.run(main)
+
+    def run(self, runner: Any) -> ev.SessionEnded:
+        ended: ev.SessionEnded = trio.run(runner.run)
+        return ended
+
+    def run_session(self, session: Session, handler: Handler, **kwargs: Any) -> ev.SessionEnded:
+        async def main() -> ev.SessionEnded:
+            return await rt_trio.run_session(session, handler, **kwargs)
+
+        return trio.run(main)
+
+    def clock(self) -> float:
+        return trio.current_time()
+
+    def many(
+        self,
+        bodies: list[bytes],
+        options: TransportOptions,
+        ready: Callable[[list[list[ev.Event]]], bool],
+        then: Callable[[], None],
+        **kwargs: Any,
+    ) -> list[list[ev.Event]]:
+        results: list[list[ev.Event]] = [[] for _ in bodies]
+
+        async def one(body: bytes, got: list[ev.Event]) -> None:
+            async with rt_trio.connect(body, options=options, **kwargs) as stream:
+                async for event in stream:
+                    got.append(event)
+
+        async def main() -> None:
+            async with trio.open_nursery() as nursery:
+                for body, got in zip(bodies, results, strict=True):
+                    nursery.start_soon(one, body, got)
+                await _async_wait(lambda: ready(results), trio.sleep, MANY_WAIT)
+                await trio.to_thread.run_sync(then)
+
+        trio.run(main)
+        return results
+
+
+class BlockingHarness(Harness):
+    name = "blocking"
+    module = rt_blocking
+    concurrent_streams = 20  # a thread each
+
+    def stream(
+        self,
+        source: object,
+        *,
+        script: Script | None = None,
+        on_event: OnEvent | None = None,
+        receive_after_end: bool = False,
+        **kwargs: Any,
+    ) -> Outcome:
+        got: list[ev.Event] = []
+        outcome = Outcome(got, None)
         with rt_blocking.connect(source, **kwargs) as stream:  # type: ignore[arg-type]
+            outcome.stream = stream
             if script is not None:
                 script(stream)
             for event in stream:
                 got.append(event)
-                if stop is not None and stop(event):
+                then = None if on_event is None else on_event(stream, event)
+                if then is True:
                     break
-    return got
+                if callable(then):
+                    assert wait_until(then, WAIT), "the condition did not hold in time"
+            else:
+                if receive_after_end:
+                    try:
+                        stream.receive(timeout=WAIT)
+                    except BaseException as exc:
+                        outcome.after_end = exc
+        assert not rtms_threads()
+        return outcome
+
+    def interrupt(
+        self, source: object, when: Callable[[], bool], *, iterate: bool, **kwargs: Any
+    ) -> Fds:
+        """A signal (as Ctrl-C) interrupts the main thread, inside connect() or the loop."""
+        assert threading.current_thread() is threading.main_thread()
+        armed = threading.Event()
+        leaving = threading.Event()
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            if armed.is_set():
+                armed.clear()
+                raise Interrupted
+
+        def watch() -> None:
+            if wait_until(lambda: when() or leaving.is_set(), WAIT) and not leaving.is_set():
+                signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGALRM)
+
+        before = fd_count()
+        previous = signal.signal(signal.SIGALRM, handler)
+        watcher = threading.Thread(target=watch, name="test-interrupt", daemon=True)
+        armed.set()
+        watcher.start()
+        try:
+            try:
+                with rt_blocking.connect(source, **kwargs) as stream:  # type: ignore[arg-type]
+                    if not iterate:
+                        raise AssertionError("joined what should not be joinable")
+                    for _ in stream:
+                        pass
+            except Interrupted:
+                pass
+            else:  # pragma: no cover - a failure of the driver under test
+                raise AssertionError("the stream ended before it was interrupted")
+        finally:
+            armed.clear()
+            leaving.set()
+            watcher.join(WAIT)
+            signal.signal(signal.SIGALRM, previous)
+        assert not rtms_threads()
+        return Fds(before, fd_count())
+
+    def run(self, runner: Any) -> ev.SessionEnded:
+        ended: ev.SessionEnded = runner.run()
+        return ended
+
+    def run_session(self, session: Session, handler: Handler, **kwargs: Any) -> ev.SessionEnded:
+        return rt_blocking.run_session(session, handler, **kwargs)
+
+    def clock(self) -> float:
+        return time.monotonic()
+
+    def many(
+        self,
+        bodies: list[bytes],
+        options: TransportOptions,
+        ready: Callable[[list[list[ev.Event]]], bool],
+        then: Callable[[], None],
+        **kwargs: Any,
+    ) -> list[list[ev.Event]]:
+        results: list[list[ev.Event]] = [[] for _ in bodies]
+        errors: list[BaseException] = []
+
+        def one(body: bytes, got: list[ev.Event]) -> None:
+            try:
+                with rt_blocking.connect(body, options=options, **kwargs) as stream:
+                    got.extend(stream)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=one, args=(body, got))
+            for body, got in zip(bodies, results, strict=True)
+        ]
+        for t in threads:
+            t.start()
+        assert wait_until(lambda: ready(results), MANY_WAIT), "the streams did not all flow"
+        then()
+        for t in threads:
+            t.join(MANY_WAIT)
+        assert not errors and not rtms_threads()
+        return results
+
+
+HARNESSES: tuple[Harness, ...] = (AsyncioHarness(), TrioHarness(), BlockingHarness())
+"""Every driver, for ``pytest.mark.parametrize("driver", HARNESSES)``."""
 
 
 def of(events: list[ev.Event], kind: type[Any]) -> list[Any]:

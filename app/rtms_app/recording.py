@@ -6,15 +6,17 @@ transport's ``SessionRunner`` calls.  :func:`run_job` runs it on asyncio, trio
 or blocking sockets in the calling thread until the session ends; SIGINT and
 SIGTERM close the stream gracefully (a second one stops at once).
 
-The command's one policy beyond the library's: when the very first signaling
-socket cannot be opened (DNS, TCP, TLS), the job stops instead of letting the
-session retry for a minute, so that a wrong CA or host fails at once.
+The job's session does not retry its very first signaling socket
+(``SessionConfig.retry_first_connect=False``): when it cannot be opened (DNS,
+TCP, TLS) the session ends at once instead of retrying for a minute, so that
+a wrong CA or host fails at once; :attr:`StreamJob.failure` says why.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import signal
 import threading
@@ -30,7 +32,6 @@ from rtms_proto import (
     LocalProtocolError,
     Session,
     SessionConfig,
-    SocketRole,
 )
 from rtms_proto import events as ev
 from rtms_proto.enums import FailureReason
@@ -88,6 +89,7 @@ class StreamJob:
         jitter: Callable[[], float] = random.random,
         deadline: float | None = None,
     ) -> None:
+        config = dataclasses.replace(config, retry_first_connect=False)
         self.config = config
         self.recorder = recorder
         self.wire: WireLogWriter | None = None
@@ -97,15 +99,19 @@ class StreamJob:
         self.session = TappedSession(config, jitter=jitter, wire=self.wire)
         self.on_event = on_event
         self.deadline = deadline
-        self.connected = False
         self.failure: str | None = None
-        """Why the first signaling socket could not be opened (the job then stopped)."""
+        """Why the first signaling socket could not be opened (the session then ended)."""
         self.ended: ev.SessionEnded | None = None
         self.interrupt: _Interrupt | None = None
         self._pending = False
         self._command: Command | None = None
         self._lock = threading.Lock()
         self.closed = False
+
+    @property
+    def connected(self) -> bool:
+        """A signaling handshake succeeded (the session says)."""
+        return self.session.has_connected
 
     @property
     def rtms_stream_id(self) -> str:
@@ -125,19 +131,16 @@ class StreamJob:
 
     def handle(self, event: ev.Event) -> None:
         self.recorder.handle(event, self.session.elapsed)
-        if isinstance(event, ev.SignalingConnected):
-            self.connected = True
-        elif isinstance(event, ev.ConnectionFailed):
-            if (
-                not self.connected
-                and self.failure is None
-                and event.sock.role is SocketRole.SIGNALING
-                and event.reason is FailureReason.CONNECT_FAILED
-            ):
-                self.failure = event.error.detail
-                self._stop_quietly()
-        elif isinstance(event, ev.SessionEnded):
+        if isinstance(event, ev.SessionEnded):
             self.ended = event
+            error = event.error
+            if (
+                event.why is ev.EndReason.FATAL_ERROR
+                and error is not None
+                and error.reason is FailureReason.CONNECT_FAILED
+                and not self.connected
+            ):
+                self.failure = error.detail
         if self._pending:
             self._apply_interrupt()
         if self.deadline is not None and self.ended is None and time.monotonic() > self.deadline:
@@ -183,7 +186,7 @@ class StreamJob:
 
     def _stop_quietly(self) -> None:
         with contextlib.suppress(LocalProtocolError, RuntimeError):
-            self.command(lambda s, now: s.stop(now=now))
+            self.command(_stop)
 
     # --- the end -----------------------------------------------------------------------------
 

@@ -10,9 +10,11 @@ Three transports with the same shape: :mod:`rtms_transports.asyncio`,
 * ``run_session(session, handler)`` / ``SessionRunner``: the lower-level entry
   for an application that builds its own :class:`~rtms_proto.Session`.
 
-They contain no protocol logic: each is one loop that feeds bytes and time
-into the session, performs the actions it drains in order, and keeps one timer
-armed at ``session.next_deadline()``.
+They contain no protocol logic, and the loop is written once
+(``rtms_transports._loop``): it feeds bytes and time into the session,
+performs the actions it drains in order, keeps one timer armed at
+``session.next_deadline()`` and hands the events over; each driver supplies
+only its primitives (clock, open, write, close, timer, waking the consumer).
 
 TLS
     ``wss://`` certificates are always verified: against ``options.ssl_context``

@@ -7,6 +7,7 @@ and builds an :class:`ssl.SSLContext`; the drivers do the rest.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import logging
@@ -92,7 +93,8 @@ class TransportOptions:
     the session to end when a stream is left.  ``max_events``, ``backpressure``
     and ``read_size`` shape the event queue (see ``rtms_transports``).
     ``fail_fast`` makes ``connect()`` raise when the first signaling socket
-    cannot be opened instead of letting the session retry.
+    cannot be opened instead of letting the session retry (it is the session's
+    ``SessionConfig.retry_first_connect``, inverted).
     """
 
     ca_file: str | os.PathLike[str] | None = None
@@ -337,7 +339,11 @@ class StreamLog(logging.LoggerAdapter[logging.Logger]):
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """What ``connect()`` works out before any I/O: config, options, TLS, logger."""
+    """What ``connect()`` works out before any I/O: config, options, TLS, logger.
+
+    ``config`` is the session's, with ``retry_first_connect`` set from
+    ``options.fail_fast``.
+    """
 
     config: SessionConfig
     options: TransportOptions
@@ -370,6 +376,7 @@ def prepare(
         allowed_hosts=allowed_hosts,
     )
     opts = options if options is not None else TransportOptions()
+    config = dataclasses.replace(config, retry_first_connect=not opts.fail_fast)
     url = config.signaling_url
     check_plaintext(url.host, url.port, url.secure)
     tls = tls_setup(opts) if url.secure else None

@@ -10,35 +10,31 @@ Low level, for an application that builds its own :class:`~rtms_proto.Session`:
 :func:`run_session` (or :class:`SessionRunner`) performs the session's actions
 and calls a handler with each event.
 
-The driver is one loop of callbacks: sockets are asyncio protocols
-(``BufferedProtocol``) whose bytes go straight into the session, the actions
-are performed in order, and one ``loop.call_at`` timer is re-armed at the
-session's next deadline; the clock is ``loop.time()``.
+The driver gives the shared :class:`~rtms_transports._loop.DriverLoop` its
+primitives: sockets are asyncio protocols (``BufferedProtocol``) whose bytes
+go straight into the loop, writes go to the transports, the one timer is a
+``loop.call_at`` handle, and the clock is ``loop.time()``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import TypeVar
 
 from rtms_proto import (
-    ConnectionClosed,
     Credentials,
     Layout,
     MediaParams,
     MediaType,
     OpenSocket,
-    SendBytes,
     Session,
     SocketId,
 )
 from rtms_proto import events as ev
-from rtms_proto.actions import Action
 
 from ._common import (
     StreamLog,
@@ -49,14 +45,15 @@ from ._common import (
     session_log,
     tls_setup,
 )
-from ._engine import AsyncStream, Engine, EventBuffer, HandlerSink, Sink
 from ._errors import CLOSED_DURING_TLS, ProxyError, as_transport_error, check_plaintext
+from ._loop import DriverLoop, HandlerSink, Sink
 from ._proxy import ProxyConfig, ProxyHandshake
+from ._queue import EventBuffer
+from ._stream import AsyncStream
 
 __all__ = ["SessionRunner", "Stream", "connect", "run_session"]
 
 T = TypeVar("T")
-P = ParamSpec("P")
 
 
 class _Sock:
@@ -83,7 +80,7 @@ class _Protocol(asyncio.BufferedProtocol):
         self._driver = driver
         self._sock = sock
         self._view = memoryview(bytearray(read_size))
-        self.lost: asyncio.Future[None] = driver.loop.create_future()
+        self.lost: asyncio.Future[None] = driver.aio.create_future()
         self.proxy: ProxyHandshake | None = None
         self.tunnel: asyncio.Future[None] | None = None
 
@@ -132,7 +129,8 @@ class _Protocol(asyncio.BufferedProtocol):
 
 
 class _Driver:
-    """One session's sockets and timer on the running loop."""
+    """One session's sockets and timer on the running loop: the primitives of a
+    :class:`DriverLoop`."""
 
     def __init__(
         self,
@@ -141,11 +139,9 @@ class _Driver:
         options: TransportOptions,
         log: StreamLog,
         tls: TlsSetup | None,
-        *,
-        fail_fast: bool,
     ) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.engine = Engine(session, sink, log, fail_fast=fail_fast)
+        self.aio = asyncio.get_running_loop()
+        self.clock = self.aio.time
         self.sink = sink
         self.options = options
         self.log = log
@@ -158,22 +154,26 @@ class _Driver:
         self._timer_at: float | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.done = asyncio.Event()
-        self.error: BaseException | None = None
-        """An exception that escaped the core (a bug): the driver stopped."""
+        self.loop = DriverLoop(session, sink, self, log, close_timeout=options.close_timeout)
 
-    # --- inputs --------------------------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        return self.loop.finished or self.loop.error is not None
 
-    def start(self) -> None:
-        self._run(self.engine.start)
+    def command(self, fn: Callable[[Session, float], T]) -> T:
+        """Run ``fn(session, now)`` and perform what it caused (from the loop's thread)."""
+        return self.loop.command(fn)
+
+    # --- socket inputs -------------------------------------------------------------------
 
     def on_data(self, sock: _Sock, data: bytes) -> None:
         if not sock.closed:
-            self._run(self.engine.data, sock.id, data)
+            self.loop.data(sock.id, data)
 
     def on_eof(self, sock: _Sock) -> None:
         if not sock.closed and not sock.eof:
             sock.eof = True
-            self._run(self.engine.eof, sock.id)
+            self.loop.eof(sock.id)
 
     def on_lost(self, sock: _Sock, exc: Exception | None) -> None:
         if sock.proto is not None:
@@ -185,81 +185,27 @@ class _Driver:
         if not sock.closed and not sock.eof:
             sock.closed = True
             a = sock.action
-            error = as_transport_error(exc, host=a.host, port=a.port, opened=True)
-            self._run(self.engine.failed, sock.id, error)
-        else:
-            self._check_done()
+            self.loop.failed(
+                sock.id, as_transport_error(exc, host=a.host, port=a.port, opened=True)
+            )
+        self.loop.released(sock.id)
 
-    def command(self, fn: Callable[[Session, float], T]) -> T:
-        """Run ``fn(session, now)`` and perform what it caused (from the loop's thread)."""
-        if self.error is not None:
-            raise ConnectionClosed("the driver stopped") from self.error
-        if self.engine.ended is not None:
-            raise ConnectionClosed("the session has ended")
-        result, actions = self.engine.command(self.loop.time(), fn)
-        self._apply(actions)
-        return result
+    # --- primitives ----------------------------------------------------------------------
 
-    # --- the loop step -----------------------------------------------------------------
-
-    def _run(
-        self,
-        step: Callable[Concatenate[float, P], list[Action]],
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> None:
-        """One input: call ``step(now, ...)`` and perform the actions it returns."""
-        if self.error is not None:
-            return
-        try:
-            actions = step(self.loop.time(), *args, **kwargs)
-        except Exception as exc:  # a bug in the core: stop, and tell the application
-            self._crash(exc)
-            return
-        self._apply(actions)
-
-    def _apply(self, actions: list[Action]) -> None:
-        engine = self.engine
-        try:
-            while True:
-                for action in actions:
-                    if type(action) is SendBytes:
-                        sock = self._socks.get(action.sock)
-                        if sock is not None and sock.transport is not None and not sock.closed:
-                            sock.transport.write(action.data)
-                    elif type(action) is OpenSocket:
-                        self._open(action)
-                    else:
-                        self._close(action.sock)
-                delivered = self.sink.deliver()
-                actions = engine.collect(None)
-                if not actions and not delivered:
-                    break
-        except Exception as exc:
-            self._crash(exc)
-            return
-        self._rearm()
-        self.update_reading()
-        self._wake()
-        self._check_done()
-
-    # --- actions -------------------------------------------------------------------------
-
-    def _open(self, action: OpenSocket) -> None:
+    def open(self, action: OpenSocket) -> None:
         sock = _Sock(action, self.log.for_socket(action.sock))
         self._socks[action.sock] = sock
-        task = self.loop.create_task(self._connect(sock), name=f"rtms-open-{action.sock}")
+        task = self.aio.create_task(self._connect(sock), name=f"rtms-open-{action.sock}")
         sock.task = task
         self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        task.add_done_callback(lambda t: self._task_done(t, sock))
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:  # pragma: no cover - a bug
-            self._crash(task.exception() or RuntimeError("opening task failed"))
-        self._check_done()
+    def write(self, sock_id: SocketId, data: bytes) -> None:
+        sock = self._socks.get(sock_id)
+        if sock is not None and sock.transport is not None and not sock.closed:
+            sock.transport.write(data)
 
-    def _close(self, sock_id: SocketId) -> None:
+    def close(self, sock_id: SocketId) -> None:
         sock = self._socks.get(sock_id)
         if sock is None or sock.closed:
             return  # unknown, or never opened: nothing to close
@@ -272,6 +218,43 @@ class _Driver:
         else:
             sock.log.debug("closing")
             sock.transport.close()  # flushes what was written, then closes
+
+    def arm_timer(self, deadline: float | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = None if deadline is None else self.aio.call_at(deadline, self._fire)
+
+    def wake_consumer(self) -> None:
+        self.update_reading()
+        if self.loop.finished:
+            self._stop_timer()
+            self.done.set()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def abort(self) -> None:
+        """Close everything now: no goodbye, pending opens cancelled."""
+        self._stop_timer()
+        for sock in list(self._socks.values()):
+            sock.closed = True
+            if sock.transport is not None:
+                sock.transport.abort()
+            elif sock.task is not None:
+                sock.task.cancel()
+        self._socks.clear()
+        for task in self._tasks:
+            task.cancel()
+
+    # --- opening -------------------------------------------------------------------------
+
+    def _task_done(self, task: asyncio.Task[None], sock: _Sock) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # pragma: no cover - a bug
+            self.loop.crash(task.exception() or RuntimeError("opening task failed"))
+        if sock.transport is None:
+            self.loop.released(sock.id)  # never opened; an open socket is let go when lost
 
     async def _connect(self, sock: _Sock) -> None:
         a = sock.action
@@ -300,18 +283,18 @@ class _Driver:
             if sock.closed:
                 return
             error = as_transport_error(exc, host=a.host, port=a.port, trust=trust, timeout=timeout)
-            self._run(self.engine.failed, sock.id, error)
+            self.loop.failed(sock.id, error)
             return
         if sock.closed:  # closed while the last step completed
             transport.abort()
             return
         if proto.lost.done():  # lost before we could use it
             error = as_transport_error(None, host=a.host, port=a.port, opened=True)
-            self._run(self.engine.failed, sock.id, error)
+            self.loop.failed(sock.id, error)
             return
         sock.transport = transport
         sock.log.info("connected to %s:%d", a.host, a.port)
-        self._run(self.engine.opened, sock.id)
+        self.loop.opened(sock.id)
 
     def _tls_setup(self) -> TlsSetup:
         if self._tls is None:
@@ -327,7 +310,7 @@ class _Driver:
         ``create_connection(ssl=...)`` on Python 3.11 can leave it open when the
         cancellation lands before the TLS protocol saw the connection.
         """
-        loop = self.loop
+        loop = self.aio
         proxy = self._proxy
         if proxy is not None:
             proto.proxy = ProxyHandshake(proxy, a.host, a.port)
@@ -360,22 +343,18 @@ class _Driver:
             raw.abort()
             raise
 
-    # --- timer, reading, completion ------------------------------------------------------
-
-    def _rearm(self) -> None:
-        deadline = self.engine.session.next_deadline()
-        if deadline == self._timer_at:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = deadline
-        self._timer = None if deadline is None else self.loop.call_at(deadline, self._fire)
+    # --- timer, reading, waiting ---------------------------------------------------------
 
     def _fire(self) -> None:
         deadline = self._timer_at
         self._timer = self._timer_at = None
         assert deadline is not None
-        self._run(self.engine.timer, deadline)
+        self.loop.timer(deadline)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._timer_at = None
 
     def update_reading(self) -> None:
         """Pause or resume each socket as the sink allows (backpressure)."""
@@ -393,55 +372,15 @@ class _Driver:
                     sock.log.debug("event queue full: reading paused")
                     transport.pause_reading()
 
-    def _check_done(self) -> None:
-        if self.engine.ended is not None and not self._socks and not self._tasks:
-            self._stop_timer()
-            self.done.set()
-            self._wake()
-
-    def _crash(self, exc: BaseException) -> None:
-        if self.error is None:
-            self.error = exc
-            self.log.error("the driver stopped on an unexpected error: %r", exc)
-        self.abort()
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
     async def wait_change(self) -> None:
         """Wait until events arrive or the driver finishes."""
-        self._waiter = self.loop.create_future()
+        self._waiter = self.aio.create_future()
         try:
             await self._waiter
         finally:
             self._waiter = None
 
-    @property
-    def finished(self) -> bool:
-        return self.done.is_set() or self.error is not None
-
-    def _stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self._timer_at = None
-
     # --- shutting down ------------------------------------------------------------------
-
-    def abort(self) -> None:
-        """Close everything now: no goodbye, pending opens cancelled."""
-        self._stop_timer()
-        for sock in list(self._socks.values()):
-            sock.closed = True
-            if sock.transport is not None:
-                sock.transport.abort()
-            elif sock.task is not None:
-                sock.task.cancel()
-        self._socks.clear()
-        for task in self._tasks:
-            task.cancel()
 
     async def wait_closed(self, timeout: float = 2.0) -> None:
         """Wait (bounded) until every opening task ended and every socket is closed."""
@@ -454,18 +393,13 @@ class _Driver:
 
     async def finish(self, graceful: bool) -> None:
         """End the session: in order (``stop()``, bounded) when ``graceful``, else at once."""
-        if graceful and not self.finished:
-            if self.engine.ended is None and not self.engine.session.ended:
-                with contextlib.suppress(ConnectionClosed):  # unless already ending
-                    self.command(lambda s, now: s.stop(now=now))
+        deadline = self.loop.leave() if graceful else None
+        if deadline is not None:
             try:
-                async with asyncio.timeout(self.options.close_timeout):
+                async with asyncio.timeout_at(deadline):
                     await self.done.wait()
             except TimeoutError:
-                self.log.warning(
-                    "the session did not end within %g s; closing its sockets",
-                    self.options.close_timeout,
-                )
+                self.loop.left_unfinished()
         self.abort()
         await self.wait_closed()
 
@@ -517,23 +451,14 @@ async def connect(
         logger=logger,
     )
     buffer = EventBuffer(prep.options.max_events, prep.options.backpressure, prep.log)
-    driver = _Driver(
-        Session(prep.config, jitter=jitter),
-        buffer,
-        prep.options,
-        prep.log,
-        prep.tls,
-        fail_fast=prep.options.fail_fast,
-    )
+    driver = _Driver(Session(prep.config, jitter=jitter), buffer, prep.options, prep.log, prep.tls)
+    loop = driver.loop
     graceful = False
     try:
-        driver.start()
-        while not driver.engine.connected and not driver.finished:
+        loop.start()
+        while not loop.session.has_connected and not driver.finished:
             await driver.wait_change()
-        if driver.error is not None:
-            raise driver.error
-        if not driver.engine.connected:
-            driver.engine.raise_not_connected()
+        loop.check_connected()
         yield Stream(driver, buffer)
         graceful = True
     finally:
@@ -569,24 +494,19 @@ class SessionRunner:
         if self._driver is not None:
             raise RuntimeError("a SessionRunner runs once")
         driver = self._driver = _Driver(
-            self._session,
-            HandlerSink(self._handler),
-            self._options,
-            self._log,
-            None,
-            fail_fast=False,
+            self._session, HandlerSink(self._handler), self._options, self._log, None
         )
         try:
-            driver.start()
+            driver.loop.start()
             while not driver.finished:
                 await driver.wait_change()
-            if driver.error is not None:
-                raise driver.error
+            if driver.loop.error is not None:
+                raise driver.loop.error
         finally:
             driver.abort()
             await driver.wait_closed()
-        assert driver.engine.ended is not None
-        return driver.engine.ended
+        assert driver.loop.end is not None
+        return driver.loop.end
 
     def command(self, fn: Callable[[Session, float], T]) -> T:
         """Run ``fn(session, now)`` on the session and perform what it caused."""

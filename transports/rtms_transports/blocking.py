@@ -17,29 +17,23 @@ Low level, for an application that builds its own :class:`~rtms_proto.Session`:
 :func:`run_session` (or :class:`SessionRunner`) runs the loop in the calling
 thread and calls a handler with each event.
 
-The loop: one ``selectors`` selector over the session's sockets (TLS through
-memory buffers, see ``_tls_pipe``), ``time.monotonic()`` for the clock, the
-selector's timeout for the session's next deadline, and a socket pair to wake
-it.
+The loop is the shared :class:`~rtms_transports._loop.DriverLoop` on the
+reactor of :mod:`rtms_transports._reactor`: one ``selectors`` selector over
+the session's sockets (TLS through memory buffers), ``time.monotonic()`` for
+the clock, the selector's timeout for the session's next deadline, and a
+socket pair to wake it.
 """
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import contextlib
-import enum
-import errno
 import logging
 import random
-import selectors
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import TypeVar
 
 from rtms_proto import (
     ConnectionClosed,
@@ -47,86 +41,20 @@ from rtms_proto import (
     Layout,
     MediaParams,
     MediaType,
-    OpenSocket,
-    SendBytes,
     Session,
     SocketId,
 )
 from rtms_proto import events as ev
-from rtms_proto.actions import Action
 
-from ._common import (
-    StreamLog,
-    TlsSetup,
-    TransportOptions,
-    WebhookSource,
-    prepare,
-    session_log,
-    tls_setup,
-)
-from ._engine import Engine, EventBuffer, HandlerSink, Sink, StreamBase
-from ._errors import CLOSED_DURING_TLS, as_transport_error, check_plaintext
-from ._proxy import ProxyConfig, ProxyHandshake
-from ._tls_pipe import TlsPipe
+from ._common import TransportOptions, WebhookSource, prepare, session_log
+from ._loop import HandlerSink
+from ._queue import EventBuffer
+from ._reactor import Reactor
+from ._stream import StreamBase
 
 __all__ = ["SessionRunner", "Stream", "connect", "run_session"]
 
 T = TypeVar("T")
-P = ParamSpec("P")
-
-_READ = selectors.EVENT_READ
-_WRITE = selectors.EVENT_WRITE
-_IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, errno.EALREADY, 0}
-_MAX_WRITE = 1 << 18
-
-
-class _Phase(enum.Enum):
-    RESOLVE = "resolve"
-    CONNECT = "connect"
-    PROXY = "proxy"
-    TLS = "tls"
-    OPEN = "open"
-
-
-class _Sock:
-    """One socket of the session and where it is in opening it."""
-
-    __slots__ = (
-        "action",
-        "addrs",
-        "closed",
-        "deadline",
-        "eof",
-        "id",
-        "last_error",
-        "log",
-        "mask",
-        "outbox",
-        "phase",
-        "proxy",
-        "registered",
-        "sock",
-        "tls",
-        "wire",
-    )
-
-    def __init__(self, action: OpenSocket, log: StreamLog) -> None:
-        self.action = action
-        self.id = action.sock
-        self.log = log
-        self.phase = _Phase.RESOLVE
-        self.sock: socket.socket | None = None
-        self.registered: socket.socket | None = None
-        self.mask = 0
-        self.addrs: list[tuple[socket.AddressFamily, socket.SocketKind, int, object]] = []
-        self.last_error: OSError | None = None
-        self.deadline: float | None = None  # connect timeout, then flush-on-close timeout
-        self.outbox = bytearray()  # bytes to send (encrypted first under TLS)
-        self.tls: TlsPipe | None = None
-        self.wire = bytearray()  # TLS records to send
-        self.proxy: ProxyHandshake | None = None
-        self.closed = False  # CloseSocket performed: feed nothing more, flush and close
-        self.eof = False
 
 
 class _ThreadSink:
@@ -154,537 +82,6 @@ class _ThreadSink:
         return False
 
 
-class _Driver:
-    """The loop of one session: a selector over its sockets."""
-
-    def __init__(
-        self,
-        session: Session,
-        sink: Sink,
-        options: TransportOptions,
-        log: StreamLog,
-        tls: TlsSetup | None,
-        *,
-        fail_fast: bool,
-        cond: threading.Condition | None = None,
-    ) -> None:
-        self.engine = Engine(session, sink, log, fail_fast=fail_fast)
-        self.sink = sink
-        self.options = options
-        self.log = log
-        self.cond = cond if cond is not None else threading.Condition()
-        self._tls = tls
-        self._proxy: ProxyConfig | None = options.proxy_config
-        self._socks: dict[SocketId, _Sock] = {}
-        self._new: list[_Sock] = []
-        self._calls: collections.deque[
-            tuple[Callable[[Session, float], object], concurrent.futures.Future[object]]
-        ] = collections.deque()
-        self._sel: selectors.BaseSelector | None = None
-        self._wake_r: socket.socket | None = None
-        self._wake_w: socket.socket | None = None
-        self._abort = False
-        self._thread: int | None = None
-        self.running = False
-        self.finished = False
-        self.error: BaseException | None = None
-        """An exception that escaped the core (a bug): the driver stopped."""
-        self._setup()
-
-    def _setup(self) -> None:
-        sel = selectors.DefaultSelector()
-        wake_r, wake_w = socket.socketpair()
-        wake_r.setblocking(False)
-        wake_w.setblocking(False)
-        sel.register(wake_r, _READ, None)
-        self._sel, self._wake_r, self._wake_w = sel, wake_r, wake_w
-
-    # --- thread-safe entry points --------------------------------------------------------
-
-    def wake(self) -> None:
-        """Make the loop look again (from any thread)."""
-        wake_w = self._wake_w
-        if wake_w is not None:
-            with contextlib.suppress(OSError):  # full (already woken) or closed
-                wake_w.send(b"\0")
-
-    def request_abort(self) -> None:
-        self._abort = True
-        self.wake()
-
-    def command(self, fn: Callable[[Session, float], T]) -> T:
-        """Run ``fn(session, now)`` on the loop's thread and perform what it caused."""
-        if threading.get_ident() == self._thread:
-            result, actions = self.engine.command(time.monotonic(), fn)
-            self._apply(actions)
-            return result
-        future: concurrent.futures.Future[object] = concurrent.futures.Future()
-        with self.cond:
-            if self.finished or not self.running or self._abort:
-                raise ConnectionClosed("the session's loop is not running")
-            self._calls.append((fn, future))
-        self.wake()
-        return future.result()  # type: ignore[return-value]
-
-    # --- the loop ------------------------------------------------------------------------
-
-    def run(self) -> None:
-        """Run until the session ended and its sockets are closed, or an abort."""
-        self._thread = threading.get_ident()
-        with self.cond:
-            self.running = True
-        sel = self._sel
-        assert sel is not None
-        try:
-            self._run(self.engine.start)
-            while True:
-                self._flush_all()  # may close sockets that waited to flush
-                if self._abort or self.error is not None:
-                    break
-                if self.engine.ended is not None and not self._socks:
-                    break
-                self._update_registrations()
-                for key, mask in sel.select(self._timeout()):
-                    if key.data is None:
-                        self._drain_wake()
-                    else:
-                        self._ready(key.data, mask)
-                self._start_opens()
-                self._fire_timers()
-                self._run_calls()
-        except Exception as exc:  # pragma: no cover - a bug: report it, close everything
-            self._crash(exc)
-        finally:
-            self._shutdown()
-
-    def _shutdown(self) -> None:
-        for sock in list(self._socks.values()):
-            self._discard(sock)
-        for sock in self._new:
-            self._discard(sock)
-        self._new.clear()
-        with self.cond:
-            self.finished = True
-            calls = list(self._calls)
-            self._calls.clear()
-            self.cond.notify_all()
-        for _, future in calls:
-            future.set_exception(ConnectionClosed("the session's loop stopped"))
-        if self._sel is not None:
-            self._sel.close()
-        for s in (self._wake_r, self._wake_w):
-            if s is not None:
-                s.close()
-        self._sel = self._wake_r = self._wake_w = None
-
-    def _timeout(self) -> float | None:
-        if self._calls or self._new:
-            return 0.0
-        times = [s.deadline for s in self._socks.values() if s.deadline is not None]
-        deadline = self.engine.session.next_deadline()
-        if deadline is not None:
-            times.append(deadline)
-        if not times:
-            return None
-        return max(0.0, min(times) - time.monotonic())
-
-    def _drain_wake(self) -> None:
-        wake_r = self._wake_r
-        assert wake_r is not None
-        with contextlib.suppress(OSError):
-            while wake_r.recv(4096):
-                pass
-
-    def _run(
-        self,
-        step: Callable[Concatenate[float, P], list[Action]],
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> None:
-        """One input: call ``step(now, ...)`` and perform the actions it returns."""
-        if self.error is not None:
-            return
-        try:
-            actions = step(time.monotonic(), *args, **kwargs)
-        except Exception as exc:  # a bug in the core: stop, and tell the application
-            self._crash(exc)
-            return
-        self._apply(actions)
-
-    def _apply(self, actions: list[Action]) -> None:
-        engine = self.engine
-        try:
-            while True:
-                for action in actions:
-                    if type(action) is SendBytes:
-                        sock = self._socks.get(action.sock)
-                        if sock is not None and not sock.closed and sock.sock is not None:
-                            sock.outbox += action.data  # written by the loop, after this batch
-                    elif type(action) is OpenSocket:
-                        self._open(action)
-                    else:
-                        self._close(action.sock)
-                delivered = self.sink.deliver()
-                actions = engine.collect(None)
-                if not actions and not delivered:
-                    break
-        except Exception as exc:
-            self._crash(exc)
-
-    def _crash(self, exc: BaseException) -> None:
-        if self.error is None:
-            self.error = exc
-            self.log.error("the driver stopped on an unexpected error: %r", exc)
-        self._abort = True
-
-    def _run_calls(self) -> None:
-        while True:
-            with self.cond:
-                if not self._calls:
-                    return
-                fn, future = self._calls.popleft()
-            try:
-                result, actions = self.engine.command(time.monotonic(), fn)
-            except Exception as exc:
-                future.set_exception(exc)
-                continue
-            self._apply(actions)
-            future.set_result(result)
-
-    # --- actions -------------------------------------------------------------------------
-
-    def _open(self, action: OpenSocket) -> None:
-        sock = _Sock(action, self.log.for_socket(action.sock))
-        self._socks[action.sock] = sock
-        self._new.append(sock)  # started by the loop, after this batch
-
-    def _close(self, sock_id: SocketId) -> None:
-        sock = self._socks.get(sock_id)
-        if sock is None or sock.closed:
-            return  # unknown, or already closed: nothing to do
-        sock.closed = True
-        if sock.phase is _Phase.OPEN and (sock.outbox or sock.wire):
-            sock.deadline = time.monotonic() + self.options.close_timeout  # flush, bounded
-        else:
-            self._discard(sock)
-
-    def _discard(self, sock: _Sock) -> None:
-        """Close the socket now and forget it."""
-        if self._socks.get(sock.id) is sock:
-            del self._socks[sock.id]
-        self._unregister(sock)
-        if sock.sock is not None:
-            sock.sock.close()
-            sock.sock = None
-            sock.log.debug("closed")
-
-    # --- opening -------------------------------------------------------------------------
-
-    def _start_opens(self) -> None:
-        new, self._new = self._new, []
-        for sock in new:
-            if sock.closed:
-                continue
-            a = sock.action
-            sock.deadline = time.monotonic() + self.options.connect_timeout
-            try:
-                check_plaintext(a.host, a.port, a.secure)
-                if a.secure:
-                    self._tls_setup()
-                host, port = (
-                    (self._proxy.host, self._proxy.port) if self._proxy else (a.host, a.port)
-                )
-                sock.log.debug(
-                    "connecting to %s:%d%s%s",
-                    a.host,
-                    a.port,
-                    " with TLS" if a.secure else "",
-                    f" via proxy {self._proxy.display}" if self._proxy else "",
-                )
-                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-                sock.addrs = [(f, t, p, addr) for f, t, p, _, addr in infos]
-                self._next_address(sock)
-            except Exception as exc:
-                self._open_failed(sock, exc)
-
-    def _tls_setup(self) -> TlsSetup:
-        if self._tls is None:
-            self._tls = tls_setup(self.options)
-        return self._tls
-
-    def _next_address(self, sock: _Sock) -> None:
-        while sock.addrs:
-            family, kind, proto, addr = sock.addrs.pop(0)
-            raw = socket.socket(family, kind, proto)
-            raw.setblocking(False)
-            try:
-                code = raw.connect_ex(addr)  # type: ignore[arg-type]
-            except OSError as exc:
-                raw.close()
-                sock.last_error = exc
-                continue
-            if code in _IN_PROGRESS:
-                sock.sock = raw
-                sock.phase = _Phase.CONNECT
-                return
-            raw.close()
-            sock.last_error = OSError(code, errno.errorcode.get(code, "connect failed"))
-        raise sock.last_error or OSError("no address to connect to")
-
-    def _open_failed(self, sock: _Sock, exc: BaseException) -> None:
-        self._unregister(sock)
-        if sock.sock is not None:
-            sock.sock.close()
-            sock.sock = None
-        if sock.closed:
-            return
-        a = sock.action
-        trust = self._tls.trust if self._tls is not None else ""
-        error = as_transport_error(
-            exc, host=a.host, port=a.port, trust=trust, timeout=self.options.connect_timeout
-        )
-        self._run(self.engine.failed, sock.id, error)
-
-    def _connected(self, sock: _Sock) -> None:
-        raw = sock.sock
-        assert raw is not None
-        code = raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if code:
-            self._unregister(sock)
-            raw.close()
-            sock.sock = None
-            sock.last_error = OSError(code, errno.errorcode.get(code, "connect failed"))
-            self._next_address(sock)  # raises when none is left
-            return
-        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self._proxy is not None:
-            sock.proxy = ProxyHandshake(self._proxy, sock.action.host, sock.action.port)
-            sock.outbox += sock.proxy.request
-            sock.phase = _Phase.PROXY
-            return
-        self._begin_tls(sock)
-
-    def _begin_tls(self, sock: _Sock) -> None:
-        a = sock.action
-        if not a.secure:
-            self._opened(sock)
-            return
-        sock.tls = TlsPipe(self._tls_setup().context, a.host)
-        sock.phase = _Phase.TLS
-        self._handshake(sock)
-
-    def _handshake(self, sock: _Sock) -> None:
-        """One handshake step; raises what the handshake raises (``_ready`` reports it)."""
-        tls = sock.tls
-        assert tls is not None
-        done = tls.handshake()
-        sock.wire += tls.take_output()
-        if done:
-            self._opened(sock)
-
-    def _handshake_input(self, sock: _Sock) -> None:
-        raw = sock.sock
-        tls = sock.tls
-        assert raw is not None and tls is not None
-        try:
-            data = raw.recv(self.options.read_size)
-        except (BlockingIOError, InterruptedError):
-            return
-        if not data:
-            raise ConnectionResetError(CLOSED_DURING_TLS)
-        tls.receive(data)
-        self._handshake(sock)
-
-    def _opened(self, sock: _Sock) -> None:
-        sock.phase = _Phase.OPEN
-        sock.deadline = None
-        sock.log.info("connected to %s:%d", sock.action.host, sock.action.port)
-        self._run(self.engine.opened, sock.id)
-
-    # --- I/O readiness -------------------------------------------------------------------
-
-    def _ready(self, sock: _Sock, mask: int) -> None:
-        if sock.sock is None:
-            return
-        try:
-            if sock.phase is _Phase.OPEN:
-                if mask & _WRITE:
-                    self._flush(sock)
-                if mask & _READ and sock.sock is not None and not sock.closed:
-                    self._read(sock)
-            elif sock.phase is _Phase.CONNECT:
-                self._connected(sock)
-            elif sock.phase is _Phase.PROXY:
-                self._proxy_step(sock, mask)
-            elif sock.phase is _Phase.TLS:
-                if mask & _WRITE:
-                    self._send_wire(sock)
-                if mask & _READ:
-                    self._handshake_input(sock)
-        except Exception as exc:
-            if sock.phase is _Phase.OPEN:  # pragma: no cover - I/O errors are handled inside
-                raise
-            self._open_failed(sock, exc)
-
-    def _proxy_step(self, sock: _Sock, mask: int) -> None:
-        raw = sock.sock
-        assert raw is not None and sock.proxy is not None
-        if sock.outbox:
-            with contextlib.suppress(BlockingIOError, InterruptedError):
-                del sock.outbox[: raw.send(sock.outbox)]
-            return
-        if mask & _READ:
-            try:
-                data = raw.recv(4096)
-            except (BlockingIOError, InterruptedError):
-                return
-            if sock.proxy.receive_data(data):
-                self._begin_tls(sock)
-
-    def _read(self, sock: _Sock) -> None:
-        """One ``recv`` of at most ``read_size`` bytes (decrypted, under TLS) into the session."""
-        conn = sock.sock
-        assert conn is not None
-        eof = False
-        error: BaseException | None = None
-        try:
-            data = conn.recv(self.options.read_size)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            data, error = b"", exc
-        tls = sock.tls
-        if tls is not None and error is None:
-            try:
-                tls.receive(data)
-                data, eof = tls.read(self.options.read_size)
-            except ssl.SSLError as exc:
-                data, error = b"", exc
-            sock.wire += tls.take_output()  # alerts, key update answers: sent by the loop
-        elif not data:
-            eof = error is None
-        if data:
-            self._run(self.engine.data, sock.id, data)
-        if sock.closed:
-            return
-        if error is not None:
-            self._lost(sock, error)
-        elif eof:
-            sock.eof = True
-            self._run(self.engine.eof, sock.id)
-
-    def _flush(self, sock: _Sock) -> None:
-        """Send what is queued: encrypted first under TLS, then as much as the kernel takes."""
-        tls = sock.tls
-        if tls is not None and sock.outbox:
-            try:
-                tls.write(sock.outbox)
-            except ssl.SSLError as exc:
-                self._lost(sock, exc)
-                return
-            sock.outbox.clear()
-            sock.wire += tls.take_output()
-        if self._send_wire(sock) and sock.closed:
-            self._discard(sock)
-
-    def _send_wire(self, sock: _Sock) -> bool:
-        """Write the bytes due on the socket; True once none is left."""
-        conn = sock.sock
-        if conn is None:
-            return False
-        buf = sock.wire if sock.tls is not None else sock.outbox
-        while buf:
-            try:
-                sent = conn.send(buf[:_MAX_WRITE])
-            except (BlockingIOError, InterruptedError):
-                return False
-            except OSError as exc:
-                if sock.phase is not _Phase.OPEN:
-                    raise
-                self._lost(sock, exc)
-                return False
-            del buf[:sent]
-        return True
-
-    def _flush_all(self) -> None:
-        for sock in list(self._socks.values()):
-            if (sock.outbox or sock.wire) and sock.phase is _Phase.OPEN:
-                self._flush(sock)
-
-    def _lost(self, sock: _Sock, exc: BaseException) -> None:
-        sock.outbox.clear()
-        sock.wire.clear()
-        if sock.closed:
-            self._discard(sock)
-            return
-        if sock.eof:
-            return
-        sock.eof = True
-        a = sock.action
-        error = as_transport_error(exc, host=a.host, port=a.port, opened=True)
-        self._run(self.engine.failed, sock.id, error)
-
-    # --- registrations and timers --------------------------------------------------------
-
-    def _wanted(self, sock: _Sock) -> int:
-        phase = sock.phase
-        if phase is _Phase.OPEN:
-            mask = _WRITE if sock.outbox or sock.wire else 0
-            if not sock.closed and not sock.eof and self.sink.reading_allowed(sock.id):
-                mask |= _READ
-            return mask
-        if phase is _Phase.CONNECT:
-            return _WRITE
-        if phase is _Phase.PROXY:
-            return _WRITE if sock.outbox else _READ
-        if phase is _Phase.TLS:
-            return _READ | _WRITE if sock.wire else _READ
-        return 0
-
-    def _update_registrations(self) -> None:
-        sel = self._sel
-        assert sel is not None
-        for sock in self._socks.values():
-            conn = sock.sock
-            if conn is None:
-                continue
-            mask = self._wanted(sock)
-            if sock.registered is not conn:
-                self._unregister(sock)
-                if mask:
-                    sel.register(conn, mask, sock)
-                    sock.registered, sock.mask = conn, mask
-            elif mask != sock.mask:
-                if mask:
-                    sel.modify(conn, mask, sock)
-                else:
-                    sel.unregister(conn)
-                    sock.registered = None
-                sock.mask = mask
-
-    def _unregister(self, sock: _Sock) -> None:
-        if sock.registered is not None and self._sel is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self._sel.unregister(sock.registered)
-        sock.registered = None
-        sock.mask = 0
-
-    def _fire_timers(self) -> None:
-        now = time.monotonic()
-        for sock in list(self._socks.values()):
-            if sock.deadline is None or sock.deadline > now:
-                continue
-            sock.deadline = None
-            if sock.closed:
-                sock.log.debug("could not flush before closing")
-                self._discard(sock)
-            else:
-                self._open_failed(sock, TimeoutError("connect timeout"))
-        deadline = self.engine.session.next_deadline()
-        if deadline is not None and deadline <= now:
-            self._run(self.engine.timer, deadline)
-
-
 class Stream(StreamBase):
     """One RTMS stream: iterate it for events; its commands go to the session.
 
@@ -694,9 +91,9 @@ class Stream(StreamBase):
     when done; they raise what the session raises.
     """
 
-    _driver: _Driver
+    _driver: Reactor
 
-    def __init__(self, driver: _Driver, buffer: EventBuffer, lock: threading.RLock) -> None:
+    def __init__(self, driver: Reactor, buffer: EventBuffer, lock: threading.RLock) -> None:
         super().__init__(driver, buffer)
         self._lock = lock  # the lock of driver.cond
 
@@ -727,8 +124,8 @@ class Stream(StreamBase):
                     unblocked = buffer.unblocked
                     buffer.unblocked = False
                     break
-                if driver.error is not None:
-                    raise driver.error
+                if driver.loop.error is not None:
+                    raise driver.loop.error
                 if self._over or driver.finished:
                     raise StopIteration
                 if deadline is None:
@@ -783,15 +180,15 @@ def connect(
     lock = threading.RLock()
     cond = threading.Condition(lock)
     buffer = EventBuffer(prep.options.max_events, prep.options.backpressure, prep.log)
-    driver = _Driver(
+    driver = Reactor(
         Session(prep.config, jitter=jitter),
         _ThreadSink(buffer, cond),
         prep.options,
         prep.log,
         prep.tls,
-        fail_fast=prep.options.fail_fast,
         cond=cond,
     )
+    loop = driver.loop
     thread = threading.Thread(
         target=driver.run, name=f"rtms-stream-{prep.config.stream.rtms_stream_id}", daemon=True
     )
@@ -799,29 +196,24 @@ def connect(
     thread.start()
     try:
         with cond:
-            while not driver.engine.connected and not driver.finished:
+            while not loop.session.has_connected and not driver.finished:
                 cond.wait()
-        if driver.error is not None:
-            raise driver.error
-        if not driver.engine.connected:
-            driver.engine.raise_not_connected()
+        loop.check_connected()
         yield Stream(driver, buffer, lock)
         graceful = True
     finally:
         with cond:
             buffer.discard()
         if graceful and not driver.finished:
-            if driver.engine.ended is None:
-                with contextlib.suppress(ConnectionClosed):  # unless already ending
-                    driver.command(lambda s, now: s.stop(now=now))
-            driver.wake()
-            with cond:
-                cond.wait_for(lambda: driver.finished, prep.options.close_timeout)
-            if not driver.finished:
-                prep.log.warning(
-                    "the session did not end within %g s; closing its sockets",
-                    prep.options.close_timeout,
-                )
+            with contextlib.suppress(ConnectionClosed):  # unless the loop already stopped
+                deadline = driver.call(loop.leave)
+                if deadline is not None:
+                    with cond:
+                        cond.wait_for(
+                            lambda: driver.finished, max(0.0, deadline - time.monotonic())
+                        )
+                    if not driver.finished:
+                        loop.left_unfinished()
         driver.request_abort()
         thread.join()
 
@@ -845,13 +237,12 @@ class SessionRunner:
         options: TransportOptions | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
-        self._driver = _Driver(
+        self._driver = Reactor(
             session,
             HandlerSink(handler),
             options if options is not None else TransportOptions(),
             session_log(session.config, logger),
             None,
-            fail_fast=False,
         )
         self._started = False
 
@@ -861,9 +252,9 @@ class SessionRunner:
         self._started = True
         driver = self._driver
         driver.run()
-        if driver.error is not None:
-            raise driver.error
-        ended = driver.engine.ended
+        if driver.loop.error is not None:
+            raise driver.loop.error
+        ended = driver.loop.end
         if ended is None:
             raise ConnectionClosed("the runner was stopped before the session ended")
         return ended

@@ -24,23 +24,20 @@ import random
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import TypeVar
 
 import trio
 
 from rtms_proto import (
-    ConnectionClosed,
     Credentials,
     Layout,
     MediaParams,
     MediaType,
     OpenSocket,
-    SendBytes,
     Session,
     SocketId,
 )
 from rtms_proto import events as ev
-from rtms_proto.actions import Action
 
 from ._common import (
     StreamLog,
@@ -51,14 +48,15 @@ from ._common import (
     session_log,
     tls_setup,
 )
-from ._engine import AsyncStream, Engine, EventBuffer, HandlerSink, Sink
 from ._errors import CLOSED_DURING_TLS, TransportError, as_transport_error, check_plaintext
+from ._loop import DriverLoop, HandlerSink, Sink
 from ._proxy import ProxyConfig, ProxyHandshake
+from ._queue import EventBuffer
+from ._stream import AsyncStream
 
 __all__ = ["SessionRunner", "Stream", "connect", "run_session"]
 
 T = TypeVar("T")
-P = ParamSpec("P")
 
 _IO_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError)
 
@@ -180,7 +178,8 @@ def _closed(sock: _Sock) -> bool:
 
 
 class _Driver:
-    """One session's sockets and timer, in a cancel scope of their own."""
+    """One session's sockets and timer, in a cancel scope of their own: the primitives
+    of a :class:`DriverLoop`."""
 
     def __init__(
         self,
@@ -189,17 +188,14 @@ class _Driver:
         options: TransportOptions,
         log: StreamLog,
         tls: TlsSetup | None,
-        *,
-        fail_fast: bool,
     ) -> None:
-        self.engine = Engine(session, sink, log, fail_fast=fail_fast)
+        self.clock = trio.current_time
         self.sink = sink
         self.options = options
         self.log = log
         self._tls = tls
         self._proxy: ProxyConfig | None = options.proxy_config
         self._socks: dict[SocketId, _Sock] = {}
-        self._tasks = 0
         self._scope = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
         self._timer_at: float | None = None
@@ -207,8 +203,7 @@ class _Driver:
         self._room = trio.lowlevel.ParkingLot()  # readers waiting for queue room
         self._change = trio.lowlevel.ParkingLot()  # the application waiting for events
         self.done = trio.Event()
-        self.error: BaseException | None = None
-        """An exception that escaped the core (a bug): the driver stopped."""
+        self.loop = DriverLoop(session, sink, self, log, close_timeout=options.close_timeout)
 
     # --- the host task -------------------------------------------------------------------
 
@@ -221,84 +216,13 @@ class _Driver:
                 task_status.started()
                 await trio.sleep_forever()
 
-    def abort(self) -> None:
-        """Close everything now (sockets are closed as their tasks are cancelled)."""
-        for sock in self._socks.values():
-            sock.closed = True
-        self._scope.cancel()
-
     @property
     def finished(self) -> bool:
-        return self.done.is_set() or self.error is not None
-
-    # --- inputs --------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._run(self.engine.start)
+        return self.loop.finished or self.loop.error is not None
 
     def command(self, fn: Callable[[Session, float], T]) -> T:
         """Run ``fn(session, now)`` and perform what it caused."""
-        if self.error is not None:
-            raise ConnectionClosed("the driver stopped") from self.error
-        if self.engine.ended is not None:
-            raise ConnectionClosed("the session has ended")
-        result, actions = self.engine.command(trio.current_time(), fn)
-        self._apply(actions)
-        return result
-
-    def _run(
-        self,
-        step: Callable[Concatenate[float, P], list[Action]],
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> None:
-        """One input: call ``step(now, ...)`` and perform the actions it returns."""
-        if self.error is not None:
-            return
-        try:
-            actions = step(trio.current_time(), *args, **kwargs)
-        except Exception as exc:  # a bug in the core: stop, and tell the application
-            self._crash(exc)
-            return
-        self._apply(actions)
-
-    def _apply(self, actions: list[Action]) -> None:
-        engine = self.engine
-        try:
-            while True:
-                for action in actions:
-                    if type(action) is SendBytes:
-                        sock = self._socks.get(action.sock)
-                        if sock is not None and not sock.closed:
-                            sock.outbox += action.data
-                            sock.wake.unpark_all()
-                    elif type(action) is OpenSocket:
-                        self._open(action)
-                    else:
-                        self._close(action.sock)
-                delivered = self.sink.deliver()
-                actions = engine.collect(None)
-                if not actions and not delivered:
-                    break
-        except Exception as exc:
-            self._crash(exc)
-            return
-        if engine.session.next_deadline() != self._timer_at:
-            self._timer_lot.unpark_all()
-        self._change.unpark_all()
-        self._check_done()
-
-    def _crash(self, exc: BaseException) -> None:
-        if self.error is None:
-            self.error = exc
-            self.log.error("the driver stopped on an unexpected error: %r", exc)
-        self.abort()
-        self._change.unpark_all()
-
-    def _check_done(self) -> None:
-        if self.engine.ended is not None and not self._socks and not self._tasks:
-            self.done.set()
-            self._change.unpark_all()
+        return self.loop.command(fn)
 
     def update_reading(self) -> None:
         """The queue has room again: let waiting readers check."""
@@ -307,16 +231,21 @@ class _Driver:
     async def wait_change(self) -> None:
         await self._change.park()
 
-    # --- actions -------------------------------------------------------------------------
+    # --- primitives ----------------------------------------------------------------------
 
-    def _open(self, action: OpenSocket) -> None:
+    def open(self, action: OpenSocket) -> None:
         sock = _Sock(action, self.log.for_socket(action.sock))
         self._socks[action.sock] = sock
         assert self._nursery is not None, "the driver's host task is not running"
-        self._tasks += 1
         self._nursery.start_soon(self._socket_task, sock, name=f"rtms-{action.sock}")
 
-    def _close(self, sock_id: SocketId) -> None:
+    def write(self, sock_id: SocketId, data: bytes) -> None:
+        sock = self._socks.get(sock_id)
+        if sock is not None and not sock.closed:
+            sock.outbox += data
+            sock.wake.unpark_all()
+
+    def close(self, sock_id: SocketId) -> None:
         sock = self._socks.get(sock_id)
         if sock is None or sock.closed:
             return  # unknown, or already closed: nothing to do
@@ -325,6 +254,21 @@ class _Driver:
             sock.open_scope.cancel()
         sock.wake.unpark_all()
         self._room.unpark_all()
+
+    def arm_timer(self, deadline: float | None) -> None:
+        self._timer_at = deadline
+        self._timer_lot.unpark_all()
+
+    def wake_consumer(self) -> None:
+        if self.loop.finished:
+            self.done.set()
+        self._change.unpark_all()
+
+    def abort(self) -> None:
+        """Close everything now (sockets are closed as their tasks are cancelled)."""
+        for sock in self._socks.values():
+            sock.closed = True
+        self._scope.cancel()
 
     # --- socket tasks --------------------------------------------------------------------
 
@@ -338,17 +282,16 @@ class _Driver:
                     return
                 sock.stream = stream
                 sock.log.info("connected to %s:%d", sock.action.host, sock.action.port)
-                self._run(self.engine.opened, sock.id)
+                self.loop.opened(sock.id)
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._writer, sock, nursery.cancel_scope)
                     await self._reader(sock)
             finally:
                 await self._close_stream(sock, stream)
         finally:
-            self._tasks -= 1
             if self._socks.get(sock.id) is sock:
                 del self._socks[sock.id]
-            self._check_done()
+            self.loop.released(sock.id)
 
     async def _connect(self, sock: _Sock) -> _Stream | None:
         a = sock.action
@@ -377,7 +320,7 @@ class _Driver:
                     exc, host=a.host, port=a.port, trust=trust, timeout=timeout
                 )
         if error is not None and not sock.closed:
-            self._run(self.engine.failed, sock.id, error)
+            self.loop.failed(sock.id, error)
         return None
 
     def _tls_setup(self) -> TlsSetup:
@@ -411,6 +354,7 @@ class _Driver:
         assert stream is not None
         allowed = self.sink.reading_allowed
         size = self.options.read_size
+        data_input = self.loop.data
         while not _closed(sock):
             if not allowed(sock.id):
                 sock.log.debug("event queue full: reading paused")
@@ -427,9 +371,9 @@ class _Driver:
                 return
             if not data:
                 sock.eof = True
-                self._run(self.engine.eof, sock.id)
+                self.loop.eof(sock.id)
                 return
-            self._run(self.engine.data, sock.id, data if type(data) is bytes else bytes(data))
+            data_input(sock.id, data if type(data) is bytes else bytes(data))
 
     async def _writer(self, sock: _Sock, scope: trio.CancelScope) -> None:
         stream = sock.stream
@@ -455,7 +399,7 @@ class _Driver:
         a = sock.action
         error = as_transport_error(exc, host=a.host, port=a.port, opened=True)
         sock.eof = True  # nothing more from this socket
-        self._run(self.engine.failed, sock.id, error)
+        self.loop.failed(sock.id, error)
 
     async def _close_stream(self, sock: _Sock, stream: _Stream) -> None:
         if sock.closed and not self._scope.cancel_called:
@@ -469,31 +413,26 @@ class _Driver:
 
     async def _timer_task(self) -> None:
         while True:
-            deadline = self.engine.session.next_deadline()
-            self._timer_at = deadline
+            deadline = self._timer_at
             if deadline is None:
                 await self._timer_lot.park()
                 continue
             with trio.move_on_at(deadline):
                 await self._timer_lot.park()
                 continue  # the deadline changed
-            self._run(self.engine.timer, deadline)
+            self._timer_at = None
+            self.loop.timer(deadline)
 
     # --- ending --------------------------------------------------------------------------
 
     async def finish(self, graceful: bool) -> None:
         """End the session: in order (``stop()``, bounded) when ``graceful``, else at once."""
-        if graceful and not self.finished:
-            if self.engine.ended is None and not self.engine.session.ended:
-                with contextlib.suppress(ConnectionClosed):  # unless already ending
-                    self.command(lambda s, now: s.stop(now=now))
-            with trio.move_on_after(self.options.close_timeout):
+        deadline = self.loop.leave() if graceful else None
+        if deadline is not None:
+            with trio.move_on_at(deadline):
                 await self.done.wait()
             if not self.done.is_set():
-                self.log.warning(
-                    "the session did not end within %g s; closing its sockets",
-                    self.options.close_timeout,
-                )
+                self.loop.left_unfinished()
         self.abort()
 
 
@@ -550,26 +489,17 @@ async def connect(
         logger=logger,
     )
     buffer = EventBuffer(prep.options.max_events, prep.options.backpressure, prep.log)
-    driver = _Driver(
-        Session(prep.config, jitter=jitter),
-        buffer,
-        prep.options,
-        prep.log,
-        prep.tls,
-        fail_fast=prep.options.fail_fast,
-    )
+    driver = _Driver(Session(prep.config, jitter=jitter), buffer, prep.options, prep.log, prep.tls)
+    loop = driver.loop
     error: BaseException | None = None
     async with trio.open_nursery() as nursery:
         await nursery.start(driver.host)
         graceful = False
         try:
-            driver.start()
-            while not driver.engine.connected and not driver.finished:
+            loop.start()
+            while not loop.session.has_connected and not driver.finished:
                 await driver.wait_change()
-            if driver.error is not None:
-                raise driver.error
-            if not driver.engine.connected:
-                driver.engine.raise_not_connected()
+            loop.check_connected()
             yield Stream(driver, buffer)
             graceful = True
         except BaseException as exc:
@@ -611,29 +541,24 @@ class SessionRunner:
         if self._driver is not None:
             raise RuntimeError("a SessionRunner runs once")
         driver = self._driver = _Driver(
-            self._session,
-            HandlerSink(self._handler),
-            self._options,
-            self._log,
-            None,
-            fail_fast=False,
+            self._session, HandlerSink(self._handler), self._options, self._log, None
         )
         error: BaseException | None = None
         async with trio.open_nursery() as nursery:
             await nursery.start(driver.host)
             try:
-                driver.start()
+                driver.loop.start()
                 while not driver.finished:
                     await driver.wait_change()
-                if driver.error is not None:
-                    raise driver.error
+                if driver.loop.error is not None:
+                    raise driver.loop.error
             except BaseException as exc:
                 error = exc
             driver.abort()
         if error is not None:
             raise error
-        assert driver.engine.ended is not None
-        return driver.engine.ended
+        assert driver.loop.end is not None
+        return driver.loop.end
 
     def command(self, fn: Callable[[Session, float], T]) -> T:
         """Run ``fn(session, now)`` on the session and perform what it caused."""

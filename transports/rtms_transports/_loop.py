@@ -1,0 +1,362 @@
+"""The driver loop, written once for every transport; no I/O.
+
+:class:`DriverLoop` owns what is the same in asyncio, trio and blocking
+sockets: feed one input into the :class:`~rtms_proto.Session` with the
+driver's clock, perform the drained actions in order, hand the events to a
+:class:`Sink`, re-arm the one timer at ``next_deadline()``, and wake whoever
+waits for events.  A driver supplies only its primitives (:class:`DriverIO`)
+and calls the loop's inputs from its sockets and its timer.
+
+One owner for each fact a driver needs: the session says whether it has
+ended (``Session.ended``) and whether it ever connected
+(``Session.has_connected``); the loop keeps the :class:`SessionEnded` value,
+an exception that escaped the core (:attr:`DriverLoop.error`), and the
+sockets the driver still holds, so :attr:`DriverLoop.finished` (ended and
+every socket let go) is decided here and nowhere else.
+
+Where later bounds belong: every byte leaves through the ``SendBytes`` branch
+of :meth:`DriverLoop._perform` (``DriverIO.write``), the one place a bound on
+the bytes queued per socket would be checked; and leaving a stream in order
+goes through :meth:`DriverLoop.leave`, which returns the one close deadline
+the driver waits for.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from rtms_proto import (
+    CloseSocket,
+    ConnectionClosed,
+    OpenSocket,
+    RemoteProtocolError,
+    SendBytes,
+    Session,
+    SocketId,
+)
+from rtms_proto import events as ev
+
+from ._common import StreamLog
+from ._errors import TransportError
+
+__all__ = ["DriverIO", "DriverLoop", "HandlerSink", "Sink"]
+
+T = TypeVar("T")
+
+_ACTIONS = (SendBytes, OpenSocket, CloseSocket)
+_NOTABLE = frozenset(
+    {
+        ev.SignalingConnected,
+        ev.MediaConnected,
+        ev.ConnectionFailed,
+        ev.SocketClosed,
+        ev.MediaUnavailable,
+        ev.ReconnectScheduled,
+        ev.ReconnectStarted,
+        ev.ReconnectCompleted,
+        ev.SessionEnded,
+    }
+)
+
+
+class DriverIO(Protocol):
+    """The primitives a driver gives the loop; each is called from the loop's thread.
+
+    ``open`` starts opening a socket and later reports it with
+    :meth:`DriverLoop.opened` or :meth:`DriverLoop.failed`; ``write`` queues
+    bytes on an open socket (ignored when it is not open); ``close`` closes a
+    socket after flushing what was written (or cancels its opening); and once
+    the driver has let go of a socket for good it calls
+    :meth:`DriverLoop.released`.  ``arm_timer`` replaces the one timer (None:
+    no timer), which calls :meth:`DriverLoop.timer` with that deadline.
+    ``wake_consumer`` runs after each input: events may be waiting, reading
+    may resume, the loop may have finished.  ``abort`` closes everything now.
+    """
+
+    def clock(self) -> float: ...
+
+    def open(self, action: OpenSocket) -> None: ...
+
+    def write(self, sock: SocketId, data: bytes) -> None: ...
+
+    def close(self, sock: SocketId) -> None: ...
+
+    def arm_timer(self, deadline: float | None) -> None: ...
+
+    def wake_consumer(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class Sink(Protocol):
+    """Where the loop puts events, and whether a socket may be read."""
+
+    def push(self, event: ev.Event, origin: SocketId | None) -> None: ...
+
+    def reading_allowed(self, sock: SocketId) -> bool: ...
+
+    def deliver(self) -> bool:
+        """Called after the actions of a batch are performed; True if it ran user code."""
+        ...
+
+
+class HandlerSink:
+    """Events go to a callback, after the driver performed the actions of the batch.
+
+    Re-entrant: the handler may issue commands (through the runner), whose
+    events are delivered by the same loop, in order.
+    """
+
+    def __init__(self, handler: Callable[[ev.Event], object]) -> None:
+        self._handler = handler
+        self._pending: collections.deque[ev.Event] = collections.deque()
+        self._delivering = False
+
+    def push(self, event: ev.Event, origin: SocketId | None) -> None:
+        self._pending.append(event)
+
+    def reading_allowed(self, sock: SocketId) -> bool:
+        return True
+
+    def deliver(self) -> bool:
+        if self._delivering or not self._pending:
+            return False
+        self._delivering = True
+        try:
+            while self._pending:
+                self._handler(self._pending.popleft())
+        finally:
+            self._delivering = False
+        return True
+
+
+class DriverLoop:
+    """One session driven through a driver's primitives (see the module docstring).
+
+    Inputs (:meth:`start`, :meth:`opened`, :meth:`data`, :meth:`eof`,
+    :meth:`failed`, :meth:`timer`, :meth:`command`) each read the clock once,
+    call the session and perform what it drained.  An exception escaping the
+    core is a bug: the loop keeps it in :attr:`error`, aborts the driver and
+    ignores every later input.
+    """
+
+    __slots__ = (
+        "_armed",
+        "_cause",
+        "_clock",
+        "_failing",
+        "_held",
+        "close_timeout",
+        "end",
+        "error",
+        "fatal",
+        "finished",
+        "io",
+        "log",
+        "session",
+        "sink",
+    )
+
+    def __init__(
+        self, session: Session, sink: Sink, io: DriverIO, log: StreamLog, *, close_timeout: float
+    ) -> None:
+        self.session = session
+        self.sink = sink
+        self.io = io
+        self.log = log
+        self.close_timeout = close_timeout
+        self._clock = io.clock
+        self.end: ev.SessionEnded | None = None
+        """The session's :class:`SessionEnded`, once handed over."""
+        self.error: BaseException | None = None
+        """An exception that escaped the core (a bug): the driver stopped."""
+        self.fatal: TransportError | None = None
+        """The transport error that ended the session before it ever connected."""
+        self.finished = False
+        """The session ended and the driver let go of every socket."""
+        self._held: set[SocketId] = set()
+        self._armed: float | None = None
+        self._failing: tuple[SocketId, TransportError] | None = None
+        self._cause: tuple[RemoteProtocolError, TransportError] | None = None
+
+    # --- inputs --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._feed(None, self.session.start)
+
+    def opened(self, sock: SocketId) -> None:
+        self._feed(sock, self.session.socket_opened, sock)
+
+    def data(self, sock: SocketId, data: bytes) -> None:
+        self._feed(sock, self.session.receive_data, sock, data)
+
+    def eof(self, sock: SocketId) -> None:
+        self._feed(sock, self.session.receive_eof, sock)
+
+    def failed(self, sock: SocketId, error: TransportError) -> None:
+        """Opening or using ``sock`` failed; the session says whether it matters."""
+        if self.error is None:
+            # A failure (ConnectionFailed, logged as a warning) or the end of a close
+            # that was under way: the session knows which.
+            self.log.for_socket(sock).debug("%s", error)
+            self._failing = (sock, error)  # for _note: the failure this input caused
+            try:
+                self._feed(sock, self.session.socket_failed, sock, str(error))
+            finally:
+                self._failing = None
+
+    def timer(self, deadline: float) -> None:
+        """The timer armed at ``deadline`` fired (maybe a little early)."""
+        self._armed = None
+        self._feed(None, lambda *, now: self.session.handle_timer(now=max(deadline, now)))
+
+    def _feed(self, origin: SocketId | None, call: Callable[..., None], *args: object) -> None:
+        """One input: ``call(*args, now=clock())``, then perform what it caused."""
+        if self.error is None:
+            try:
+                call(*args, now=self._clock())
+            except Exception as exc:  # a bug in the core: stop, and tell the application
+                self.crash(exc)
+                return
+            self._perform(origin)
+
+    def command(self, fn: Callable[[Session, float], T]) -> T:
+        """Run ``fn(session, now)`` and perform what it caused.
+
+        Raises what ``fn`` raises (the session then changed nothing), and
+        :class:`~rtms_proto.ConnectionClosed` once the session ended or the
+        driver stopped.
+        """
+        if self.error is not None:
+            raise ConnectionClosed("the driver stopped") from self.error
+        if self.session.ended:
+            raise ConnectionClosed("the session has ended")
+        result = fn(self.session, self._clock())
+        self._perform(None)
+        return result
+
+    def released(self, sock: SocketId) -> None:
+        """The driver let go of ``sock`` for good (closed, or never opened)."""
+        held = self._held
+        if sock in held:
+            held.discard(sock)
+            if not held and self.session.ended and not self.finished:
+                self.finished = True
+                self.io.wake_consumer()
+
+    def crash(self, exc: BaseException) -> None:
+        """An exception escaped the core or the driver (a bug): stop everything."""
+        if self.error is None:
+            self.error = exc
+            self.log.error("the driver stopped on an unexpected error: %r", exc)
+        self.io.abort()
+        self.io.wake_consumer()
+
+    # --- leaving ---------------------------------------------------------------------------
+
+    def leave(self) -> float | None:
+        """The application left the stream in order: stop the session unless it is ending.
+
+        Returns the deadline (on the driver's clock) until which the driver
+        waits for :attr:`finished` before closing every socket at once, or
+        None when there is nothing to wait for.
+        """
+        if not self.finished and self.error is None and not self.session.ended:
+            with contextlib.suppress(ConnectionClosed):  # unless it is ending already
+                self.command(_stop)
+        if self.finished or self.error is not None:
+            return None
+        return self._clock() + self.close_timeout
+
+    def left_unfinished(self) -> None:
+        """The close deadline of :meth:`leave` passed: say so (the driver aborts)."""
+        self.log.warning(
+            "the session did not end within %g s; closing its sockets", self.close_timeout
+        )
+
+    def check_connected(self) -> None:
+        """After ``connect()`` waited for the first signaling handshake (or the end):
+        raise what stopped it, if anything did."""
+        if self.error is not None:
+            raise self.error
+        if self.session.has_connected:
+            return
+        if self.fatal is not None:
+            raise self.fatal
+        end = self.end
+        if end is not None and end.error is not None:
+            raise end.error
+
+    # --- performing ------------------------------------------------------------------------
+
+    def _perform(self, origin: SocketId | None) -> None:
+        """Perform the session's actions in order and hand its events over, until quiet."""
+        session = self.session
+        sink = self.sink
+        push = sink.push
+        io = self.io
+        try:
+            out = session.drain()
+            while True:
+                for item in out:
+                    if isinstance(item, _ACTIONS):
+                        if isinstance(item, SendBytes):
+                            io.write(item.sock, item.data)
+                        elif isinstance(item, OpenSocket):
+                            self._held.add(item.sock)
+                            io.open(item)
+                        else:
+                            io.close(item.sock)
+                        continue
+                    if type(item) in _NOTABLE:
+                        self._note(item)
+                    push(item, origin)
+                delivered = sink.deliver()
+                out = session.drain()
+                if not out and not delivered:
+                    break
+                origin = None
+        except Exception as exc:
+            self.crash(exc)
+            return
+        deadline = session.next_deadline()
+        if deadline != self._armed:
+            self._armed = deadline
+            io.arm_timer(deadline)
+        if not self._held and not self.finished and session.ended:
+            self.finished = True
+        io.wake_consumer()
+
+    def _note(self, event: ev.Event) -> None:
+        log = self.log
+        if isinstance(event, ev.SignalingConnected):
+            log.for_socket(event.sock).info("signaling handshake done")
+        elif isinstance(event, ev.MediaConnected):
+            log.for_socket(event.sock).info("media handshake done")
+        elif isinstance(event, ev.ConnectionFailed):
+            log.for_socket(event.sock).warning("socket failed: %s", event.error)
+            failing = self._failing
+            if failing is not None and failing[0] == event.sock:
+                self._cause = (event.error, failing[1])
+        elif isinstance(event, ev.SessionEnded):
+            self.end = event
+            cause = self._cause
+            if (
+                cause is not None
+                and event.why is ev.EndReason.FATAL_ERROR
+                and event.error is cause[0]
+                and not self.session.has_connected
+            ):
+                self.fatal = cause[1]
+            log.info("session ended: %s (%s)", event.why.value, event.detail)
+        elif isinstance(event, ev.SocketClosed):
+            log.for_socket(event.sock).debug("closed (by peer: %s)", event.by_peer)
+        else:
+            log.info("%s", type(event).__name__)
+
+
+def _stop(session: Session, now: float) -> None:
+    session.stop(now=now)
