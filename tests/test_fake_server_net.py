@@ -24,7 +24,7 @@ import pytest
 from rtms_conformance.cli import fake_server_main
 from rtms_conformance.meeting import MeetingSpec
 from rtms_conformance.net import ServerThread, post_webhook, serve
-from rtms_conformance.server_core import ServerConfig, StreamSpec
+from rtms_conformance.server import ServerConfig, StreamSpec
 from rtms_conformance.tls import make_test_ca
 from rtms_proto import (
     ConnectionOptions,
@@ -59,7 +59,7 @@ class BlockingDriver:
         self.events: list[object] = []
         self.socks: dict[SocketId, socket.socket] = {}
         self.selector = selectors.DefaultSelector()
-        session.start(time.monotonic())
+        session.start(now=time.monotonic())
 
     def close(self) -> None:
         for s in self.socks.values():
@@ -80,7 +80,7 @@ class BlockingDriver:
                     )
                     self.socks[out.sock] = s
                     self.selector.register(s, selectors.EVENT_READ, out.sock)
-                    session.socket_opened(out.sock, time.monotonic())
+                    session.socket_opened(out.sock, now=time.monotonic())
                 elif isinstance(out, SendBytes):
                     if out.sock in self.socks:
                         self.socks[out.sock].sendall(out.data)
@@ -115,14 +115,14 @@ class BlockingDriver:
                     continue
                 except OSError as exc:
                     self.selector.unregister(s)
-                    session.socket_failed(sock_id, str(exc), time.monotonic())
+                    session.socket_failed(sock_id, str(exc), now=time.monotonic())
                     continue
                 if data:
-                    session.receive_data(sock_id, data, time.monotonic())
+                    session.receive_data(sock_id, data, now=time.monotonic())
                 else:
                     self.selector.unregister(s)
-                    session.receive_eof(sock_id, time.monotonic())
-            session.handle_timer(time.monotonic())
+                    session.receive_eof(sock_id, now=time.monotonic())
+            session.handle_timer(now=time.monotonic())
 
 
 def test_tls_session_against_a_server_thread() -> None:
@@ -149,7 +149,7 @@ def test_tls_session_against_a_server_thread() -> None:
             driver.run_until(lambda evs: sum(isinstance(e, ev.AudioReceived) for e in evs) >= 10)
             first = next(e for e in driver.events if isinstance(e, ev.AudioReceived))
             assert first.timestamp == info.media_epoch_ms and len(first.data) == 640
-            session.close_stream(time.monotonic())
+            session.close_stream(now=time.monotonic())
             driver.run_until(lambda evs: any(isinstance(e, ev.SessionEnded) for e in evs))
         finally:
             driver.close()

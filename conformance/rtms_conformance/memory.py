@@ -35,7 +35,7 @@ from rtms_proto import messages as m
 from rtms_proto import parse_server_url
 from rtms_proto.actions import CloseSocket, OpenSocket, SendBytes, SocketId
 
-from .server_core import (
+from .server import (
     Abort,
     Close,
     ConnId,
@@ -49,14 +49,15 @@ __all__ = ["ClientLike", "ClientRecord", "MemoryNetwork", "WsPeer"]
 
 
 class ClientLike(Protocol):
-    """What :class:`MemoryNetwork` drives: rtms_proto's ``Session`` contract."""
+    """What :class:`MemoryNetwork` drives: rtms_proto's ``Session`` contract (time is
+    always passed as the keyword ``now``)."""
 
-    def start(self, now: float) -> None: ...
-    def socket_opened(self, sock: SocketId, now: float) -> None: ...
-    def receive_data(self, sock: SocketId, data: bytes, now: float) -> None: ...
-    def receive_eof(self, sock: SocketId, now: float) -> None: ...
-    def socket_failed(self, sock: SocketId, detail: str, now: float) -> None: ...
-    def handle_timer(self, now: float) -> None: ...
+    def start(self, *, now: float) -> None: ...
+    def socket_opened(self, sock: SocketId, *, now: float) -> None: ...
+    def receive_data(self, sock: SocketId, data: bytes, *, now: float) -> None: ...
+    def receive_eof(self, sock: SocketId, *, now: float) -> None: ...
+    def socket_failed(self, sock: SocketId, detail: str, *, now: float) -> None: ...
+    def handle_timer(self, *, now: float) -> None: ...
     def next_deadline(self) -> float | None: ...
     def drain(self) -> Sequence[object]: ...
 
@@ -96,13 +97,13 @@ class _SessionEnd:
     sock: SocketId
 
     def on_data(self, data: bytes, now: float) -> None:
-        self.record.client.receive_data(self.sock, data, now)
+        self.record.client.receive_data(self.sock, data, now=now)
 
     def on_eof(self, now: float) -> None:
-        self.record.client.receive_eof(self.sock, now)
+        self.record.client.receive_eof(self.sock, now=now)
 
     def on_reset(self, now: float) -> None:
-        self.record.client.socket_failed(self.sock, "connection reset by peer", now)
+        self.record.client.socket_failed(self.sock, "connection reset by peer", now=now)
 
 
 class MemoryNetwork:
@@ -127,7 +128,7 @@ class MemoryNetwork:
         record = ClientRecord(client)
         self._records.append(record)
         if start:
-            client.start(self.now)
+            client.start(now=self.now)
             self.pump()
         return record
 
@@ -184,11 +185,11 @@ class MemoryNetwork:
     def _client_output(self, record: ClientRecord, out: object) -> None:
         if isinstance(out, OpenSocket):
             if (out.host, out.port) != self._address:
-                record.client.socket_failed(out.sock, "connection refused", self.now)
+                record.client.socket_failed(out.sock, "connection refused", now=self.now)
                 return
             end = _SessionEnd(record, out.sock)
             self._socks[(id(record), out.sock)] = self._connect(end)
-            record.client.socket_opened(out.sock, self.now)
+            record.client.socket_opened(out.sock, now=self.now)
         elif isinstance(out, SendBytes):
             link = self._socks.get((id(record), out.sock))
             if link is not None:
@@ -254,7 +255,7 @@ class MemoryNetwork:
                         self.to_server(link, data)
             self.server.handle_timer(self.now)
             for record in self._records:
-                record.client.handle_timer(self.now)
+                record.client.handle_timer(now=self.now)
             self.pump()
         self.now = max(self.now, t)
 
