@@ -1,4 +1,4 @@
-"""``python -m rtms_conformance --adapter module:factory``: run the conformance catalogue.
+"""``python -m rtms_conformance --adapter NAME|module:factory``: run the conformance catalogue.
 
 Exit status 0 when every trace matches, 1 when some differ (a diff is
 printed for each), 2 for a usage error.  ``--list`` prints the catalogue;
