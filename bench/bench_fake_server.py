@@ -11,41 +11,28 @@ rounds:
 * ``receive_data`` of one keep-alive request on one signaling socket (nothing
   timed is due), with its ``drain``.
 
-Both should cost the same whatever the number of streams.  ``--core`` loads
-another copy of ``server_core.py`` (for example the one before a change) in
-place of the installed one.
+Both should cost the same whatever the number of streams.  To compare two
+versions of the server (before and after a change), run this script from each
+one's checkout and environment, alternately, several times: the machine's
+load moves the figures more than most changes do.
 
     python bench/bench_fake_server.py [--streams 1,10,100,1000] [--inputs N] [--rounds R]
-        [--core PATH]
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 import time
-from types import ModuleType
 
-from rtms_conformance import server_core
+import rtms_conformance.server
 from rtms_conformance.memory import MemoryNetwork
-from rtms_conformance.server_core import ConnId, FakeRtmsServer, ServerConfig, StreamSpec
+from rtms_conformance.server import ConnId, FakeRtmsServer, ServerConfig, StreamSpec
 from rtms_proto import handshake_signature
 from rtms_proto import messages as m
 
 CLIENT_ID = "bench-client-id"
 SECRET = "bench-client-secret"
 PACKET = 0.02  # seconds of audio per packet: the streams' starts are spread over one
-
-
-def load_core(path: str) -> ModuleType:
-    """``server_core.py`` from ``path``, inside the ``rtms_conformance`` package."""
-    spec = importlib.util.spec_from_file_location("rtms_conformance._bench_core", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def client_frame(text: bytes) -> bytes:
@@ -56,10 +43,10 @@ def client_frame(text: bytes) -> bytes:
     return bytes([0x81, 0x80 | len(text)]) + mask + masked
 
 
-def build(core: ModuleType, streams: int) -> tuple[FakeRtmsServer, list[ConnId]]:
+def build(streams: int) -> tuple[FakeRtmsServer, list[ConnId]]:
     """A server with ``streams`` released audio streams; the signaling connection ids."""
     # Keep-alives are not answered once the core is driven directly: keep them away.
-    server: FakeRtmsServer = core.FakeRtmsServer(
+    server = FakeRtmsServer(
         ServerConfig(client_id=CLIENT_ID, client_secret=SECRET, keepalive_interval=3600.0)
     )
     net = MemoryNetwork(server)
@@ -116,13 +103,11 @@ def main() -> None:
     parser.add_argument("--streams", default="1,10,100,1000", help="comma-separated counts")
     parser.add_argument("--inputs", type=int, default=2000, help="inputs per round")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--core", help="path of another server_core.py to measure")
     args = parser.parse_args()
-    core = load_core(args.core) if args.core else server_core
-    print(f"core: {core.__file__}")
+    print(f"server: {rtms_conformance.server.__file__}")
     print(f"{'streams':>8} {'handle_timer us':>16} {'receive_data us':>16}")
     for n in (int(x) for x in args.streams.split(",")):
-        server, conns = build(core, n)
+        server, conns = build(n)
         runs = [time_timer(server, args.inputs) for _ in range(args.rounds)]
         timer, now = min(t for t, _ in runs), runs[-1][1]
         data = min(time_data(server, conns, args.inputs, now) for _ in range(args.rounds))

@@ -65,7 +65,7 @@ def serve(plain: bool) -> None:
     """Serve streams with backlogs; commands on stdin, answers on stdout (JSON lines)."""
     from rtms_conformance.meeting import MeetingSpec
     from rtms_conformance.net import ServerThread
-    from rtms_conformance.server_core import ServerConfig, StreamSpec
+    from rtms_conformance.server import ServerConfig, StreamSpec
     from rtms_conformance.tls import make_test_ca
     from rtms_proto import MediaType
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from rtms_conformance.net import ServerThread
-from rtms_conformance.server_core import ServerConfig, StreamInfo, StreamSpec
+from rtms_conformance.server import ServerConfig, StreamInfo, StreamSpec
 from rtms_conformance.tls import LoopbackTLS, make_test_ca
 
 CLIENT_ID = "cli-test-client"

@@ -40,7 +40,7 @@ from rtms_app.webhook_server import WebhookReceiver
 from rtms_conformance import faults as f
 from rtms_conformance.meeting import MeetingSpec
 from rtms_conformance.net import RunningServer, post_webhook
-from rtms_conformance.server_core import StreamSpec
+from rtms_conformance.server import StreamSpec
 from rtms_conformance.webhooks import rtms_stopped_body, webhook_headers
 from rtms_proto import AudioParams, RemoteProtocolError
 from rtms_proto import events as ev

@@ -41,7 +41,7 @@ from rtms_app.cli import main
 from rtms_conformance import faults as f
 from rtms_conformance.meeting import MeetingScript, MeetingSpec
 from rtms_conformance.net import RunningServer, ServerThread
-from rtms_conformance.server_core import StreamSpec
+from rtms_conformance.server import StreamSpec
 from rtms_conformance.timeline import Utterance
 from rtms_proto import AudioParams, MediaType, handshake_signature
 from rtms_proto.actions import SocketRole

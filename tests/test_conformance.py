@@ -1,9 +1,11 @@
 """The conformance suite: every scenario on the in-memory reference and on every transport.
 
 The in-memory reference (the session on the fake server's simulated clock)
-must produce each scenario's expected trace; so must each transport of
-``rtms_transports`` that exists (asyncio, trio, blocking), over TLS on
-127.0.0.1, and the traces must be identical to each other.  A transport's
+must produce each scenario's expected trace; so must each driver
+``rtms_transports`` registers (asyncio, trio, blocking: all three, since the
+test extra installs trio, so a missing one fails instead of dropping out of the
+parity check), over TLS on 127.0.0.1, and the traces must be identical to each
+other.  A transport's
 whole catalogue runs once, several scenarios at a time
 (``RTMS_CONFORMANCE_PARALLEL``, default 2: safe on a busy 2-core CI machine), and
 each scenario is reported as its own test.
@@ -14,7 +16,6 @@ adapter being caught, the pytest plugin, the command line.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from rtms_conformance.adapters import BUILTIN, load_adapter
+from rtms_conformance.adapters import ENTRY_POINT_GROUP, adapter_names, load_adapter
 from rtms_conformance.harness import (
     CommandTarget,
     Harness,
@@ -50,21 +51,8 @@ NAMES = [s.name for s in SCENARIOS]
 PARALLEL = int(os.environ.get("RTMS_CONFORMANCE_PARALLEL", "2"))
 
 
-def _transports() -> list[str]:
-    """The transports ``rtms_transports`` provides in this environment."""
-    found = []
-    for name in ("asyncio", "trio", "blocking"):
-        if importlib.util.find_spec("rtms_transports") is None:
-            break
-        if importlib.util.find_spec(f"rtms_transports.{name}") is None:
-            continue
-        if name == "trio" and importlib.util.find_spec("trio") is None:
-            continue
-        found.append(name)
-    return found
-
-
-TRANSPORTS = _transports()
+TRANSPORTS = ("asyncio", "trio", "blocking")
+"""Every driver must run the catalogue: one that cannot be loaded fails its tests."""
 
 Results = dict[str, ScenarioResult]
 
@@ -421,15 +409,51 @@ def test_an_adapter_error_is_reported(runner: Runner) -> None:
 
 def test_adapters_load_by_name_or_spec() -> None:
     assert isinstance(load_adapter("memory"), MemoryAdapter)
+    assert set(adapter_names()) == {"memory", *TRANSPORTS}
     for name in TRANSPORTS:
         adapter = load_adapter(name)
         assert isinstance(adapter, Harness)
         assert adapter.name == name
-    assert set(BUILTIN) == {"memory", "asyncio", "trio", "blocking"}
+        # The drivers' adapters live with the drivers, registered by entry point.
+        assert type(adapter).__module__ == "rtms_transports.conformance"
+    assert isinstance(load_adapter("rtms_conformance.harness:MemoryAdapter"), MemoryAdapter)
     with pytest.raises(ValueError, match="module:factory"):
         load_adapter("nonsense")
     with pytest.raises(TypeError, match="has no name and run"):
         load_adapter("builtins:object")
+    with pytest.raises(TypeError, match="not callable"):
+        load_adapter("rtms_conformance.adapters:MEMORY")
+
+
+THIRD_PARTY_ADAPTER = textwrap.dedent(
+    """
+    from rtms_conformance.harness import MemoryAdapter
+
+    class Mine(MemoryAdapter):
+        name = "mine"
+    """
+)
+
+
+def test_a_third_party_transport_registers_its_adapter_by_name(tmp_path: Path) -> None:
+    # What an installed package's entry point looks like on disk (a .dist-info folder).
+    (tmp_path / "my_transport_adapter.py").write_text(THIRD_PARTY_ADAPTER)
+    info = tmp_path / "my_transport-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-transport\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        f"[{ENTRY_POINT_GROUP}]\nmine = my_transport_adapter:Mine\n"
+    )
+    env = {"PYTHONPATH": str(tmp_path)}
+    usage = _python("-m", "rtms_conformance", "--help", cwd=tmp_path, env=env)
+    assert "asyncio, blocking, mine, trio" in " ".join(usage.stdout.split())
+    done = _python(
+        "-m", "rtms_conformance", "--adapter", "mine", "--scenario", "happy-split",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "adapter 'mine'" in done.stdout
+    assert "1 passed, 0 failed" in done.stdout
 
 
 # --- the pytest plugin and the command line -----------------------------------------------------
@@ -473,7 +497,7 @@ def test_importing_the_plugin_is_cheap(tmp_path: Path) -> None:
         " or m.startswith('rtms_conformance.') and m != 'rtms_conformance.plugin']\n"
         "assert not heavy, heavy\n"
         "import rtms_conformance as rc\n"
-        "from rtms_conformance.server_core import FakeRtmsServer\n"
+        "from rtms_conformance.server import FakeRtmsServer\n"
         "assert rc.FakeRtmsServer is FakeRtmsServer\n"
         "assert all(getattr(rc, name) is not None for name in rc.__all__)\n"
     )

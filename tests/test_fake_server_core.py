@@ -20,9 +20,10 @@ from wsproto.events import Request
 from rtms_conformance import faults as f
 from rtms_conformance.meeting import DEFAULT_PEOPLE, MeetingSpec
 from rtms_conformance.memory import ClientRecord, MemoryNetwork, WsPeer
-from rtms_conformance.server_core import (
+from rtms_conformance.server import (
     Abort,
     Close,
+    ConnId,
     EmitWebhook,
     FakeRtmsServer,
     PauseReading,
@@ -32,6 +33,8 @@ from rtms_conformance.server_core import (
     StreamInfo,
     StreamSpec,
 )
+from rtms_conformance.server.schedule import Scheduler, next_due
+from rtms_conformance.server.state import Stream
 from rtms_conformance.timeline import (
     EndStream,
     PauseSession,
@@ -1128,13 +1131,13 @@ def test_the_core_and_its_helpers_do_no_io() -> None:
     root = Path(spec.origin).parent
     banned = {"asyncio", "trio", "socket", "ssl", "select", "selectors", "threading", "time",
               "random", "secrets", "os", "http", "subprocess"}  # fmt: skip
-    # Every server_* module (the core and its parts) and the pure helpers.
-    pure = {p.stem for p in root.glob("server_*.py")} | {
-        "meeting", "payloads", "timeline", "faults", "handshake", "webhooks", "ws_server", "memory"
-    }  # fmt: skip
-    assert {"server_core", "server_state", "server_handshakes"} <= pure
+    # Every module of the server package (the core and its parts) and the pure helpers.
+    pure = {f"server/{p.name}" for p in (root / "server").glob("*.py")} | {
+        f"{name}.py" for name in ("meeting", "payloads", "timeline", "faults", "webhooks", "memory")
+    }
+    assert {"server/core.py", "server/state.py", "server/handshakes.py"} <= pure
     for name in sorted(pure):
-        tree = ast.parse((root / f"{name}.py").read_text())
+        tree = ast.parse((root / name).read_text())
         imported: set[str] = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -1192,43 +1195,95 @@ def _without_key(action: ServerAction) -> ServerAction:
 def scan_run_due(server: FakeRtmsServer, now: float) -> None:
     """The reference scheduler, as the core had it: scan every stream, then every connection."""
     for s in list(server._streams.values()):
-        while (due := server._next_due(s)) is not None and due[0] <= now:
-            server._do(s, due)
+        while (due := next_due(s, server.config)) is not None and due[0] <= now:
+            server._perform(s, due)
     for c in list(server._conns.values()):
         if c.deadline is not None and c.deadline <= now:
-            server._time_out(c)
+            server._liveness.time_out(c)
 
 
 def scan_deadline(server: FakeRtmsServer) -> float | None:
     """The true next deadline: the earliest of every stream's due time and connection deadline."""
     times = [c.deadline for c in server._conns.values() if c.deadline is not None]
-    times += [d[0] for s in server._streams.values() if (d := server._next_due(s)) is not None]
+    times += [
+        d[0] for s in server._streams.values() if (d := next_due(s, server.config)) is not None
+    ]
     return min(times) if times else None
+
+
+class _ScanningScheduler(Scheduler):
+    """The reference scheduler in the server's scheduler seat: no agendas, a full scan."""
+
+    def __init__(self, server: FakeRtmsServer) -> None:
+        super().__init__(
+            server.config,
+            server._streams,
+            server._conns,
+            perform=server._perform,
+            time_out=server._liveness.time_out,
+        )
+        self._server = server
+
+    def touch(self, s: Stream | None) -> None:
+        pass
+
+    def run_due(self, now: float) -> None:
+        scan_run_due(self._server, now)
+
+    def next_deadline(self) -> float | None:
+        return scan_deadline(self._server)
 
 
 class ScanningServer(_Logged):
     """The core with the reference scheduler."""
 
-    def _run_due(self, now: float) -> None:
-        scan_run_due(self, now)
-
-    def next_deadline(self) -> float | None:
-        return scan_deadline(self)
+    def __init__(self, config: ServerConfig) -> None:
+        super().__init__(config)
+        self._schedule = _ScanningScheduler(self)
 
 
 class CheckedServer(_Logged):
-    """The core as it is, checked against a full scan after every scheduling pass."""
+    """The core as it is, checked against a full scan after every input."""
 
-    def _run_due(self, now: float) -> None:
-        super()._run_due(now)
+    def _check(self, now: float) -> None:
         routed: dict[str, list[object]] = {}
         for c in self._conns.values():
             if c.stream is not None:
                 routed.setdefault(c.stream.info.rtms_stream_id, []).append(c)
         for sid, s in self._streams.items():
-            due = self._next_due(s)
+            due = next_due(s, self.config)
             assert due is None or due[0] > now, f"{sid} still has work due at {now}"
             assert s.clients_in_order() == routed.get(sid, [])
+
+    def add_stream(self, spec: StreamSpec, now: float) -> StreamInfo:
+        info = super().add_stream(spec, now)
+        self._check(now)
+        return info
+
+    def end_stream(
+        self,
+        stream: StreamInfo | str,
+        now: float,
+        reason: StopReason | int = StopReason.MEETING_ENDED,
+    ) -> None:
+        super().end_stream(stream, now, reason)
+        self._check(now)
+
+    def connection_made(self, conn: ConnId, now: float) -> None:
+        super().connection_made(conn, now)
+        self._check(now)
+
+    def receive_data(self, conn: ConnId, data: bytes, now: float) -> None:
+        super().receive_data(conn, data, now)
+        self._check(now)
+
+    def connection_lost(self, conn: ConnId, now: float) -> None:
+        super().connection_lost(conn, now)
+        self._check(now)
+
+    def handle_timer(self, now: float) -> None:
+        super().handle_timer(now)
+        self._check(now)
 
     def next_deadline(self) -> float | None:
         found = super().next_deadline()
@@ -1477,5 +1532,5 @@ def test_stale_schedule_entries_do_not_pile_up() -> None:
         net.run_for(0.01)
     assert server.status(info).signaling_handshakes == 300
     assert server.next_deadline() == 30.0
-    assert len(server._due) <= 2 * 2 + 64
-    assert len(server._timeouts) <= 2 * len(server._conns) + 64
+    assert len(server._schedule.due) <= 2 * 2 + 64
+    assert len(server._schedule.timeouts) <= 2 * len(server._conns) + 64

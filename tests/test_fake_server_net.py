@@ -24,7 +24,7 @@ import pytest
 from rtms_conformance.cli import fake_server_main
 from rtms_conformance.meeting import MeetingSpec
 from rtms_conformance.net import ServerThread, post_webhook, serve
-from rtms_conformance.server_core import ServerConfig, StreamSpec
+from rtms_conformance.server import ServerConfig, StreamSpec
 from rtms_conformance.tls import make_test_ca
 from rtms_proto import (
     ConnectionOptions,

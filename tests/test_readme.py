@@ -5,9 +5,11 @@ from __future__ import annotations
 import pathlib
 import re
 
+import pytest
+
 from rtms_conformance.meeting import MeetingSpec
 from rtms_conformance.net import ServerThread
-from rtms_conformance.server_core import ServerConfig, StreamSpec
+from rtms_conformance.server import ServerConfig, StreamSpec
 from rtms_conformance.tls import make_test_ca
 from rtms_proto import Credentials
 from rtms_proto import events as ev
@@ -19,19 +21,35 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
-def section(title: str) -> list[str]:
-    """The python blocks under one ``## title`` heading."""
-    text = README.read_text()
-    start = text.index(f"## {title}\n")
+def section(title: str, text: str | None = None) -> list[str]:
+    """The python blocks under one ``## title`` heading; a failure when the heading is
+    missing or has none, so that no test below passes by running nothing."""
+    text = README.read_text() if text is None else text
+    heading = f"## {title}\n"
+    if heading not in text:
+        pytest.fail(f"README.md has no '## {title}' section")
+    start = text.index(heading)
     end = text.find("\n## ", start + 1)
     body = text[start : end if end != -1 else len(text)]
-    return re.findall(r"```python\n(.*?)```", body, flags=re.S)
+    blocks: list[str] = re.findall(r"```python\n(.*?)```", body, flags=re.S)
+    if not blocks:
+        pytest.fail(f"README.md's '## {title}' section has no python block")
+    return blocks
 
 
 def test_readme_has_the_documented_examples() -> None:
     assert len(python_blocks()) >= 3
-    assert section("Drive a connection yourself")
+    assert len(section("Drive a connection yourself")) >= 1
     assert len(section("Embed the Session in your own event loop")) == 2
+
+
+def test_a_missing_or_empty_section_fails() -> None:
+    text = "# t\n\n## Present\n\n```python\nx = 1\n```\n\n## Empty\n\nprose\n"
+    assert section("Present", text) == ["x = 1\n"]
+    with pytest.raises(pytest.fail.Exception, match="no '## Absent' section"):
+        section("Absent", text)
+    with pytest.raises(pytest.fail.Exception, match="'## Empty' section has no python block"):
+        section("Empty", text)
 
 
 def test_drive_a_connection_yourself_runs() -> None:

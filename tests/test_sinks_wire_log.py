@@ -27,7 +27,7 @@ from rtms_app.sinks import (
 from rtms_conformance import faults as f
 from rtms_conformance.meeting import MeetingSpec
 from rtms_conformance.memory import MemoryNetwork
-from rtms_conformance.server_core import FakeRtmsServer, ServerConfig, StreamSpec
+from rtms_conformance.server import FakeRtmsServer, ServerConfig, StreamSpec
 from rtms_proto import (
     ConnectionOptions,
     Credentials,

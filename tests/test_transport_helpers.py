@@ -31,7 +31,7 @@ import rtms_transports.blocking as rt_blocking
 import rtms_transports.trio as rt_trio
 from rtms_conformance.meeting import MeetingSpec
 from rtms_conformance.net import RunningServer, ServerThread, serve
-from rtms_conformance.server_core import ServerConfig, StreamInfo, StreamSpec, StreamStatus
+from rtms_conformance.server import ServerConfig, StreamInfo, StreamSpec, StreamStatus
 from rtms_conformance.tls import LoopbackTLS, make_test_ca
 from rtms_proto import MediaType, Session
 from rtms_proto import events as ev

@@ -1,7 +1,7 @@
 """The README's transport examples (one per driver) run against the fake server over TLS.
 
 The examples are kept here, verbatim, and must appear verbatim in README.md
-under the heading :data:`SECTION` (checked once the section exists).
+under the heading :data:`SECTION` (a missing section fails).
 """
 
 from __future__ import annotations
@@ -115,9 +115,26 @@ def test_blocking_example() -> None:
     assert names and all(name.endswith(" Example") for name in names)
 
 
+def section(title: str, text: str) -> str:
+    """The text under one ``## title`` heading (up to the next one); a failure when the
+    heading is missing, so that the check below cannot pass by looking nowhere."""
+    heading = f"## {title}\n"
+    if heading not in text:
+        pytest.fail(f"README.md has no '## {title}' section")
+    start = text.index(heading)
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
 def test_the_readme_shows_these_examples() -> None:
-    text = README.read_text()
-    if f"## {SECTION}\n" not in text:
-        pytest.skip(f"README.md has no '## {SECTION}' section yet")
+    body = section(SECTION, README.read_text())
     for code in (ASYNCIO, TRIO, BLOCKING):
-        assert f"```python\n{code}```" in text
+        assert f"```python\n{code}```" in body
+
+
+def test_a_missing_section_fails() -> None:
+    text = "# t\n\n## One\n\nfirst\n\n## Two\n\nsecond\n"
+    assert section("One", text) == "## One\n\nfirst\n"
+    assert section("Two", text) == "## Two\n\nsecond\n"
+    with pytest.raises(pytest.fail.Exception, match="no '## Three' section"):
+        section("Three", text)

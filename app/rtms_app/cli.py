@@ -726,7 +726,7 @@ def _demo_meeting(duration: float) -> Any:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from rtms_conformance.net import ServerThread
-    from rtms_conformance.server_core import ServerConfig, StreamSpec
+    from rtms_conformance.server import ServerConfig, StreamSpec
     from rtms_conformance.tls import make_test_ca
 
     prog = f"{PROG} demo"

@@ -1,4 +1,4 @@
-"""``python -m rtms_conformance --adapter module:factory``: run the conformance catalogue.
+"""``python -m rtms_conformance --adapter NAME|module:factory``: run the conformance catalogue.
 
 Exit status 0 when every trace matches, 1 when some differ (a diff is
 printed for each), 2 for a usage error.  ``--list`` prints the catalogue;
@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from .adapters import BUILTIN, load_adapter
+from .adapters import adapter_names, load_adapter
 from .runner import Runner
 from .scenarios import SCENARIOS, Scenario, by_name
 
@@ -29,8 +29,9 @@ def _parser() -> argparse.ArgumentParser:
         "--adapter",
         action="append",
         default=[],
-        metavar="MODULE:FACTORY",
-        help=f"the adapter to test (repeatable); built-in: {', '.join(BUILTIN)}",
+        metavar="NAME|MODULE:FACTORY",
+        help="the adapter to test (repeatable): a registered name"
+        f" ({', '.join(adapter_names())}) or module:factory",
     )
     parser.add_argument(
         "--scenario",
@@ -62,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.adapter:
         parser.print_usage(sys.stderr)
-        print("error: give --adapter MODULE:FACTORY (or --list)", file=sys.stderr)
+        print("error: give --adapter NAME or MODULE:FACTORY (or --list)", file=sys.stderr)
         return 2
     if args.parallel < 1:
         print("error: --parallel must be at least 1", file=sys.stderr)

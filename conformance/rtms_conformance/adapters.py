@@ -1,142 +1,69 @@
-"""Adapters for the transports of ``rtms_transports`` (imported only when a run starts).
+"""Finding a transport's adapter by name: the registry the runner, plugin and command use.
 
-Each adapter is what an application does with the transport's high-level API:
-``connect()`` with the scenario's :class:`~rtms_proto.SessionConfig`, iterate
-the stream's events, issue commands on the stream, be slow when the scenario
-says so.  The event queue is kept small (``max_events``) so that a slow
-consumer exercises the transport's backpressure.
+An adapter is named in one of three ways (see :func:`load_adapter`):
 
-Use them by name with the runner, the pytest plugin or the command line:
-``memory``, ``asyncio``, ``trio``, ``blocking`` (see :func:`load_adapter`).
+* ``memory``: the in-memory reference (:class:`~rtms_conformance.harness.MemoryAdapter`),
+  the only adapter this package ships;
+* a name registered under the :data:`ENTRY_POINT_GROUP` entry-point group by an
+  installed package: ``rtms_transports`` registers ``asyncio``, ``trio`` and
+  ``blocking`` there, and a third-party transport registers its own the same way;
+* ``module:factory``, an attribute path called without arguments.
+
+Nothing here imports a transport until its adapter is asked for, so this
+package depends on no transport.
 """
 
 from __future__ import annotations
 
 import importlib
-import time
-from typing import TYPE_CHECKING
+import importlib.metadata
 
-from .harness import (
-    AsyncioHarness,
-    Harness,
-    StreamEnv,
-    ThreadedHarness,
-    TrioHarness,
-)
+from .harness import Harness, MemoryAdapter
 
-if TYPE_CHECKING:
-    from rtms_transports import TransportOptions
+__all__ = ["ENTRY_POINT_GROUP", "MEMORY", "adapter_names", "load_adapter"]
 
-__all__ = [
-    "BUILTIN",
-    "AsyncioAdapter",
-    "BlockingAdapter",
-    "TrioAdapter",
-    "load_adapter",
-    "transport_options",
-]
+ENTRY_POINT_GROUP = "rtms_conformance.adapters"
+"""The entry-point group in which installed packages register their adapters by name."""
 
-MAX_EVENTS = 16
-"""Queue bound used by the adapters: small, so that backpressure is exercised."""
+MEMORY = "memory"
+"""The name of the built-in in-memory reference adapter."""
 
 
-def transport_options(stream: StreamEnv) -> TransportOptions:
-    """The transport options of a conformance run: the test CA, short timeouts."""
-    from rtms_transports import TransportOptions
-
-    return TransportOptions(
-        ca_file=stream.ca_file,
-        connect_timeout=2.0,
-        close_timeout=2.0,
-        max_events=MAX_EVENTS,
-    )
+def _registered() -> dict[str, importlib.metadata.EntryPoint]:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
-class AsyncioAdapter(AsyncioHarness):
-    """``rtms_transports.asyncio.connect`` and ``async for``."""
-
-    name = "asyncio"
-
-    async def run_stream(self, stream: StreamEnv) -> None:
-        import asyncio
-
-        from rtms_transports.asyncio import connect
-
-        async with connect(
-            stream.config, options=transport_options(stream), jitter=stream.jitter
-        ) as events:
-            async for event in events:
-                pause = stream.react(event, events)
-                if pause:
-                    await asyncio.sleep(pause)
-
-
-class TrioAdapter(TrioHarness):
-    """``rtms_transports.trio.connect`` and ``async for``."""
-
-    name = "trio"
-
-    async def run_stream(self, stream: StreamEnv) -> None:
-        import trio
-
-        from rtms_transports.trio import connect
-
-        async with connect(
-            stream.config, options=transport_options(stream), jitter=stream.jitter
-        ) as events:
-            async for event in events:
-                pause = stream.react(event, events)
-                if pause:
-                    await trio.sleep(pause)
-
-
-class BlockingAdapter(ThreadedHarness):
-    """``rtms_transports.blocking.connect`` and ``receive(timeout)`` on a thread per stream."""
-
-    name = "blocking"
-
-    def run_stream(self, stream: StreamEnv) -> None:
-        from rtms_proto import ConnectionClosed
-        from rtms_transports.blocking import connect
-
-        with connect(
-            stream.config, options=transport_options(stream), jitter=stream.jitter
-        ) as events:
-            while True:
-                try:
-                    event = events.receive(timeout=stream.remaining())
-                except TimeoutError:
-                    raise stream.expire() from None
-                except ConnectionClosed:
-                    return
-                pause = stream.react(event, events)
-                if pause:
-                    time.sleep(pause)
-
-
-BUILTIN: dict[str, str] = {
-    "memory": "rtms_conformance.harness:MemoryAdapter",
-    "asyncio": "rtms_conformance.adapters:AsyncioAdapter",
-    "trio": "rtms_conformance.adapters:TrioAdapter",
-    "blocking": "rtms_conformance.adapters:BlockingAdapter",
-}
-"""Short names for the adapters shipped here."""
+def adapter_names() -> tuple[str, ...]:
+    """Every name :func:`load_adapter` accepts: ``memory``, then the registered names."""
+    return (MEMORY, *sorted(set(_registered()) - {MEMORY}))
 
 
 def load_adapter(spec: str) -> Harness:
-    """An adapter from ``module:factory`` (called without arguments) or a built-in name."""
-    target = BUILTIN.get(spec, spec)
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(
-            f"adapter {spec!r} is not 'module:factory' nor one of {', '.join(BUILTIN)}"
-        )
-    factory: object = importlib.import_module(module_name)
-    for part in attr.split("."):
-        factory = getattr(factory, part)
+    """An adapter from a registered name, ``memory`` or ``module:factory``.
+
+    The factory (a registered entry point's object, or the attribute named by
+    ``module:factory``) is called without arguments and must return a
+    :class:`~rtms_conformance.harness.Harness`.  An unknown name raises
+    ``ValueError``; a registered name whose package cannot be imported raises
+    that ``ImportError`` (a missing driver is an error, never a skipped run).
+    """
+    factory: object
+    if spec == MEMORY:
+        factory = MemoryAdapter
+    elif (registered := _registered().get(spec)) is not None:
+        factory = registered.load()
+    else:
+        module_name, sep, attr = spec.partition(":")
+        if not sep or not module_name or not attr:
+            raise ValueError(
+                f"adapter {spec!r} is not 'module:factory' nor one of {', '.join(adapter_names())}"
+            )
+        factory = importlib.import_module(module_name)
+        for part in attr.split("."):
+            factory = getattr(factory, part)
     if not callable(factory):
-        raise TypeError(f"{target} is not callable")
+        raise TypeError(f"adapter {spec!r} is not callable")
     adapter = factory()
     if not isinstance(adapter, Harness):
-        raise TypeError(f"{target}() returned {adapter!r}, which has no name and run(env)")
+        raise TypeError(f"{spec}() returned {adapter!r}, which has no name and run(env)")
     return adapter

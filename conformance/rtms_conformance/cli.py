@@ -26,7 +26,7 @@ from rtms_proto.enums import StopReason
 
 from .meeting import MeetingSpec
 from .net import RunningServer, post_webhook, serve
-from .server_core import ServerConfig, StreamInfo, StreamSpec
+from .server import ServerConfig, StreamInfo, StreamSpec
 
 __all__ = ["build_parser", "fake_server_main"]
 

@@ -35,7 +35,7 @@ from rtms_proto import messages as m
 from rtms_proto import parse_server_url
 from rtms_proto.actions import CloseSocket, OpenSocket, SendBytes, SocketId
 
-from .server_core import (
+from .server import (
     Abort,
     Close,
     ConnId,
@@ -49,7 +49,8 @@ __all__ = ["ClientLike", "ClientRecord", "MemoryNetwork", "WsPeer"]
 
 
 class ClientLike(Protocol):
-    """What :class:`MemoryNetwork` drives: rtms_proto's ``Session`` contract."""
+    """What :class:`MemoryNetwork` drives: rtms_proto's ``Session`` contract (time is
+    always passed as the keyword ``now``)."""
 
     def start(self, *, now: float) -> None: ...
     def socket_opened(self, sock: SocketId, *, now: float) -> None: ...

@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from rtms_proto.enums import StopReason
 
-from .server_core import (
+from .server import (
     Abort,
     Close,
     ConnId,

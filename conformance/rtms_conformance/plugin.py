@@ -4,8 +4,10 @@
 scenario (``rtms-conformance::<adapter>::<scenario>``); ``-k`` selects among
 them, ``--rtms-scenario NAME`` (repeatable) restricts the catalogue,
 ``--rtms-parallel N`` sets how many scenarios run at once (default 4).  The
-option takes ``module:factory`` (called without arguments) or a built-in name:
-``memory``, ``asyncio``, ``trio``, ``blocking``.
+option takes ``module:factory`` (called without arguments) or a registered
+name: ``memory``, and those installed packages register
+(:mod:`rtms_conformance.adapters`; ``rtms_transports`` registers ``asyncio``,
+``trio`` and ``blocking``).
 
 Tests can also ask for the ``rtms_conformance`` fixture and call
 ``rtms_conformance.run(adapter)`` themselves.
@@ -38,9 +40,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--rtms-adapter",
         action="append",
         default=[],
-        metavar="MODULE:FACTORY",
-        help="run the RTMS conformance scenarios against this adapter (repeatable);"
-        " built-in names: memory, asyncio, trio, blocking",
+        metavar="NAME|MODULE:FACTORY",
+        help="run the RTMS conformance scenarios against this adapter (repeatable):"
+        " memory, a registered name (asyncio, trio, blocking with rtms_transports)"
+        " or module:factory",
     )
     group.addoption(
         "--rtms-scenario",

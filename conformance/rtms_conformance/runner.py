@@ -29,8 +29,7 @@ from .harness import HANG_GRACE, Harness, ScenarioEnv, StreamEnv
 from .memory import MemoryNetwork
 from .net import ServerThread
 from .scenarios import CLIENT_ID, SCENARIOS, Scenario
-from .server_core import FakeRtmsServer
-from .server_types import StreamInfo, TraceEntry
+from .server import FakeRtmsServer, StreamInfo, TraceEntry
 from .tls import LoopbackTLS, make_test_ca
 from .trace import normalise
 

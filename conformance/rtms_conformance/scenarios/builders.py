@@ -8,7 +8,7 @@ from typing import Any
 
 from rtms_conformance.faults import Fault
 from rtms_conformance.meeting import DEFAULT_PEOPLE, MeetingSpec
-from rtms_conformance.server_types import StreamSpec
+from rtms_conformance.server import StreamSpec
 from rtms_conformance.timeline import (
     ActiveSpeaker,
     Chat,

@@ -4,7 +4,7 @@ requests, the legacy status table, an unknown URL, media the app may not receive
 from __future__ import annotations
 
 from rtms_conformance.faults import DuplicateSignal, IgnoreHandshake, RejectHandshake
-from rtms_conformance.server_types import StreamSpec
+from rtms_conformance.server import StreamSpec
 from rtms_proto import Layout, StatusTable
 from rtms_proto.actions import SocketRole
 from rtms_proto.enums import LegacyStatusCode, MediaType, StatusCode

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
-from rtms_conformance.server_types import ServerConfig, StreamSpec
+from rtms_conformance.server import ServerConfig, StreamSpec
 from rtms_proto import (
     AudioParams,
     BackoffPolicy,

@@ -1,6 +1,6 @@
 """The fake server's public values: driver actions, configuration, stream specs and snapshots.
 
-Everything here is an immutable value; :mod:`rtms_conformance.server_core`
+Everything here is an immutable value; :class:`~rtms_conformance.server.FakeRtmsServer`
 consumes the configuration and produces the rest.
 """
 
@@ -11,14 +11,13 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from rtms_conformance import faults as f
+from rtms_conformance import timeline as tl
+from rtms_conformance.meeting import MeetingSpec
 from rtms_proto import InvalidConfig, StatusTable
 from rtms_proto import messages as m
 from rtms_proto.actions import SocketRole
 from rtms_proto.enums import MediaType, Product, StopReason
-
-from . import faults as f
-from . import timeline as tl
-from .meeting import MeetingSpec
 
 __all__ = [
     "ALL_SCOPES",

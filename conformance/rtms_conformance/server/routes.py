@@ -13,7 +13,7 @@ import urllib.parse
 from rtms_proto.actions import SocketRole
 from rtms_proto.enums import MediaType
 
-from .server_state import Stream
+from .state import Stream
 
 __all__ = ["KINDS", "KIND_OF", "media_urls", "parse_target", "signaling_url"]
 

@@ -9,27 +9,38 @@ from __future__ import annotations
 from rtms_proto import messages as m
 from rtms_proto.enums import EventType, MediaType, SessionState, StatusCode, StopReason, StreamState
 
-from .handshake import Rejection, wire_status
-from .server_media import MediaMixin
-from .server_state import Conn, Stream
+from .checks import Rejection, wire_status
+from .endings import Endings
+from .media import Media
+from .output import Output
+from .state import Conn, Stream
+from .types import ServerConfig
 
-__all__ = ["SignalingMixin"]
+__all__ = ["Signaling"]
 
 _EVENT_TYPES = frozenset(int(e) for e in EventType if e != EventType.UNDEFINED)
 
 
-class SignalingMixin(MediaMixin):
-    """Signaling commands (CLIENT_READY_ACK starts the media, hence the media base)."""
+class Signaling:
+    """Signaling commands, written through ``output``; CLIENT_READY_ACK starts ``media``,
+    a stream close request ends the stream through ``endings``."""
 
-    def _signaling_command(
-        self, c: Conn, s: Stream, msg: m.Message | m.DecodeError, at: float
+    def __init__(
+        self, config: ServerConfig, output: Output, media: Media, endings: Endings
     ) -> None:
+        self._config = config
+        self._output = output
+        self._media = media
+        self._endings = endings
+
+    def command(self, c: Conn, s: Stream, msg: m.Message | m.DecodeError, at: float) -> None:
+        """A message on the stream's open signaling socket (keep-alives aside)."""
         if isinstance(msg, m.DecodeError):
-            self._note(c, at, f"undecodable message: {msg}")
+            self._output.note(c, at, f"undecodable message: {msg}")
         elif isinstance(msg, m.ClientReady):
             if msg.rtms_stream_id != s.info.rtms_stream_id:
-                self._note(c, at, "CLIENT_READY_ACK names another rtms_stream_id")
-            self._release(s, at)
+                self._output.note(c, at, "CLIENT_READY_ACK names another rtms_stream_id")
+            self._media.release(s, at)
         elif isinstance(msg, m.EventSubscription):
             self._subscribe(c, s, msg, at)
         elif isinstance(msg, m.SessionStateRequest):
@@ -37,20 +48,22 @@ class SignalingMixin(MediaMixin):
             state = SessionState.INACTIVE
             if known:
                 state = SessionState.PAUSED if s.paused else SessionState.STARTED
-            self._send(
+            self._output.send(
                 c,
                 m.SessionStateResponse(
-                    rtms_session_id=msg.rtms_session_id, state=state, timestamp=self._wall(at)
+                    rtms_session_id=msg.rtms_session_id,
+                    state=state,
+                    timestamp=self._output.wall(at),
                 ),
                 at,
             )
         elif isinstance(msg, m.StreamStateRequest):
-            self._send(
+            self._output.send(
                 c,
                 m.StreamStateResponse(
                     state=self._stream_state(s),
                     rtms_stream_id=s.info.rtms_stream_id,
-                    timestamp=self._wall(at),
+                    timestamp=self._output.wall(at),
                 ),
                 at,
             )
@@ -59,7 +72,7 @@ class SignalingMixin(MediaMixin):
         elif isinstance(msg, m.VideoSubscriptionRequest):
             self._video_subscription(c, s, msg, at)
         else:
-            self._note(c, at, f"ignored msg_type {int(msg.msg_type)} on signaling")
+            self._output.note(c, at, f"ignored msg_type {int(msg.msg_type)} on signaling")
 
     def _stream_state(self, s: Stream) -> StreamState:
         if s.paused:
@@ -69,7 +82,7 @@ class SignalingMixin(MediaMixin):
     def _subscribe(self, c: Conn, s: Stream, msg: m.EventSubscription, at: float) -> None:
         unknown = [i.event_type for i in msg.events if i.event_type not in _EVENT_TYPES]
         if unknown:
-            self._note(c, at, f"subscription names unknown event types {unknown}")
+            self._output.note(c, at, f"subscription names unknown event types {unknown}")
         for item in msg.events:
             if not item.subscribe:
                 s.subscribed.discard(item.event_type)
@@ -81,36 +94,36 @@ class SignalingMixin(MediaMixin):
             # when the app subscribes (protocol.md §3.6, ARLO's observation).
             if item.event_type == EventType.PARTICIPANT_JOIN and s.roster:
                 people = tuple(m.Participant(user_id=u, user_name=n) for u, n in s.roster.items())
-                self._event(s, at, EventType.PARTICIPANT_JOIN, participants=people)
+                self._output.event(s, at, EventType.PARTICIPANT_JOIN, participants=people)
             elif item.event_type == EventType.PARTICIPANT_VIDEO_ON and s.video_on:
                 ids = tuple(m.Participant(user_id=u) for u in sorted(s.video_on))
-                self._event(s, at, EventType.PARTICIPANT_VIDEO_ON, participants=ids)
+                self._output.event(s, at, EventType.PARTICIPANT_VIDEO_ON, participants=ids)
 
     def _stream_close(self, c: Conn, s: Stream, msg: m.StreamCloseRequest, at: float) -> None:
         if msg.rtms_stream_id != s.info.rtms_stream_id:
             rejection = Rejection(StatusCode.INVALID_RTMS_STREAM_ID, "unknown rtms_stream_id")
-            self._send(
+            self._output.send(
                 c,
                 m.StreamCloseResponse(
                     rtms_stream_id=msg.rtms_stream_id,
-                    status_code=wire_status(rejection, self.config.status_table),
+                    status_code=wire_status(rejection, self._config.status_table),
                     reason=rejection.reason,
-                    timestamp=self._wall(at),
+                    timestamp=self._output.wall(at),
                 ),
                 at,
             )
             return
-        self._send(
+        self._output.send(
             c,
             m.StreamCloseResponse(
                 rtms_stream_id=s.info.rtms_stream_id,
                 status_code=0,
                 reason="OK",
-                timestamp=self._wall(at),
+                timestamp=self._output.wall(at),
             ),
             at,
         )
-        self._end_stream(s, at, StopReason.RECEIVER_REQUEST_CLOSE)
+        self._endings.end_stream(s, at, StopReason.RECEIVER_REQUEST_CLOSE)
 
     def _video_subscription(
         self, c: Conn, s: Stream, msg: m.VideoSubscriptionRequest, at: float
@@ -131,13 +144,13 @@ class SignalingMixin(MediaMixin):
                     conn.video_since_idr = 0
         elif s.video_sub == msg.user_id:
             s.video_sub = None
-        self._send(
+        self._output.send(
             c,
             m.VideoSubscriptionResponse(
                 user_id=msg.user_id,
-                status_code=0 if status is None else wire_status(status, self.config.status_table),
+                status_code=0 if status is None else wire_status(status, self._config.status_table),
                 reason="OK" if status is None else status.reason,
-                timestamp=self._wall(at),
+                timestamp=self._output.wall(at),
                 subscribe=msg.subscribe,
             ),
             at,

@@ -8,22 +8,27 @@ from __future__ import annotations
 
 import math
 
+from rtms_conformance.meeting import audio_packets
+from rtms_conformance.payloads import SLOT_MS, video_frame
 from rtms_proto import DeskshareParams, VideoParams
 from rtms_proto import messages as m
 from rtms_proto.enums import DataOption, MediaType, StreamState
 
-from .meeting import audio_packets
-from .payloads import SLOT_MS, video_frame
-from .server_base import ServerBase
-from .server_state import Conn, ConnState, Stream
+from .output import Output
+from .state import Conn, ConnState, Stream
+from .types import ServerConfig
 
-__all__ = ["MediaMixin"]
+__all__ = ["Media"]
 
 
-class MediaMixin(ServerBase):
-    """Releasing media sockets and sending what they carry."""
+class Media:
+    """Releasing media sockets and sending what they carry, written through ``output``."""
 
-    def _release(self, s: Stream, at: float) -> None:
+    def __init__(self, config: ServerConfig, output: Output) -> None:
+        self._config = config
+        self._output = output
+
+    def release(self, s: Stream, at: float) -> None:
         """CLIENT_READY_ACK: every media socket whose handshake is done starts receiving.
 
         Zoom's samples send one per media handshake, Zoom's own client one
@@ -39,7 +44,7 @@ class MediaMixin(ServerBase):
             if c.carried & MediaType.AUDIO:
                 if s.audio_cursor is None:
                     s.audio_cursor = 0 if s.buffer_data else rel - rel % SLOT_MS
-                oldest = rel - round(self.config.audio_buffer_limit * 1000)
+                oldest = rel - round(self._config.audio_buffer_limit * 1000)
                 if s.audio_cursor < oldest:
                     s.audio_cursor = -(-oldest // SLOT_MS) * SLOT_MS
             if c.params is not None and c.params.video is not None:
@@ -50,13 +55,14 @@ class MediaMixin(ServerBase):
                 c.share_since_idr = 0
         if released and not s.active_sent and s.signaling is not None:
             s.active_sent = True
-            self._send(
+            self._output.send(
                 s.signaling,
-                m.StreamStateUpdate(state=StreamState.ACTIVE, timestamp=self._wall(at)),
+                m.StreamStateUpdate(state=StreamState.ACTIVE, timestamp=self._output.wall(at)),
                 at,
             )
 
-    def _send_audio(self, s: Stream, c: Conn, at: float) -> None:
+    def send_audio(self, s: Stream, c: Conn, at: float) -> None:
+        """The audio due at the stream's cursor: mixed, or one packet per speaker."""
         assert c.params is not None and c.params.audio is not None and s.audio_cursor is not None
         params = c.params.audio
         start = s.audio_cursor
@@ -68,7 +74,7 @@ class MediaMixin(ServerBase):
             s.script, params, start, packet_index=start // int(params.send_rate)
         ):
             name = None if user == 0 else (s.roster.get(user) or s.script.name_of(user))
-            self._send(
+            self._output.send(
                 c,
                 m.AudioData(
                     data=data, user_id=user, user_name=name, timestamp=stamp, length=len(data)
@@ -84,7 +90,8 @@ class MediaMixin(ServerBase):
             user = s.speaker
         return user if user in s.video_on else None
 
-    def _send_frame(self, s: Stream, c: Conn, at: float, *, share: bool) -> None:
+    def send_frame(self, s: Stream, c: Conn, at: float, *, share: bool) -> None:
+        """The next video (or ``share``) frame on ``c``, when someone is on screen."""
         assert c.params is not None
         params: VideoParams | DeskshareParams | None
         if share:
@@ -117,14 +124,14 @@ class MediaMixin(ServerBase):
             c.video_since_idr = since + 1
         name = s.roster.get(user) or s.script.name_of(user)
         cls = m.DeskshareData if share else m.VideoData
-        self._send(
+        self._output.send(
             c, cls(data=data, user_id=user, user_name=name, timestamp=stamp, length=len(data)), at
         )
 
-    def _deliver(self, s: Stream, carried: MediaType, msg: m.Message, at: float) -> None:
+    def deliver(self, s: Stream, carried: MediaType, msg: m.Message, at: float) -> None:
         """Send a transcript or chat message to every released socket carrying it."""
         if s.paused:
             return
         for c in s.media.values():
             if c.released and c.carried & carried and c.state is ConnState.OPEN:
-                self._send(c, msg, at)
+                self._output.send(c, msg, at)

@@ -2,6 +2,7 @@
 
 Checks a handshake request against the stream (identity, scopes, duplicates,
 injected occurrence faults) and answers it, opening the socket or rejecting it.
+The checks themselves are pure functions in :mod:`.checks`.
 """
 
 from __future__ import annotations
@@ -9,23 +10,28 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rtms_conformance import faults as f
 from rtms_proto import messages as m
 from rtms_proto.actions import SocketRole
 from rtms_proto.enums import EventType, MediaType, SessionState, StatusCode
 
-from . import faults as f
-from .handshake import Rejection, check_identity, confirm_media, decode_rejection, wire_status
-from .server_base import ServerBase
-from .server_routes import media_urls
-from .server_state import Conn, ConnState, Stream
+from .checks import Rejection, check_identity, confirm_media, decode_rejection, wire_status
+from .output import Output
+from .routes import media_urls
+from .state import Conn, ConnState, Stream
+from .types import ServerConfig
 
-__all__ = ["DUPLICATE_SIGNAL_REASON", "HandshakeMixin"]
+__all__ = ["DUPLICATE_SIGNAL_REASON", "Handshakes"]
 
 DUPLICATE_SIGNAL_REASON = "duplicate signal request"
 
 
-class HandshakeMixin(ServerBase):
-    """Handshake validation and answers."""
+class Handshakes:
+    """Handshake validation and answers, written through ``output``."""
+
+    def __init__(self, config: ServerConfig, output: Output) -> None:
+        self._config = config
+        self._output = output
 
     def _occurrence_fault(self, s: Stream, role: SocketRole, n: int) -> f.Fault | None:
         """The occurrence fault that decides handshake number ``n`` on ``role`` sockets."""
@@ -46,7 +52,7 @@ class HandshakeMixin(ServerBase):
         self, c: Conn, at: float, rejection: Rejection | tuple[int, str], *, signaling: bool
     ) -> None:
         if isinstance(rejection, Rejection):
-            status, reason = wire_status(rejection, self.config.status_table), rejection.reason
+            status, reason = wire_status(rejection, self._config.status_table), rejection.reason
         else:
             status, reason = rejection
         reply: m.Message
@@ -54,8 +60,8 @@ class HandshakeMixin(ServerBase):
             reply = m.SignalingHandshakeResponse(status_code=status, reason=reason)
         else:
             reply = m.MediaHandshakeResponse(status_code=status, reason=reason)
-        self._send(c, reply, at)
-        self._close(c, at)
+        self._output.send(c, reply, at)
+        self._output.close(c, at)
 
     def _handshake_fault(
         self, c: Conn, s: Stream, role: SocketRole, at: float, *, signaling: bool
@@ -65,7 +71,7 @@ class HandshakeMixin(ServerBase):
         fault = self._occurrence_fault(s, role, n)
         if fault is None:
             return False
-        self._note(c, at, f"fault on handshake {n}: {type(fault).__name__}")
+        self._output.note(c, at, f"fault on handshake {n}: {type(fault).__name__}")
         if isinstance(fault, f.IgnoreHandshake):
             return True
         if isinstance(fault, f.RejectHandshake):
@@ -82,8 +88,8 @@ class HandshakeMixin(ServerBase):
             msg,
             instance_id=s.spec.meeting_uuid,
             rtms_stream_id=s.info.rtms_stream_id,
-            client_id=self.config.client_id,
-            client_secret=self.config.client_secret,
+            client_id=self._config.client_id,
+            client_secret=self._config.client_secret,
         )
         if rejection is None and s.ended:
             return Rejection(StatusCode.INVALID_RTMS_STREAM_ID, "the stream has ended")
@@ -117,9 +123,8 @@ class HandshakeMixin(ServerBase):
             return None
         return msg
 
-    def _signaling_handshake(
-        self, c: Conn, s: Stream, msg: m.Message | m.DecodeError, at: float
-    ) -> None:
+    def signaling(self, c: Conn, s: Stream, msg: m.Message | m.DecodeError, at: float) -> None:
+        """The first message on a signaling socket: open it, or reject it."""
         request = self._handshake_request(c, s, msg, SocketRole.SIGNALING, at, signaling=True)
         if not isinstance(request, m.SignalingHandshakeRequest):
             return
@@ -138,33 +143,33 @@ class HandshakeMixin(ServerBase):
         if not s.ever_connected:
             s.ever_connected = True
             s.buffer_data = True if request.buffer_data is None else request.buffer_data
-        self._send(
+        self._output.send(
             c,
             m.SignalingHandshakeResponse(
                 status_code=0,
                 reason="",
-                media_urls=media_urls(self.config.base_url, s),
-                datacenter_region=self.config.datacenter_region,
+                media_urls=media_urls(self._config.base_url, s),
+                datacenter_region=self._config.datacenter_region,
             ),
             at,
         )
-        first = s.info.media_epoch_ms if s.buffer_data else self._wall(at)
-        self._send(
+        first = s.info.media_epoch_ms if s.buffer_data else self._output.wall(at)
+        self._output.send(
             c, m.EventUpdate(event_type=EventType.FIRST_PACKET_TIMESTAMP, timestamp=first), at
         )
         if not s.session_started:
             s.session_started = True
-            self._send(
+            self._output.send(
                 c,
                 m.SessionStateUpdate(
                     state=SessionState.STARTED,
-                    timestamp=self._wall(at),
+                    timestamp=self._output.wall(at),
                     rtms_session_id=s.info.rtms_session_id,
                 ),
                 at,
             )
 
-    def _media_handshake(
+    def media(
         self,
         c: Conn,
         s: Stream,
@@ -172,6 +177,7 @@ class HandshakeMixin(ServerBase):
         data: str | bytes,
         at: float,
     ) -> None:
+        """The first message on a media socket (``data`` as it came): open it, or reject it."""
         assert c.role is not None
         request = self._handshake_request(c, s, msg, c.role, at, signaling=False)
         if not isinstance(request, m.MediaHandshakeRequest):
@@ -203,7 +209,7 @@ class HandshakeMixin(ServerBase):
             s.media_lost.clear()
         else:
             s.media_lost.pop(c.url_type, None)
-        self._send(
+        self._output.send(
             c,
             m.MediaHandshakeResponse(
                 status_code=0, reason="", media_params=params, payload_encrypted=False
