@@ -137,9 +137,10 @@ class SessionConfig:
     duplicate_backoff: BackoffPolicy = field(default_factory=BackoffPolicy.duplicate_signal)
     close_stream_timeout: float = 10.0
     retry_first_connect: bool = True
-    """False: when the very first signaling socket fails before its handshake
-    (wrong host, CA, proxy), end at once with ``FATAL_ERROR`` instead of
-    retrying for Zoom's window, so a misconfiguration shows immediately."""
+    """False: when the very first signaling socket cannot be opened
+    (``CONNECT_FAILED``: DNS, TCP, TLS or proxy), end at once with
+    ``FATAL_ERROR`` instead of retrying for Zoom's window, so a
+    misconfiguration shows immediately.  Other failures are retried as usual."""
 
     def __post_init__(self) -> None:
         if self.media & MediaType.ALL or not self.media:
@@ -764,7 +765,10 @@ class Session:
         sig = self._signaling
         is_signaling = conn is sig.conn
         if not reason.retryable or (
-            is_signaling and not self._has_connected and not self.config.retry_first_connect
+            reason is FailureReason.CONNECT_FAILED
+            and is_signaling
+            and not self._has_connected
+            and not self.config.retry_first_connect
         ):
             self._end(now, ev.EndReason.FATAL_ERROR, str(error), error=error)
             return

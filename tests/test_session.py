@@ -503,6 +503,17 @@ def test_first_signaling_failure_is_retried_by_default() -> None:
     assert only(out, ev.SessionEnded) == []
 
 
+def test_without_retry_first_connect_a_retryable_rejection_is_still_retried() -> None:
+    """Only a socket that cannot be opened ends at once; the server's answers keep their rules."""
+    sim = Sim(auto=False, config=make_config(retry_first_connect=False))
+    sim.start()
+    out = sim.send(
+        sim.latest(SIG), m.SignalingHandshakeResponse(status_code=StatusCode.INTERNAL_EXCEPTION, reason="try again")
+    )
+    assert len(only(out, ev.ReconnectScheduled)) == 1
+    assert only(out, ev.SessionEnded) == []
+
+
 def test_failover_reconnects_to_the_new_url() -> None:
     sim = active_sim()
     old = set(sim.order)
