@@ -208,10 +208,6 @@ class JsonlWriter:
         self._out = AppendFile(path)
         self.lines = 0
 
-    @property
-    def is_open(self) -> bool:
-        return self._out.is_open
-
     def write(self, obj: Mapping[str, object]) -> None:
         line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
         self._out.write(_JSON_RAW.sub(_json_escape, line).encode("utf-8") + b"\n")

@@ -249,10 +249,6 @@ class AudioTrack:
     def duration(self) -> float:
         return self.frames / self.sample_rate
 
-    @property
-    def is_open(self) -> bool:
-        return self.writer.is_open
-
     def add(self, pcm: bytes, timestamp: int | None, arrival: float | None = None) -> int:
         """Append one packet; returns the frames of silence written before it.
 
@@ -361,10 +357,6 @@ class RawAudioWriter:
         self.index = JsonlWriter(index_path)
         self.offset = 0
         self.packets = 0
-
-    @property
-    def is_open(self) -> bool:
-        return self._out.is_open or self.index.is_open
 
     def add(
         self,
