@@ -125,6 +125,8 @@ class Connection(abc.ABC):
         self._ws = WsClient(max_message_size=self.options.max_message_size)
         self._out: list[Output] = []
         self._deadline: float | None = None
+        self.messages_received = 0
+        """WebSocket messages read so far (the Session's proof that a reconnect delivers)."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.sock} {self._state.value} {self.url.url}>"
@@ -350,6 +352,7 @@ class Connection(abc.ABC):
         )
 
     def _on_message(self, data: bytes | str, now: float) -> None:
+        self.messages_received += 1
         if self._state is ConnState.OPEN:
             self._deadline = now + self.options.keepalive_timeout
         msg = m.decode_message(data)

@@ -210,6 +210,9 @@ class _Scope:
     ``retry`` is a reconnect waiting for its time (``retry_order`` breaks ties
     between retries due at the same time: the first planned goes first);
     ``attempt`` is the reconnect in progress, reported when it completes.
+    ``proof`` is a reconnected socket on probation (its backoff episode goes on
+    until it proves itself); ``flaps`` counts the handshakes of this episode
+    that did not.
     """
 
     kind: ev.ReconnectScope
@@ -218,6 +221,22 @@ class _Scope:
     retry: RetryPlan | None = None
     retry_order: int = 0
     attempt: int | None = None
+    proof: _Proof | None = None
+    flaps: int = 0
+
+
+@dataclass(slots=True, eq=False, kw_only=True)
+class _Proof:
+    """A socket that completed its handshake during a backoff episode.
+
+    It proves itself by staying open until ``settle_at`` (``None`` once that
+    time has passed) and receiving a message after its handshake (more than
+    ``mark`` messages); only then is the episode over.
+    """
+
+    conn: Connection
+    settle_at: float | None
+    mark: int
 
 
 @dataclass(slots=True, eq=False, kw_only=True)
@@ -301,6 +320,8 @@ class Session:
         self._closing_why = ev.EndReason.CLOSED_BY_APP
         self._has_connected = False
         self._replacements: set[SocketId] = set()
+        self._proofs = 0
+        """How many scopes have a socket on probation (skips the check when 0)."""
 
     def __repr__(self) -> str:
         return f"<Session {self.config.stream.rtms_stream_id} {self._phase.value}>"
@@ -330,7 +351,11 @@ class Session:
     def next_deadline(self) -> float | None:
         """The earliest time :meth:`handle_timer` must be called, or ``None``."""
         times = [d for c in self._conns.values() if (d := c.next_deadline()) is not None]
-        times.extend(s.retry.at for s in self._scopes() if s.retry is not None)
+        for scope in self._scopes():
+            if scope.retry is not None:
+                times.append(scope.retry.at)
+            if (proof := scope.proof) is not None and proof.settle_at is not None:
+                times.append(proof.settle_at)
         if self._close_deadline is not None:
             times.append(self._close_deadline)
         return min(times) if times else None
@@ -366,6 +391,8 @@ class Session:
             for batch in conn.receive_batches(data, now=now):
                 if self._queue(conn, batch, now) or conn.is_terminal:
                     self._settle(now)
+            if self._proofs:
+                self._check_proofs(now)
 
     def receive_eof(self, sock: SocketId, *, now: float) -> None:
         conn = self._conn(sock)
@@ -384,6 +411,8 @@ class Session:
         for conn in list(self._conns.values()):
             conn.handle_timer(now=now)
         self._settle(now)
+        if self._proofs:
+            self._check_proofs(now)
         if self._ending is None:
             due = [
                 (plan, scope)
@@ -473,7 +502,7 @@ class Session:
         self._teardown(now)
         self._drop_retries()
         sig = self._signaling
-        sig.backoff.reset()
+        self._forgive(sig)
         sig.duplicate.reset()
         self._move(SessionInput.FAILOVER)
         sig.attempt = 1
@@ -619,7 +648,7 @@ class Session:
             case ev.SignalingConnected():
                 self._on_signaling_connected(conn, item, now)
             case ev.MediaConnected():
-                self._on_media_connected(conn)
+                self._on_media_connected(conn, now)
             case ev.ConnectionFailed():
                 self._on_lost(conn, item.error.reason, item.error, now)
             case ev.SocketClosed():
@@ -685,8 +714,10 @@ class Session:
         current = sig.conn
         assert current is conn and current is not None
         self._has_connected = True
-        sig.backoff.reset()
+        # The duplicate-signal schedule is about handshakes being refused: one
+        # was accepted.  The reconnect episode goes on until the socket proves itself.
         sig.duplicate.reset()
+        self._probation(sig, current, now)
         self._move(SessionInput.SIGNALING_CONNECTED)
         attempts, sig.attempt = sig.attempt, None
         if attempts is not None:
@@ -738,11 +769,11 @@ class Session:
         for scope in usable:
             self._open_media(scope, now)
 
-    def _on_media_connected(self, conn: Connection) -> None:
+    def _on_media_connected(self, conn: Connection, now: float) -> None:
         assert isinstance(conn, MediaConnection)
         scope = self._media[conn.media_type]
         assert scope.conn is conn
-        scope.backoff.reset()
+        self._probation(scope, conn, now)
         attempts, scope.attempt = scope.attempt, None
         if attempts is not None:
             self._out.append(
@@ -799,15 +830,25 @@ class Session:
         error: RemoteProtocolError,
         now: float,
     ) -> None:
+        self._drop_proof(scope)
         plan = backoff.next_attempt(now, self._jitter())
         if plan is None:
             media_type = scope.media_type
+            what = scope.kind.value + (
+                f" ({media_name(media_type)})" if media_type is not None else ""
+            )
+            start = backoff.episode_start
+            assert start is not None  # next_attempt started the episode
+            flapping = (
+                f": it kept dropping right after its handshake: {scope.flaps} connections"
+                f" in {now - start:.3g} s"
+                if scope.flaps
+                else ""
+            )
             self._end(
                 now,
                 ev.EndReason.RECONNECT_EXHAUSTED,
-                f"gave up reconnecting {scope.kind.value}"
-                + (f" ({media_name(media_type)})" if media_type is not None else "")
-                + f" after {backoff.attempts} attempts: {error}",
+                f"gave up reconnecting {what} after {backoff.attempts} attempts{flapping}: {error}",
                 error=error,
             )
             return
@@ -866,6 +907,53 @@ class Session:
             conn.close(now=now)
             self._schedule(scope, scope.backoff, FailureReason.CONNECTION_LOST, error, now)
 
+    # --- internals: proving a reconnect ------------------------------------------
+
+    def _probation(self, scope: _AnyScope, conn: Connection, now: float) -> None:
+        """A handshake completed during a backoff episode: the episode goes on for now.
+
+        A server that completes handshakes and drops at once would otherwise be
+        reconnected to forever; the episode (with its window and attempt
+        limits) ends only when the socket proves itself (:meth:`_check_proofs`).
+        """
+        self._drop_proof(scope)
+        if scope.backoff.in_episode:
+            settle = scope.backoff.policy.settle
+            scope.proof = _Proof(conn=conn, settle_at=now + settle, mark=conn.messages_received)
+            scope.flaps += 1
+            self._proofs += 1
+
+    def _check_proofs(self, now: float) -> None:
+        """End the episode of each socket that stayed open for ``settle`` s and delivered.
+
+        A proof whose socket is gone is dropped (its loss planned the next try).
+        """
+        for scope in self._scopes():
+            proof = scope.proof
+            if proof is None:
+                continue
+            conn = proof.conn
+            if conn is not scope.conn or conn.state is not ConnState.OPEN:
+                self._drop_proof(scope)
+                continue
+            if proof.settle_at is not None:
+                if now < proof.settle_at:
+                    continue
+                proof.settle_at = None
+            if conn.messages_received > proof.mark:
+                self._forgive(scope)
+
+    def _drop_proof(self, scope: _Scope) -> None:
+        if scope.proof is not None:
+            scope.proof = None
+            self._proofs -= 1
+
+    def _forgive(self, scope: _AnyScope) -> None:
+        """The episode is over: the next loss starts a fresh one."""
+        self._drop_proof(scope)
+        scope.backoff.reset()
+        scope.flaps = 0
+
     # --- internals: ending ------------------------------------------------------
 
     def _end(
@@ -880,6 +968,8 @@ class Session:
         self._ending = _Ending(why=why, detail=detail, stop_reason=stop_reason, error=error)
         self._move(SessionInput.END)
         self._drop_retries()
+        for scope in self._scopes():
+            self._drop_proof(scope)
         self._close_deadline = None
         self._teardown(now)
 

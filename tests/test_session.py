@@ -508,7 +508,8 @@ def test_without_retry_first_connect_a_retryable_rejection_is_still_retried() ->
     sim = Sim(auto=False, config=make_config(retry_first_connect=False))
     sim.start()
     out = sim.send(
-        sim.latest(SIG), m.SignalingHandshakeResponse(status_code=StatusCode.INTERNAL_EXCEPTION, reason="try again")
+        sim.latest(SIG),
+        m.SignalingHandshakeResponse(status_code=StatusCode.INTERNAL_EXCEPTION, reason="try again"),
     )
     assert len(only(out, ev.ReconnectScheduled)) == 1
     assert only(out, ev.SessionEnded) == []
