@@ -63,15 +63,19 @@ def _ended(sim: Sim) -> ev.SessionEnded:
     return ends[0]
 
 
+def _over(sim: Sim) -> bool:
+    return sim.session.ended
+
+
 def _flap_until_ended(sim: Sim, role: SocketRole, drop: Callable[[Sim, SocketId], None]) -> None:
     """Drop every new socket of ``role`` right after its handshake, until the session ends."""
     for _ in range(1000):  # far more than any policy allows: the bound is the session's
-        if sim.session.ended:
+        if _over(sim):
             return
         sock = sim.latest(role)
         if sock in sim.open:
             drop(sim, sock)
-            if sim.session.ended:
+            if _over(sim):
                 return
         deadline = sim.session.next_deadline()
         assert deadline is not None
@@ -188,9 +192,9 @@ def test_a_healthy_reconnect_proves_itself_and_a_later_loss_starts_a_fresh_episo
     sim.eof(sim.latest(AUDIO))
     sim.advance_to(1.0)  # attempt 1 completes
     audio = sim.latest(AUDIO)
-    for t in range(2, 17):
-        sim.now = float(t)
-        sim.send(audio, m.AudioData(data=b"\x00\x00" * 320, timestamp=t * 1000, user_id=1))
+    for second in range(2, 17):
+        sim.now = float(second)
+        sim.send(audio, m.AudioData(data=b"\x00\x00" * 320, timestamp=second * 1000))
     _live(sim, 16.0)
     # Proved: losses at 105 s, 205 s and 305 s each start a fresh episode
     # (window and attempts), though the policy allows 2 attempts per 60 s episode.
