@@ -95,9 +95,11 @@ RULES: Mapping[SessionInput, tuple[str, str]] = {
         "reconnect that media socket only, after `media_backoff`",
     ),
     _I.MEDIA_INTERRUPTED: (
-        "MEDIA_CONNECTION_INTERRUPTED (event 7) for a media socket still open here",
-        "reconnect the named media socket, or every media socket when none is named"
-        " and all are open, after `media_backoff`",
+        "MEDIA_CONNECTION_INTERRUPTED (event 7) naming a media socket still open here;"
+        " or naming none, when all are open and none is lost within `interruption_grace`",
+        "reconnect the named media socket after `media_backoff`; unnamed: wait"
+        " `interruption_grace` for the lost socket to show itself (then only it reconnects,"
+        " as MEDIA_LOST), else reconnect the sockets silent during the grace, or all",
     ),
     _I.FAILOVER: (
         "`failover(url)`: a new rtms_started for a live stream",

@@ -24,6 +24,7 @@ It is pure: time comes in as ``now`` and jitter from the ``jitter`` callable.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import assert_never, cast, get_args
@@ -136,6 +137,14 @@ class SessionConfig:
     media_backoff: BackoffPolicy = field(default_factory=BackoffPolicy.media)
     duplicate_backoff: BackoffPolicy = field(default_factory=BackoffPolicy.duplicate_signal)
     close_stream_timeout: float = 10.0
+    interruption_grace: float = 2.0
+    """Seconds to wait, after a MEDIA_CONNECTION_INTERRUPTED (event 7) naming no
+    socket, for the lost media socket to show itself (its end, reset or
+    failure) before rebuilding anything: only that one is then rebuilt, so
+    healthy sockets keep flowing (no replay, no duplicates).  If none shows
+    itself, the sockets silent during the grace are rebuilt, or all of them
+    when none or every one was silent.  2 s: a lost TCP connection usually
+    ends within it, and Zoom keeps an interrupted stream for 65 s."""
     retry_first_connect: bool = True
     """False: when the very first signaling socket cannot be opened
     (``CONNECT_FAILED``: DNS, TCP, TLS or proxy), end at once with
@@ -152,6 +161,8 @@ class SessionConfig:
             raise InvalidConfig(f"media has unknown bits: {int(self.media)}")
         if not self.close_stream_timeout > 0:
             raise InvalidConfig("close_stream_timeout must be positive")
+        if not (math.isfinite(self.interruption_grace) and self.interruption_grace >= 0):
+            raise InvalidConfig("interruption_grace must be a finite number >= 0")
         self.effective_params.validate()
         self.signaling_url  # noqa: B018 - validates the URL against the allowlist
 
@@ -264,6 +275,18 @@ _AnyScope = _SignalingScope | _MediaScope
 
 
 @dataclass(slots=True)
+class _Grace:
+    """An unnamed media interruption being waited out until ``until``.
+
+    ``marks`` holds each media socket's message count at the event, to tell
+    the sockets that were silent during the grace.
+    """
+
+    until: float
+    marks: dict[SocketId, int]
+
+
+@dataclass(slots=True)
 class _Ending:
     why: ev.EndReason
     detail: str
@@ -321,6 +344,7 @@ class Session:
         self._has_connected = False
         self._replacements: set[SocketId] = set()
         self._proofs = 0
+        self._grace: _Grace | None = None
         """How many scopes have a socket on probation (skips the check when 0)."""
 
     def __repr__(self) -> str:
@@ -358,6 +382,8 @@ class Session:
                 times.append(proof.settle_at)
         if self._close_deadline is not None:
             times.append(self._close_deadline)
+        if self._grace is not None:
+            times.append(self._grace.until)
         return min(times) if times else None
 
     # --- driver inputs ----------------------------------------------------------
@@ -414,6 +440,8 @@ class Session:
         if self._proofs:
             self._check_proofs(now)
         if self._ending is None:
+            if self._grace is not None and now >= self._grace.until:
+                self._end_grace(now)
             due = [
                 (plan, scope)
                 for scope in self._scopes()
@@ -528,6 +556,8 @@ class Session:
         return current
 
     def _drop_retries(self) -> None:
+        """Forget planned reconnects (and a media interruption being waited out)."""
+        self._grace = None
         for scope in self._scopes():
             scope.retry = None
 
@@ -817,6 +847,7 @@ class Session:
             and (scope := self._media[conn.media_type]).conn is conn
         ):
             scope.conn = None
+            self._grace = None  # the interrupted socket showed itself: only it is rebuilt
             self._move(SessionInput.MEDIA_LOST)
             self._schedule(scope, scope.backoff, reason, error, now)
         # Otherwise the socket was already replaced (it failed in the same
@@ -885,24 +916,47 @@ class Session:
 
         A ``media_type`` in the event names the socket: rebuild it when it is
         still up here (when it is already down its own reconnect covers it).
-        Without a name, when every media socket still looks open to us, all of
-        them are rebuilt (signaling stays up); when one is already down, that
-        one is the lost one and its own reconnect covers it.
+        Without a name, when one is already down, that one is the lost one and
+        its own reconnect covers it; when every media socket still looks open,
+        wait ``interruption_grace`` for the lost one to show itself
+        (:meth:`_end_grace`), so that healthy sockets are not torn down.
         """
         named = item.raw.get("media_type")
         current = self._current_media()
         if isinstance(named, int) and not isinstance(named, bool):
-            targets = [sc for sc in current if int(sc[1].media_type) == named]
-        elif all(conn.state is ConnState.OPEN for _, conn in current):
-            targets = current
-        else:
-            targets = []
+            self._rebuild([sc for sc in current if int(sc[1].media_type) == named], now)
+        elif self._grace is None and all(conn.state is ConnState.OPEN for _, conn in current):
+            self._grace = _Grace(
+                until=now + self.config.interruption_grace,
+                marks={conn.sock: conn.messages_received for _, conn in current},
+            )
+
+    def _end_grace(self, now: float) -> None:
+        """No media socket showed itself lost during the grace: guess which to rebuild.
+
+        The sockets silent during the grace when others were not; otherwise all.
+        """
+        grace = self._grace
+        assert grace is not None
+        self._grace = None
+        current = [
+            (scope, conn)
+            for scope, conn in self._current_media()
+            if conn.sock in grace.marks and conn.state is ConnState.OPEN
+        ]
+        silent = [sc for sc in current if sc[1].messages_received == grace.marks[sc[1].sock]]
+        self._rebuild(silent or current, now)
+
+    def _rebuild(self, targets: list[tuple[_MediaScope, MediaConnection]], now: float) -> None:
+        """Close ``targets`` and reconnect them after ``media_backoff``."""
         if targets:
             self._move(SessionInput.MEDIA_INTERRUPTED)
         error = RemoteProtocolError(
             FailureReason.CONNECTION_LOST, "Zoom reported the media connection interrupted"
         )
         for scope, conn in targets:
+            if self._ending is not None:
+                return  # one gave up: ending closed the others
             scope.conn = None
             conn.close(now=now)
             self._schedule(scope, scope.backoff, FailureReason.CONNECTION_LOST, error, now)

@@ -25,6 +25,7 @@ from hostile import (
     handshake_then_drop,
     no_leaks,
     routes,
+    unnamed_interruption,
 )
 
 from rtms_proto import BackoffPolicy, Jitter, MediaType
@@ -92,3 +93,22 @@ def test_every_driver_gives_up_on_a_flapping_media_socket(driver: Driver) -> Non
         assert server.handshakes("/signaling") == 1
     _assert_gave_up(run.ended, handshakes, "media (audio)")
     assert run.seconds < WINDOW + SLACK
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_an_unnamed_interruption_rebuilds_only_the_socket_that_drops(driver: Driver) -> None:
+    """Defect 17: event 7 naming no socket, then audio drops 0.1 s later; transcript stays."""
+
+    def reconnected(event: ev.Event) -> bool:
+        return isinstance(event, ev.ReconnectCompleted) and event.media_type is MediaType.AUDIO
+
+    with HostileServer(unnamed_interruption("audio", grace=0.1)) as server:
+        config = client_config(
+            server, media=MediaType.AUDIO | MediaType.TRANSCRIPT, interruption_grace=1.0
+        )
+        run = drive(driver, config, until=reconnected, timeout=10.0)
+        assert server.connections("/audio") == 2
+        assert server.connections("/transcript") == 1
+        assert server.connections("/signaling") == 1
+    assert [e.media_type for e in run.of(ev.ReconnectScheduled)] == [MediaType.AUDIO]
+    assert run.ended is not None and run.ended.why is ev.EndReason.STOPPED_LOCALLY

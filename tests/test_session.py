@@ -302,9 +302,12 @@ def test_media_connection_interrupted_event_naming_a_type_rebuilds_only_that_soc
 
 
 def test_media_connection_interrupted_without_a_name_rebuilds_every_media_socket() -> None:
+    """When no socket shows itself lost within the grace and all were silent: all."""
     sim = active_sim()
     sig = sim.latest(SIG)
     out = sim.send(sig, {"msg_type": 6, "event": {"event_type": 7, "timestamp": 5}})
+    assert kinds(out) == ["MediaInterrupted"]
+    out = sim.advance(2.0)  # the default interruption_grace
     assert kinds(out).count("ReconnectScheduled") == 2
     sim.advance(1.0)
     assert len(sim.socks(TRANSCRIPT)) == 2
