@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -23,6 +24,7 @@ from hostile import (
     client_config,
     drive,
     handshake_then_drop,
+    media_without_handshake_answer,
     no_leaks,
     routes,
     unnamed_interruption,
@@ -111,4 +113,31 @@ def test_an_unnamed_interruption_rebuilds_only_the_socket_that_drops(driver: Dri
         assert server.connections("/transcript") == 1
         assert server.connections("/signaling") == 1
     assert [e.media_type for e in run.of(ev.ReconnectScheduled)] == [MediaType.AUDIO]
+    assert run.ended is not None and run.ended.why is ev.EndReason.STOPPED_LOCALLY
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_media_without_a_handshake_answer_records_past_the_handshake_timeout(
+    driver: Driver,
+) -> None:
+    """Defect 20 (Zoom's mock): audio flows on an unanswered media socket; it is accepted,
+    unconfirmed, and kept well past the 2 s handshake timeout with no reconnect."""
+    started = time.monotonic()
+
+    def long_enough() -> bool:
+        return time.monotonic() - started > 2 * FAST_CONN.handshake_timeout
+
+    scripts = routes(audio=media_without_handshake_answer(every=0.02))
+    with HostileServer(scripts) as server:
+        config = client_config(server, media=MediaType.AUDIO)
+        run = drive(driver, config, when=long_enough, timeout=15.0)
+        assert server.connections("/audio") == 1
+    connected = run.of(ev.MediaConnected)
+    assert [c.confirmed for c in connected] == [False]
+    assert not run.of(ev.ConnectionFailed)
+    assert not run.of(ev.ReconnectScheduled)
+    # One packet every 20 ms for over 4 s: no gap (the timestamps go up by 20 each).
+    stamps = [a.timestamp for a in run.of(ev.AudioReceived)]
+    assert len(stamps) > 100
+    assert stamps == list(range(0, 20 * len(stamps), 20))
     assert run.ended is not None and run.ended.why is ev.EndReason.STOPPED_LOCALLY
