@@ -5,12 +5,16 @@ handshake per socket, client ready after each), re-subscribes events after
 every signaling reconnect, and owns the reconnect policy:
 
 * a media socket lost, or Zoom's MEDIA_CONNECTION_INTERRUPTED event: rebuild
-  that media socket only, while signaling stays up;
+  that media socket only, while signaling stays up (an event naming no socket
+  waits ``interruption_grace`` for the lost one to show itself);
 * the signaling socket lost: close the media sockets, rebuild signaling, then
   every media socket;
 * ``failover(url)`` (a new ``rtms_started`` for a live stream): fresh
   connections to the new URL;
 * a duplicate-signal rejection: back off on its own schedule and retry;
+* a reconnect's backoff episode (window, attempts) ends only when the new
+  socket proves itself (``BackoffPolicy.settle``), so a server that drops
+  right after each handshake ends the session instead of being retried forever;
 * fatal handshake statuses, stream TERMINATED, session STOPPED, a stop
   webhook, ``close_stream`` and ``stop``: end, exactly once, with
   :class:`~rtms_proto.events.SessionEnded` as the last event.
@@ -344,8 +348,8 @@ class Session:
         self._has_connected = False
         self._replacements: set[SocketId] = set()
         self._proofs = 0
-        self._grace: _Grace | None = None
         """How many scopes have a socket on probation (skips the check when 0)."""
+        self._grace: _Grace | None = None
 
     def __repr__(self) -> str:
         return f"<Session {self.config.stream.rtms_stream_id} {self._phase.value}>"
