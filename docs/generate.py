@@ -56,7 +56,10 @@ def _schedule(name: str, policy: BackoffPolicy) -> str:
         delays += ", …"
     limit = "no limit" if attempts is None else str(attempts)
     window = "none" if policy.window is None else f"{policy.window:g} s"
-    return f"| `{name}` | {delays} s | {policy.jitter.value} | {limit} | {window} |"
+    return (
+        f"| `{name}` | {delays} s | {policy.jitter.value} | {limit} | {window}"
+        f" | {policy.settle:g} s |"
+    )
 
 
 def render() -> str:
@@ -115,11 +118,15 @@ def render() -> str:
         "",
         "## Backoff schedules",
         "",
-        "The defaults of `SessionConfig`; an episode runs from a failure to the next",
-        "completed handshake, and its window is counted from its first failure.",
+        "The defaults of `SessionConfig`; an episode runs from a failure until a",
+        "reconnected socket proves itself: open for `settle` seconds (more than Zoom's",
+        "10 s keep-alive interval) with a message received after its handshake.  A",
+        "handshake followed by a drop or by silence is no recovery: the episode, its",
+        "window (counted from its first failure) and its attempts go on, and a server",
+        "that keeps dropping ends the session with RECONNECT_EXHAUSTED.",
         "",
-        "| schedule | delays before jitter | jitter | attempts | window |",
-        "|---|---|---|---|---|",
+        "| schedule | delays before jitter | jitter | attempts | window | settle |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [_schedule(name, policy) for name, policy in _default_policies()]
     lines += [

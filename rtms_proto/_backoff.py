@@ -8,7 +8,9 @@ interruption (signaling 60 s, media 65 s, 30 s on older servers; protocol.md
 §7, §8.6). A retry started after that is wasted, so besides a count limit a
 policy has a ``window`` measured from the *first* failure of an episode.
 Failed attempts never move the window: otherwise a flapping connection could
-keep retrying forever.
+keep retrying forever.  Nor does a handshake that succeeds: a connection
+dropped right after its handshake is no recovery, so an episode ends only when
+the new connection has proved itself (``settle``, applied by the Session).
 """
 
 from __future__ import annotations
@@ -41,6 +43,14 @@ class BackoffPolicy:
     ``max_attempts`` bounds the retries of one episode and ``window`` (seconds
     from the episode's first failure) bounds when a retry may start; ``None``
     disables either bound.
+
+    ``settle`` (seconds) is how long a reconnected socket must stay open, with
+    at least one message received after its handshake, before the episode is
+    over and the next loss starts a fresh one with a fresh window.  The
+    default, 15 s, is more than Zoom's 10 s keep-alive interval, so a healthy
+    socket always has delivered something by then; a server that completes
+    handshakes and drops (or goes silent) keeps the episode, and its limits,
+    running.
     """
 
     initial: float = 1.0
@@ -49,6 +59,7 @@ class BackoffPolicy:
     jitter: Jitter = Jitter.EQUAL
     max_attempts: int | None = 6
     window: float | None = 60.0
+    settle: float = 15.0
 
     def __post_init__(self) -> None:
         # `not x > 0` rather than `x <= 0`, so that NaN is rejected too.
@@ -64,6 +75,8 @@ class BackoffPolicy:
             raise InvalidConfig(f"max_attempts must be >= 1 or None, got {self.max_attempts!r}")
         if self.window is not None and not (math.isfinite(self.window) and self.window > 0):
             raise InvalidConfig(f"window must be a finite number > 0 or None, got {self.window!r}")
+        if not (math.isfinite(self.settle) and self.settle >= 0):
+            raise InvalidConfig(f"settle must be a finite number >= 0, got {self.settle!r}")
 
     @classmethod
     def signaling(cls) -> BackoffPolicy:
@@ -134,7 +147,7 @@ class Backoff:
     """Retry state of one connection scope: an episode runs from a failure to a reset.
 
     Owned by a connection machine: call :meth:`next_attempt` on each failure and
-    :meth:`reset` once a handshake completes.
+    :meth:`reset` once a new connection has proved itself (``policy.settle``).
 
     Window rule: with ``window`` set, the episode's window is
     ``[episode_start, episode_start + window]``. A retry may be scheduled to
@@ -203,6 +216,6 @@ class Backoff:
         return RetryPlan(attempt=attempt, delay=delay, at=at)
 
     def reset(self) -> None:
-        """A handshake completed: the next failure starts a fresh episode."""
+        """The connection proved itself: the next failure starts a fresh episode."""
         self._attempts = 0
         self._episode_start = None

@@ -91,6 +91,17 @@ TRANSITIONS: Mapping[tuple[ConnState, ConnInput], ConnState] = {
 
 TERMINAL_STATES = frozenset({ConnState.CLOSED, ConnState.FAILED})
 
+_MEDIA_DATA = frozenset(
+    {
+        MessageType.MEDIA_DATA_AUDIO,
+        MessageType.MEDIA_DATA_VIDEO,
+        MessageType.MEDIA_DATA_SHARE,
+        MessageType.MEDIA_DATA_TRANSCRIPT,
+        MessageType.MEDIA_DATA_CHAT,
+    }
+)
+"""Messages that are media data (protocol.md msg 14-18)."""
+
 
 class Connection(abc.ABC):
     """Base of :class:`SignalingConnection` and :class:`MediaConnection`.
@@ -125,6 +136,8 @@ class Connection(abc.ABC):
         self._ws = WsClient(max_message_size=self.options.max_message_size)
         self._out: list[Output] = []
         self._deadline: float | None = None
+        self.messages_received = 0
+        """WebSocket messages read so far (the Session's proof that a reconnect delivers)."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.sock} {self._state.value} {self.url.url}>"
@@ -350,6 +363,7 @@ class Connection(abc.ABC):
         )
 
     def _on_message(self, data: bytes | str, now: float) -> None:
+        self.messages_received += 1
         if self._state is ConnState.OPEN:
             self._deadline = now + self.options.keepalive_timeout
         msg = m.decode_message(data)
@@ -358,6 +372,8 @@ class Connection(abc.ABC):
             or type(msg) is ev.VideoReceived
             or type(msg) is ev.DeskshareReceived
         ):
+            if self._state is ConnState.HANDSHAKING:
+                self._media_before_handshake(now)
             self._out.append(msg)  # a media packet decodes as its event: the hot path
             return
         if type(msg) is m.KeepAliveRequest:
@@ -386,6 +402,8 @@ class Connection(abc.ABC):
                 )
             # While closing (close() during the handshake) a late answer is moot.
             return
+        if self._state is ConnState.HANDSHAKING and msg.msg_type in _MEDIA_DATA:
+            self._media_before_handshake(now)
         self._out.append(translate(msg, self.sock, self.stream.product))
 
     def _accept_handshake(self, event: ev.Event, now: float) -> None:
@@ -460,3 +478,9 @@ class Connection(abc.ABC):
     @abc.abstractmethod
     def _on_handshake_response(self, msg: m.Message, now: float) -> None:
         """Check the handshake answer; accept or fail."""
+
+    def _media_before_handshake(self, now: float) -> None:  # noqa: B027 - an optional hook
+        """Media data arrived before the handshake answer (a media socket accepts itself).
+
+        On a signaling socket the data just passes on, as any other message.
+        """

@@ -34,6 +34,12 @@ class MediaConnection(Connection):
     ``media_type`` are sent (``ALL`` sends every one), as Zoom's clients do.
     The confirmed parameters of the answer are reported in
     :class:`~rtms_proto.events.MediaConnected` and kept in :attr:`confirmed`.
+
+    A server that sends media without ever answering the handshake (Zoom's
+    mock server never sends msg 4) would otherwise time the socket out and
+    lose media on every reconnect: the first media message accepts the socket
+    with the requested parameters, reported with ``confirmed=False`` (and
+    :attr:`confirmed` stays ``None``); the keep-alive rule applies from then on.
     """
 
     _response_type = MessageType.DATA_HAND_SHAKE_RESP
@@ -88,5 +94,16 @@ class MediaConnection(Connection):
         self.confirmed = confirmed
         self._accept_handshake(
             ev.MediaConnected(sock=self.sock, media_type=self.media_type, params=confirmed),
+            now,
+        )
+
+    def _media_before_handshake(self, now: float) -> None:
+        self._accept_handshake(
+            ev.MediaConnected(
+                sock=self.sock,
+                media_type=self.media_type,
+                params=self.requested or MediaParams(),
+                confirmed=False,
+            ),
             now,
         )

@@ -78,7 +78,10 @@ RULES: Mapping[SessionInput, tuple[str, str]] = {
     _I.SIGNALING_CONNECTED: (
         "the signaling handshake succeeds",
         "subscribe the wanted events (and video) again, open every media socket;"
-        " a signaling reconnect is complete",
+        " a signaling reconnect is complete, but its backoff episode (window and"
+        " attempts) goes on until the socket proves itself: open for the policy's"
+        " `settle` seconds with a message received after its handshake"
+        " (the same holds for a media reconnect)",
     ),
     _I.SIGNALING_LOST: (
         "the signaling socket fails for a retryable reason (no message within"
@@ -92,9 +95,11 @@ RULES: Mapping[SessionInput, tuple[str, str]] = {
         "reconnect that media socket only, after `media_backoff`",
     ),
     _I.MEDIA_INTERRUPTED: (
-        "MEDIA_CONNECTION_INTERRUPTED (event 7) for a media socket still open here",
-        "reconnect the named media socket, or every media socket when none is named"
-        " and all are open, after `media_backoff`",
+        "MEDIA_CONNECTION_INTERRUPTED (event 7) naming a media socket still open here;"
+        " or naming none, when all are open and none is lost within `interruption_grace`",
+        "reconnect the named media socket after `media_backoff`; unnamed: wait"
+        " `interruption_grace` for the lost socket to show itself (then only it reconnects,"
+        " as MEDIA_LOST), else reconnect the sockets silent during the grace, or all",
     ),
     _I.FAILOVER: (
         "`failover(url)`: a new rtms_started for a live stream",
@@ -113,7 +118,8 @@ RULES: Mapping[SessionInput, tuple[str, str]] = {
         "a fatal status (bad signature or stream id, bad parameters, media not allowed) or"
         " another failure that is not retryable; no usable media URL; stream TERMINATED;"
         " session STOPPED; `notify_stopped()`; `stop()`; the stream close answered or timed"
-        " out; backoff attempts or window used up (RECONNECT_EXHAUSTED); the first"
+        " out; backoff attempts or window used up (RECONNECT_EXHAUSTED, also for a"
+        " server that keeps dropping right after its handshakes); the first"
         " signaling socket failing with `retry_first_connect=False`",
         "close every socket",
     ),

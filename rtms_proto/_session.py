@@ -5,12 +5,16 @@ handshake per socket, client ready after each), re-subscribes events after
 every signaling reconnect, and owns the reconnect policy:
 
 * a media socket lost, or Zoom's MEDIA_CONNECTION_INTERRUPTED event: rebuild
-  that media socket only, while signaling stays up;
+  that media socket only, while signaling stays up (an event naming no socket
+  waits ``interruption_grace`` for the lost one to show itself);
 * the signaling socket lost: close the media sockets, rebuild signaling, then
   every media socket;
 * ``failover(url)`` (a new ``rtms_started`` for a live stream): fresh
   connections to the new URL;
 * a duplicate-signal rejection: back off on its own schedule and retry;
+* a reconnect's backoff episode (window, attempts) ends only when the new
+  socket proves itself (``BackoffPolicy.settle``), so a server that drops
+  right after each handshake ends the session instead of being retried forever;
 * fatal handshake statuses, stream TERMINATED, session STOPPED, a stop
   webhook, ``close_stream`` and ``stop``: end, exactly once, with
   :class:`~rtms_proto.events.SessionEnded` as the last event.
@@ -24,6 +28,7 @@ It is pure: time comes in as ``now`` and jitter from the ``jitter`` callable.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import assert_never, cast, get_args
@@ -136,6 +141,14 @@ class SessionConfig:
     media_backoff: BackoffPolicy = field(default_factory=BackoffPolicy.media)
     duplicate_backoff: BackoffPolicy = field(default_factory=BackoffPolicy.duplicate_signal)
     close_stream_timeout: float = 10.0
+    interruption_grace: float = 2.0
+    """Seconds to wait, after a MEDIA_CONNECTION_INTERRUPTED (event 7) naming no
+    socket, for the lost media socket to show itself (its end, reset or
+    failure) before rebuilding anything: only that one is then rebuilt, so
+    healthy sockets keep flowing (no replay, no duplicates).  If none shows
+    itself, the sockets silent during the grace are rebuilt, or all of them
+    when none or every one was silent.  2 s: a lost TCP connection usually
+    ends within it, and Zoom keeps an interrupted stream for 65 s."""
     retry_first_connect: bool = True
     """False: when the very first signaling socket cannot be opened
     (``CONNECT_FAILED``: DNS, TCP, TLS or proxy), end at once with
@@ -152,6 +165,8 @@ class SessionConfig:
             raise InvalidConfig(f"media has unknown bits: {int(self.media)}")
         if not self.close_stream_timeout > 0:
             raise InvalidConfig("close_stream_timeout must be positive")
+        if not (math.isfinite(self.interruption_grace) and self.interruption_grace >= 0):
+            raise InvalidConfig("interruption_grace must be a finite number >= 0")
         self.effective_params.validate()
         self.signaling_url  # noqa: B018 - validates the URL against the allowlist
 
@@ -210,6 +225,9 @@ class _Scope:
     ``retry`` is a reconnect waiting for its time (``retry_order`` breaks ties
     between retries due at the same time: the first planned goes first);
     ``attempt`` is the reconnect in progress, reported when it completes.
+    ``proof`` is a reconnected socket on probation (its backoff episode goes on
+    until it proves itself); ``flaps`` counts the handshakes of this episode
+    that did not.
     """
 
     kind: ev.ReconnectScope
@@ -218,6 +236,22 @@ class _Scope:
     retry: RetryPlan | None = None
     retry_order: int = 0
     attempt: int | None = None
+    proof: _Proof | None = None
+    flaps: int = 0
+
+
+@dataclass(slots=True, eq=False, kw_only=True)
+class _Proof:
+    """A socket that completed its handshake during a backoff episode.
+
+    It proves itself by staying open until ``settle_at`` (``None`` once that
+    time has passed) and receiving a message after its handshake (more than
+    ``mark`` messages); only then is the episode over.
+    """
+
+    conn: Connection
+    settle_at: float | None
+    mark: int
 
 
 @dataclass(slots=True, eq=False, kw_only=True)
@@ -242,6 +276,18 @@ class _MediaScope(_Scope):
 
 
 _AnyScope = _SignalingScope | _MediaScope
+
+
+@dataclass(slots=True)
+class _Grace:
+    """An unnamed media interruption being waited out until ``until``.
+
+    ``marks`` holds each media socket's message count at the event, to tell
+    the sockets that were silent during the grace.
+    """
+
+    until: float
+    marks: dict[SocketId, int]
 
 
 @dataclass(slots=True)
@@ -301,6 +347,9 @@ class Session:
         self._closing_why = ev.EndReason.CLOSED_BY_APP
         self._has_connected = False
         self._replacements: set[SocketId] = set()
+        self._proofs = 0
+        """How many scopes have a socket on probation (skips the check when 0)."""
+        self._grace: _Grace | None = None
 
     def __repr__(self) -> str:
         return f"<Session {self.config.stream.rtms_stream_id} {self._phase.value}>"
@@ -330,9 +379,15 @@ class Session:
     def next_deadline(self) -> float | None:
         """The earliest time :meth:`handle_timer` must be called, or ``None``."""
         times = [d for c in self._conns.values() if (d := c.next_deadline()) is not None]
-        times.extend(s.retry.at for s in self._scopes() if s.retry is not None)
+        for scope in self._scopes():
+            if scope.retry is not None:
+                times.append(scope.retry.at)
+            if (proof := scope.proof) is not None and proof.settle_at is not None:
+                times.append(proof.settle_at)
         if self._close_deadline is not None:
             times.append(self._close_deadline)
+        if self._grace is not None:
+            times.append(self._grace.until)
         return min(times) if times else None
 
     # --- driver inputs ----------------------------------------------------------
@@ -366,6 +421,8 @@ class Session:
             for batch in conn.receive_batches(data, now=now):
                 if self._queue(conn, batch, now) or conn.is_terminal:
                     self._settle(now)
+            if self._proofs:
+                self._check_proofs(now)
 
     def receive_eof(self, sock: SocketId, *, now: float) -> None:
         conn = self._conn(sock)
@@ -384,7 +441,11 @@ class Session:
         for conn in list(self._conns.values()):
             conn.handle_timer(now=now)
         self._settle(now)
+        if self._proofs:
+            self._check_proofs(now)
         if self._ending is None:
+            if self._grace is not None and now >= self._grace.until:
+                self._end_grace(now)
             due = [
                 (plan, scope)
                 for scope in self._scopes()
@@ -473,7 +534,7 @@ class Session:
         self._teardown(now)
         self._drop_retries()
         sig = self._signaling
-        sig.backoff.reset()
+        self._forgive(sig)
         sig.duplicate.reset()
         self._move(SessionInput.FAILOVER)
         sig.attempt = 1
@@ -499,6 +560,8 @@ class Session:
         return current
 
     def _drop_retries(self) -> None:
+        """Forget planned reconnects (and a media interruption being waited out)."""
+        self._grace = None
         for scope in self._scopes():
             scope.retry = None
 
@@ -619,7 +682,7 @@ class Session:
             case ev.SignalingConnected():
                 self._on_signaling_connected(conn, item, now)
             case ev.MediaConnected():
-                self._on_media_connected(conn)
+                self._on_media_connected(conn, now)
             case ev.ConnectionFailed():
                 self._on_lost(conn, item.error.reason, item.error, now)
             case ev.SocketClosed():
@@ -685,8 +748,10 @@ class Session:
         current = sig.conn
         assert current is conn and current is not None
         self._has_connected = True
-        sig.backoff.reset()
+        # The duplicate-signal schedule is about handshakes being refused: one
+        # was accepted.  The reconnect episode goes on until the socket proves itself.
         sig.duplicate.reset()
+        self._probation(sig, current, now)
         self._move(SessionInput.SIGNALING_CONNECTED)
         attempts, sig.attempt = sig.attempt, None
         if attempts is not None:
@@ -738,11 +803,11 @@ class Session:
         for scope in usable:
             self._open_media(scope, now)
 
-    def _on_media_connected(self, conn: Connection) -> None:
+    def _on_media_connected(self, conn: Connection, now: float) -> None:
         assert isinstance(conn, MediaConnection)
         scope = self._media[conn.media_type]
         assert scope.conn is conn
-        scope.backoff.reset()
+        self._probation(scope, conn, now)
         attempts, scope.attempt = scope.attempt, None
         if attempts is not None:
             self._out.append(
@@ -786,6 +851,7 @@ class Session:
             and (scope := self._media[conn.media_type]).conn is conn
         ):
             scope.conn = None
+            self._grace = None  # the interrupted socket showed itself: only it is rebuilt
             self._move(SessionInput.MEDIA_LOST)
             self._schedule(scope, scope.backoff, reason, error, now)
         # Otherwise the socket was already replaced (it failed in the same
@@ -799,15 +865,25 @@ class Session:
         error: RemoteProtocolError,
         now: float,
     ) -> None:
+        self._drop_proof(scope)
         plan = backoff.next_attempt(now, self._jitter())
         if plan is None:
             media_type = scope.media_type
+            what = scope.kind.value + (
+                f" ({media_name(media_type)})" if media_type is not None else ""
+            )
+            start = backoff.episode_start
+            assert start is not None  # next_attempt started the episode
+            flapping = (
+                f": it kept dropping right after its handshake: {scope.flaps} connections"
+                f" in {now - start:.3g} s"
+                if scope.flaps
+                else ""
+            )
             self._end(
                 now,
                 ev.EndReason.RECONNECT_EXHAUSTED,
-                f"gave up reconnecting {scope.kind.value}"
-                + (f" ({media_name(media_type)})" if media_type is not None else "")
-                + f" after {backoff.attempts} attempts: {error}",
+                f"gave up reconnecting {what} after {backoff.attempts} attempts{flapping}: {error}",
                 error=error,
             )
             return
@@ -844,27 +920,97 @@ class Session:
 
         A ``media_type`` in the event names the socket: rebuild it when it is
         still up here (when it is already down its own reconnect covers it).
-        Without a name, when every media socket still looks open to us, all of
-        them are rebuilt (signaling stays up); when one is already down, that
-        one is the lost one and its own reconnect covers it.
+        Without a name, when one is already down, that one is the lost one and
+        its own reconnect covers it; when every media socket still looks open,
+        wait ``interruption_grace`` for the lost one to show itself
+        (:meth:`_end_grace`), so that healthy sockets are not torn down.
         """
         named = item.raw.get("media_type")
         current = self._current_media()
         if isinstance(named, int) and not isinstance(named, bool):
-            targets = [sc for sc in current if int(sc[1].media_type) == named]
-        elif all(conn.state is ConnState.OPEN for _, conn in current):
-            targets = current
-        else:
-            targets = []
+            self._rebuild([sc for sc in current if int(sc[1].media_type) == named], now)
+        elif self._grace is None and all(conn.state is ConnState.OPEN for _, conn in current):
+            self._grace = _Grace(
+                until=now + self.config.interruption_grace,
+                marks={conn.sock: conn.messages_received for _, conn in current},
+            )
+
+    def _end_grace(self, now: float) -> None:
+        """No media socket showed itself lost during the grace: guess which to rebuild.
+
+        The sockets silent during the grace when others were not; otherwise all.
+        """
+        grace = self._grace
+        assert grace is not None
+        self._grace = None
+        current = [
+            (scope, conn)
+            for scope, conn in self._current_media()
+            if conn.sock in grace.marks and conn.state is ConnState.OPEN
+        ]
+        silent = [sc for sc in current if sc[1].messages_received == grace.marks[sc[1].sock]]
+        self._rebuild(silent or current, now)
+
+    def _rebuild(self, targets: list[tuple[_MediaScope, MediaConnection]], now: float) -> None:
+        """Close ``targets`` and reconnect them after ``media_backoff``."""
         if targets:
             self._move(SessionInput.MEDIA_INTERRUPTED)
         error = RemoteProtocolError(
             FailureReason.CONNECTION_LOST, "Zoom reported the media connection interrupted"
         )
         for scope, conn in targets:
+            if self._ending is not None:
+                return  # one gave up: ending closed the others
             scope.conn = None
             conn.close(now=now)
             self._schedule(scope, scope.backoff, FailureReason.CONNECTION_LOST, error, now)
+
+    # --- internals: proving a reconnect ------------------------------------------
+
+    def _probation(self, scope: _AnyScope, conn: Connection, now: float) -> None:
+        """A handshake completed during a backoff episode: the episode goes on for now.
+
+        A server that completes handshakes and drops at once would otherwise be
+        reconnected to forever; the episode (with its window and attempt
+        limits) ends only when the socket proves itself (:meth:`_check_proofs`).
+        """
+        self._drop_proof(scope)
+        if scope.backoff.in_episode:
+            settle = scope.backoff.policy.settle
+            scope.proof = _Proof(conn=conn, settle_at=now + settle, mark=conn.messages_received)
+            scope.flaps += 1
+            self._proofs += 1
+
+    def _check_proofs(self, now: float) -> None:
+        """End the episode of each socket that stayed open for ``settle`` s and delivered.
+
+        A proof whose socket is gone is dropped (its loss planned the next try).
+        """
+        for scope in self._scopes():
+            proof = scope.proof
+            if proof is None:
+                continue
+            conn = proof.conn
+            if conn is not scope.conn or conn.state is not ConnState.OPEN:
+                self._drop_proof(scope)
+                continue
+            if proof.settle_at is not None:
+                if now < proof.settle_at:
+                    continue
+                proof.settle_at = None
+            if conn.messages_received > proof.mark:
+                self._forgive(scope)
+
+    def _drop_proof(self, scope: _Scope) -> None:
+        if scope.proof is not None:
+            scope.proof = None
+            self._proofs -= 1
+
+    def _forgive(self, scope: _AnyScope) -> None:
+        """The episode is over: the next loss starts a fresh one."""
+        self._drop_proof(scope)
+        scope.backoff.reset()
+        scope.flaps = 0
 
     # --- internals: ending ------------------------------------------------------
 
@@ -880,6 +1026,8 @@ class Session:
         self._ending = _Ending(why=why, detail=detail, stop_reason=stop_reason, error=error)
         self._move(SessionInput.END)
         self._drop_retries()
+        for scope in self._scopes():
+            self._drop_proof(scope)
         self._close_deadline = None
         self._teardown(now)
 

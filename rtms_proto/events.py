@@ -89,6 +89,10 @@ class MediaConnected:
     sock: SocketId
     media_type: MediaType
     params: MediaParams
+    confirmed: bool = True
+    """False: the server sent media without answering the handshake (Zoom's mock
+    never sends msg 4); the socket was accepted then, and ``params`` are the
+    requested ones, not confirmed by the server."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
