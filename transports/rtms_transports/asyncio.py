@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager
 from typing import TypeVar
 
 from rtms_proto import (
+    ConnectionClosed,
     Credentials,
     Layout,
     MediaParams,
@@ -59,7 +60,18 @@ T = TypeVar("T")
 class _Sock:
     """One socket of the session, from OpenSocket to its connection_lost."""
 
-    __slots__ = ("action", "closed", "eof", "id", "log", "proto", "reading", "task", "transport")
+    __slots__ = (
+        "action",
+        "close_timer",
+        "closed",
+        "eof",
+        "id",
+        "log",
+        "proto",
+        "reading",
+        "task",
+        "transport",
+    )
 
     def __init__(self, action: OpenSocket, log: StreamLog) -> None:
         self.action = action
@@ -69,6 +81,7 @@ class _Sock:
         self.transport: asyncio.Transport | None = None
         self.proto: _Protocol | None = None
         self.closed = False  # CloseSocket performed: feed nothing more
+        self.close_timer: asyncio.TimerHandle | None = None  # aborts a flush that takes too long
         self.eof = False
         self.reading = True
 
@@ -176,6 +189,9 @@ class _Driver:
             self.loop.eof(sock.id)
 
     def on_lost(self, sock: _Sock, exc: Exception | None) -> None:
+        if sock.close_timer is not None:
+            sock.close_timer.cancel()
+            sock.close_timer = None
         if sock.proto is not None:
             self._protos.discard(sock.proto)
         if sock.transport is None:
@@ -217,7 +233,20 @@ class _Driver:
                 task.cancel()
         else:
             sock.log.debug("closing")
-            sock.transport.close()  # flushes what was written, then closes
+            sock.transport.close()  # flushes what was written, then closes...
+            # ... within close_timeout: a peer that does not read cannot hold it open.
+            sock.close_timer = self.aio.call_later(
+                self.options.close_timeout, self._close_overdue, sock
+            )
+
+    def _close_overdue(self, sock: _Sock) -> None:
+        sock.close_timer = None
+        transport = sock.transport
+        if transport is not None and sock.proto is not None and not sock.proto.lost.done():
+            sock.log.debug(
+                "could not flush within close_timeout (%g s): aborting", self.options.close_timeout
+            )
+            transport.abort()
 
     def arm_timer(self, deadline: float | None) -> None:
         if self._timer is not None:
@@ -489,8 +518,10 @@ class SessionRunner:
         self._options = options if options is not None else TransportOptions()
         self._log = session_log(session.config, logger)
         self._driver: _Driver | None = None
+        self._aborted = False
 
     async def run(self) -> ev.SessionEnded:
+        """Run until the session ended and every socket is closed (or :meth:`abort`)."""
         if self._driver is not None:
             raise RuntimeError("a SessionRunner runs once")
         driver = self._driver = _Driver(
@@ -498,15 +529,26 @@ class SessionRunner:
         )
         try:
             driver.loop.start()
-            while not driver.finished:
+            while not driver.finished and not self._aborted:
                 await driver.wait_change()
             if driver.loop.error is not None:
                 raise driver.loop.error
         finally:
             driver.abort()
             await driver.wait_closed()
-        assert driver.loop.end is not None
-        return driver.loop.end
+        ended = driver.loop.end
+        if ended is None:
+            raise ConnectionClosed("the runner was stopped before the session ended")
+        return ended
+
+    def abort(self) -> None:
+        """Close every socket now (no goodbye); :meth:`run` returns the session's end, or
+        raises :class:`~rtms_proto.ConnectionClosed` if it had not ended (a second Ctrl-C)."""
+        self._aborted = True
+        driver = self._driver
+        if driver is not None:
+            driver.abort()
+            driver.wake_consumer()
 
     def command(self, fn: Callable[[Session, float], T]) -> T:
         """Run ``fn(session, now)`` on the session and perform what it caused."""

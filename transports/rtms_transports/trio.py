@@ -29,6 +29,7 @@ from typing import TypeVar
 import trio
 
 from rtms_proto import (
+    ConnectionClosed,
     Credentials,
     Layout,
     MediaParams,
@@ -158,7 +159,19 @@ _Stream = trio.abc.Stream | _TlsStream
 class _Sock:
     """One socket of the session, from OpenSocket to the end of its task."""
 
-    __slots__ = ("action", "closed", "eof", "id", "log", "open_scope", "outbox", "stream", "wake")
+    __slots__ = (
+        "action",
+        "close_by",
+        "closed",
+        "eof",
+        "id",
+        "io_scope",
+        "log",
+        "open_scope",
+        "outbox",
+        "stream",
+        "wake",
+    )
 
     def __init__(self, action: OpenSocket, log: StreamLog) -> None:
         self.action = action
@@ -169,6 +182,8 @@ class _Sock:
         self.closed = False  # CloseSocket performed: feed nothing more, flush and close
         self.eof = False
         self.open_scope = trio.CancelScope()
+        self.io_scope = trio.CancelScope()  # the reader and the writer, once open
+        self.close_by = float("inf")  # CloseSocket's flush and goodbye end by then
         self.wake = trio.lowlevel.ParkingLot()  # the writer waits here
 
 
@@ -252,6 +267,9 @@ class _Driver:
         sock.closed = True
         if sock.stream is None:
             sock.open_scope.cancel()
+        # The flush and the goodbye are bounded: a peer that does not read cannot hold it.
+        sock.close_by = trio.current_time() + self.options.close_timeout
+        sock.io_scope.deadline = sock.close_by
         sock.wake.unpark_all()
         self._room.unpark_all()
 
@@ -283,9 +301,10 @@ class _Driver:
                 sock.stream = stream
                 sock.log.info("connected to %s:%d", sock.action.host, sock.action.port)
                 self.loop.opened(sock.id)
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._writer, sock, nursery.cancel_scope)
-                    await self._reader(sock)
+                with sock.io_scope:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._writer, sock, nursery.cancel_scope)
+                        await self._reader(sock)
             finally:
                 await self._close_stream(sock, stream)
         finally:
@@ -403,8 +422,8 @@ class _Driver:
 
     async def _close_stream(self, sock: _Sock, stream: _Stream) -> None:
         if sock.closed and not self._scope.cancel_called:
-            # Closed by the session: say goodbye (TLS close_notify), bounded.
-            with trio.move_on_after(self.options.close_timeout):
+            # Closed by the session: say goodbye (TLS close_notify), within close_timeout.
+            with trio.move_on_at(sock.close_by):
                 with contextlib.suppress(*_IO_ERRORS):
                     await stream.aclose()
         await trio.aclose_forcefully(stream.transport if isinstance(stream, _TlsStream) else stream)
@@ -536,8 +555,10 @@ class SessionRunner:
         self._options = options if options is not None else TransportOptions()
         self._log = session_log(session.config, logger)
         self._driver: _Driver | None = None
+        self._aborted = False
 
     async def run(self) -> ev.SessionEnded:
+        """Run until the session ended and every socket is closed (or :meth:`abort`)."""
         if self._driver is not None:
             raise RuntimeError("a SessionRunner runs once")
         driver = self._driver = _Driver(
@@ -548,7 +569,7 @@ class SessionRunner:
             await nursery.start(driver.host)
             try:
                 driver.loop.start()
-                while not driver.finished:
+                while not driver.finished and not self._aborted:
                     await driver.wait_change()
                 if driver.loop.error is not None:
                     raise driver.loop.error
@@ -557,8 +578,20 @@ class SessionRunner:
             driver.abort()
         if error is not None:
             raise error
-        assert driver.loop.end is not None
-        return driver.loop.end
+        ended = driver.loop.end
+        if ended is None:
+            raise ConnectionClosed("the runner was stopped before the session ended")
+        return ended
+
+    def abort(self) -> None:
+        """Close every socket now (no goodbye); :meth:`run` returns the session's end, or
+        raises :class:`~rtms_proto.ConnectionClosed` if it had not ended (a second Ctrl-C).
+        From the driver's trio thread."""
+        self._aborted = True
+        driver = self._driver
+        if driver is not None:
+            driver.abort()
+            driver.wake_consumer()
 
     def command(self, fn: Callable[[Session, float], T]) -> T:
         """Run ``fn(session, now)`` on the session and perform what it caused."""

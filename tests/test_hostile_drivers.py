@@ -1,0 +1,222 @@
+"""The three drivers against issue 10's hostile servers (``tests/hostile.py``): the
+bounds the drivers own.  A peer that stops reading cannot hold the process
+(defect 2: ``close_timeout`` bounds every flush), nor make it buffer answers
+without limit (defect 4: write backpressure), and a slow application cannot
+make the event queue hold more than ``max_queue_bytes`` (defect 6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import trio
+from hostile import (
+    DRIVERS,
+    Driver,
+    Flood,
+    HostileServer,
+    client_config,
+    drive,
+    flood_unread,
+    no_leaks,
+    routes,
+    stop_reading_after_handshake,
+)
+
+import rtms_transports.asyncio as rt_asyncio
+import rtms_transports.blocking as rt_blocking
+import rtms_transports.trio as rt_trio
+from rtms_proto import ConnectionClosed, Session, SessionConfig
+from rtms_proto import events as ev
+from rtms_transports import TransportOptions
+
+SLACK = 1.0
+"""Scheduling allowance on a loaded 2-core machine (seconds)."""
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks() -> Iterator[None]:
+    """Every test: no descriptor and no server thread outlives it."""
+    with no_leaks():
+        yield
+
+
+def unread_flood(max_bytes: int = 512 * KiB, seconds: float = 3.0) -> Any:
+    """Defect 2's server, with its kernel buffers made to fill: the handshake, then
+    it never reads again and floods pings (each wants a pong) as fast as the client
+    reads them; with a 4 KiB receive buffer the client's answers soon pile up."""
+    return flood_unread(Flood.PING, max_bytes=max_bytes, seconds=seconds)
+
+
+def flooded(server: HostileServer, at_least: int) -> Callable[[], bool]:
+    return lambda: any(p.bytes_out >= at_least for p in server.peers_on("/signaling"))
+
+
+# --------------------------------------------------------------------------- defect 2
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_leaving_connect_is_bounded_by_close_timeout_when_the_server_stops_reading(
+    driver: Driver,
+) -> None:
+    """``stream.stop()`` while the server reads nothing and the client's answers fill the
+    kernel buffers: the close frame can never be flushed, and ``connect()`` still
+    returns within the session's close wait plus ``close_timeout``."""
+    options = TransportOptions(connect_timeout=2.0, close_timeout=1.0)
+    with HostileServer(routes(signaling=unread_flood()), rcvbuf=4096) as server:
+        config = client_config(server)
+        run = drive(driver, config, when=flooded(server, 128 * KiB), options=options)
+    assert run.of(ev.SignalingConnected)
+    assert run.ended is not None and run.ended.why is ev.EndReason.STOPPED_LOCALLY
+    bound = config.signaling_options.close_timeout + options.close_timeout + SLACK
+    assert run.exit_seconds is not None and run.exit_seconds < bound, run.exit_seconds
+
+
+def run_low_level(
+    driver: Driver,
+    config: SessionConfig,
+    options: TransportOptions,
+    stop_when: Callable[[], bool],
+    *,
+    abort_after_end: bool = False,
+) -> tuple[ev.SessionEnded | None, float]:
+    """Run ``config`` with ``driver``'s ``SessionRunner``; once ``stop_when()`` holds (looked
+    at on each event and every 20 ms) stop the session; with ``abort_after_end``, call
+    ``abort()`` as soon as the session ended (a second Ctrl-C).  Returns the end and the
+    seconds from the stop to ``run()`` returning."""
+    marks: dict[str, float] = {}
+    session = Session(config, jitter=lambda: 0.0)
+    runners: dict[str, Any] = {}
+
+    def handler(event: ev.Event) -> None:
+        if isinstance(event, ev.SessionEnded) and abort_after_end:
+            runners["r"].abort()
+
+    def poll() -> bool:
+        """True once stopped."""
+        if "stop" not in marks and stop_when():
+            marks["stop"] = time.monotonic()
+            runners["r"].command(lambda s, now: s.stop(now=now))
+        return "stop" in marks
+
+    ended: ev.SessionEnded | None = None
+    if driver == "asyncio":
+
+        async def amain() -> ev.SessionEnded:
+            runner = runners["r"] = rt_asyncio.SessionRunner(session, handler, options=options)
+            task = asyncio.create_task(runner.run())
+            while not task.done():
+                if not poll():
+                    await asyncio.sleep(0.02)
+                else:
+                    await asyncio.wait({task}, timeout=0.02)
+            return task.result()
+
+        async def bounded() -> ev.SessionEnded:
+            async with asyncio.timeout(20):
+                return await amain()
+
+        ended = asyncio.run(bounded())
+    elif driver == "trio":
+
+        async def tmain() -> ev.SessionEnded:
+            runner = runners["r"] = rt_trio.SessionRunner(session, handler, options=options)
+            out: dict[str, ev.SessionEnded] = {}
+
+            async def run() -> None:
+                out["end"] = await runner.run()
+
+            with trio.fail_after(20):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(run)
+                    while "end" not in out:
+                        poll()
+                        await trio.sleep(0.02)
+            return out["end"]
+
+        ended = trio.run(tmain)
+    else:
+        runner = runners["r"] = rt_blocking.SessionRunner(session, handler, options=options)
+        result: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                result["end"] = runner.run()
+            except BaseException as exc:
+                result["error"] = exc
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while thread.is_alive() and time.monotonic() < deadline:
+            poll()
+            thread.join(0.02)
+        runner.abort()
+        thread.join()
+        if "error" in result:
+            raise result["error"]
+        ended = result["end"]
+    return ended, time.monotonic() - marks["stop"]
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_session_runner_ends_within_close_timeout_when_the_server_stops_reading(
+    driver: Driver,
+) -> None:
+    """The low-level runner waits for its sockets to close after the session ended;
+    a peer that never reads made it wait forever (asyncio, trio): each socket's
+    flush is now bounded by ``close_timeout``, after which it is aborted."""
+    options = TransportOptions(connect_timeout=2.0, close_timeout=1.0)
+    with HostileServer(routes(signaling=unread_flood()), rcvbuf=4096) as server:
+        config = client_config(server)
+        ended, took = run_low_level(driver, config, options, flooded(server, 128 * KiB))
+    assert ended is not None and ended.why is ev.EndReason.STOPPED_LOCALLY
+    assert took < config.signaling_options.close_timeout + options.close_timeout + SLACK, took
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_abort_ends_a_session_runner_at_once_while_its_sockets_flush(driver: Driver) -> None:
+    """A second Ctrl-C is the runner's ``abort()``: called once the session ended, with
+    the signaling socket still trying to flush to a peer that does not read, ``run()``
+    returns at once rather than after ``close_timeout``."""
+    options = TransportOptions(connect_timeout=2.0, close_timeout=30.0)
+    with HostileServer(routes(signaling=unread_flood()), rcvbuf=4096) as server:
+        config = client_config(server)
+        ended, took = run_low_level(
+            driver, config, options, flooded(server, 128 * KiB), abort_after_end=True
+        )
+    assert ended is not None and ended.why is ev.EndReason.STOPPED_LOCALLY
+    assert took < config.signaling_options.close_timeout + SLACK, took
+
+
+@pytest.mark.parametrize("driver", ["asyncio", "trio"])
+def test_abort_before_the_end_makes_run_raise_connection_closed(driver: Driver) -> None:
+    """``abort()`` while the session runs: every socket closes now and ``run()`` says the
+    session did not end (as the blocking runner always did)."""
+    options = TransportOptions(connect_timeout=2.0, close_timeout=30.0)
+    signaling = stop_reading_after_handshake(keep_alive_every=0.01)
+    with HostileServer(routes(signaling=signaling)) as server:
+        session = Session(client_config(server), jitter=lambda: 0.0)
+
+        def handler(event: ev.Event) -> None:
+            if isinstance(event, ev.SignalingConnected):
+                runner.abort()
+
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed, match="stopped before the session ended"):
+            if driver == "asyncio":
+                runner: Any = rt_asyncio.SessionRunner(session, handler, options=options)
+                asyncio.run(runner.run())
+            else:
+                runner = rt_trio.SessionRunner(session, handler, options=options)
+                trio.run(runner.run)
+        assert time.monotonic() - started < SLACK
+        assert not session.ended
