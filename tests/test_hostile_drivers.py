@@ -8,6 +8,8 @@ make the event queue hold more than ``max_queue_bytes`` (defect 6).
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,12 +19,18 @@ import pytest
 import trio
 from hostile import (
     DRIVERS,
+    HOST,
+    TEXT,
     Driver,
     Flood,
     HostileServer,
+    MemoryProbe,
+    Peer,
     client_config,
     drive,
     flood_unread,
+    frame,
+    keep_alive_msg,
     no_leaks,
     routes,
     stop_reading_after_handshake,
@@ -31,7 +39,7 @@ from hostile import (
 import rtms_transports.asyncio as rt_asyncio
 import rtms_transports.blocking as rt_blocking
 import rtms_transports.trio as rt_trio
-from rtms_proto import ConnectionClosed, Session, SessionConfig
+from rtms_proto import ConnectionClosed, ConnectionOptions, Session, SessionConfig, SocketRole
 from rtms_proto import events as ev
 from rtms_transports import TransportOptions
 
@@ -220,3 +228,82 @@ def test_abort_before_the_end_makes_run_raise_connection_closed(driver: Driver) 
                 trio.run(runner.run)
         assert time.monotonic() - started < SLACK
         assert not session.ended
+
+
+# --------------------------------------------------------------------------- defect 4
+
+
+def keep_alive_flood(max_bytes: int = 8 * MiB, seconds: float = 8.0) -> Any:
+    """:func:`flood_unread`'s keep-alive flood, with the requests written 512 at a time:
+    one ``send`` per 50-byte request is too slow to fill the kernel buffers in a CI run."""
+
+    def script(peer: Peer) -> None:
+        peer.accept()
+        peer.signaling_handshake()
+        end = time.monotonic() + seconds
+        n = 0
+        while peer.bytes_out < max_bytes and time.monotonic() < end:
+            batch = []
+            for _ in range(512):
+                n += 1
+                batch.append(frame(TEXT, json.dumps(keep_alive_msg(n, n)).encode()))
+            peer.send(b"".join(batch))
+            peer.sent["keepalive"] += 512
+        peer.silence()
+
+    return script
+
+
+PATIENT = ConnectionOptions(
+    handshake_timeout=2.0, keepalive_timeout=60.0, close_timeout=0.5, allowed_hosts=(HOST,)
+)
+"""Sockets that do not die of silence while the flood fills the kernel buffers."""
+
+
+@pytest.mark.parametrize(
+    ("driver", "kind"),
+    [(driver, Flood.PING) for driver in DRIVERS] + [("trio", Flood.KEEPALIVE)],
+    ids=[f"{driver}-ping" for driver in DRIVERS] + ["trio-keepalive"],
+)
+def test_a_peer_that_floods_without_reading_cannot_make_answers_pile_up(
+    driver: Driver, kind: Flood, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Pings or keep-alive requests as fast as the client reads, and never a read: the
+    client stops reading once ``max_write_buffer`` answers wait, so memory stays under
+    that bound plus one read's answers (and a margin for the interpreter), and the
+    socket fails, named as such, ``close_timeout`` after it went over.  Every answer
+    goes through the loop's one write path, whatever it answers; keep-alive
+    requests (small, JSON-decoded) fill the kernel buffers within a CI run's time
+    only on trio, so that flood runs there, the ping flood on every driver."""
+    options = TransportOptions(
+        connect_timeout=2.0, close_timeout=1.0, max_write_buffer=64 * KiB, read_size=16 * KiB
+    )
+    failed_at: list[float] = []
+
+    def until(event: ev.Event) -> bool:
+        if isinstance(event, ev.ConnectionFailed):
+            failed_at.append(time.time())
+            return True
+        return False
+
+    if kind is Flood.PING:
+        signaling = flood_unread(kind, max_bytes=16 * MiB, seconds=15.0)
+    else:
+        signaling = keep_alive_flood(max_bytes=16 * MiB, seconds=15.0)
+    caplog.set_level(logging.WARNING, logger="rtms_transports")
+    server = HostileServer(routes(signaling=signaling), rcvbuf=4096, io_timeout=20.0)
+    with server, MemoryProbe() as probe:
+        run = drive(
+            driver,
+            client_config(server, options=PATIENT),
+            until=until,
+            options=options,
+            timeout=25,
+        )
+    failed = run.of(ev.ConnectionFailed)[0]
+    assert failed.sock.role is SocketRole.SIGNALING
+    assert "stopped reading" in failed.error.detail and "max_write_buffer" in failed.error.detail
+    assert probe.peak < options.max_write_buffer + 2 * options.read_size + 1 * MiB, probe.peak
+    paused = [r.created for r in caplog.records if "is not reading" in r.getMessage()]
+    took = failed_at[0] - paused[0]
+    assert options.close_timeout - 0.05 <= took < options.close_timeout + SLACK, took

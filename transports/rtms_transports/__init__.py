@@ -50,6 +50,20 @@ Backpressure
     (35 s by default) fails as the session's liveness rule says: an application
     that is slower than the stream for that long cannot be served without loss.
 
+Write backpressure
+    A peer that does not read what the client writes (its keep-alive answers,
+    pongs, close frames) cannot make it buffer without limit: once a socket
+    holds more than ``max_write_buffer`` bytes (1 MiB) that the kernel has not
+    taken, that socket is not read until it is back under the bound (so a
+    peer flooding pings or keep-alive requests gets no more answers queued);
+    at most ``max_write_buffer`` plus the answers to one read of ``read_size``
+    bytes wait per socket.  A socket over the bound for ``close_timeout``
+    fails (a ``ConnectionFailed`` whose detail says the server stopped
+    reading) and the session handles it as any socket failure.  Closing a
+    socket flushes what it holds for at most ``close_timeout`` before
+    aborting it, so leaving ``connect()`` or a ``SessionRunner`` never waits
+    for a peer that does not read.
+
 Logging
     Through :mod:`logging` under ``rtms_transports``, each line prefixed with the
     stream id and socket (also set as the ``rtms_stream_id`` and ``rtms_socket``

@@ -113,6 +113,10 @@ class _Protocol(asyncio.BufferedProtocol):
             return
         self._driver.on_data(self._sock, data)
 
+    def resume_writing(self) -> None:
+        # The peer took bytes again: reading may resume (write backpressure).
+        self._driver.update_reading()
+
     def eof_received(self) -> bool:
         proxy = self.proxy
         if proxy is not None and not proxy.done:
@@ -167,7 +171,14 @@ class _Driver:
         self._timer_at: float | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.done = asyncio.Event()
-        self.loop = DriverLoop(session, sink, self, log, close_timeout=options.close_timeout)
+        self.loop = DriverLoop(
+            session,
+            sink,
+            self,
+            log,
+            close_timeout=options.close_timeout,
+            max_write_buffer=options.max_write_buffer,
+        )
 
     @property
     def finished(self) -> bool:
@@ -220,6 +231,20 @@ class _Driver:
         sock = self._socks.get(sock_id)
         if sock is not None and sock.transport is not None and not sock.closed:
             sock.transport.write(data)
+
+    def buffered(self, sock_id: SocketId) -> int:
+        sock = self._socks.get(sock_id)
+        if sock is None or sock.transport is None:
+            return 0
+        return sock.transport.get_write_buffer_size()
+
+    def drop(self, sock_id: SocketId) -> None:
+        sock = self._socks.get(sock_id)
+        if sock is None or sock.closed:
+            return
+        sock.closed = True  # connection_lost reports nothing, and releases it
+        if sock.transport is not None:
+            sock.transport.abort()
 
     def close(self, sock_id: SocketId) -> None:
         sock = self._socks.get(sock_id)
@@ -322,6 +347,8 @@ class _Driver:
             self.loop.failed(sock.id, error)
             return
         sock.transport = transport
+        # pause_writing/resume_writing from the bound on; resume_writing resumes reading.
+        transport.set_write_buffer_limits(high=self.options.max_write_buffer)
         sock.log.info("connected to %s:%d", a.host, a.port)
         self.loop.opened(sock.id)
 
@@ -386,8 +413,8 @@ class _Driver:
         self._timer = self._timer_at = None
 
     def update_reading(self) -> None:
-        """Pause or resume each socket as the sink allows (backpressure)."""
-        allowed = self.sink.reading_allowed
+        """Pause or resume each socket as the loop allows (backpressure)."""
+        allowed = self.loop.reading_allowed
         for sock in self._socks.values():
             transport = sock.transport
             if transport is None or sock.closed or sock.eof:
@@ -398,7 +425,7 @@ class _Driver:
                 if want:
                     transport.resume_reading()
                 else:
-                    sock.log.debug("event queue full: reading paused")
+                    sock.log.debug("event queue full or peer not reading: reading paused")
                     transport.pause_reading()
 
     async def wait_change(self) -> None:
@@ -479,7 +506,12 @@ async def connect(
         options=options,
         logger=logger,
     )
-    buffer = EventBuffer(prep.options.max_events, prep.options.backpressure, prep.log)
+    buffer = EventBuffer(
+        prep.options.max_events,
+        prep.options.backpressure,
+        prep.log,
+        prep.options.max_queue_bytes,
+    )
     driver = _Driver(Session(prep.config, jitter=jitter), buffer, prep.options, prep.log, prep.tls)
     loop = driver.loop
     graceful = False

@@ -169,6 +169,7 @@ class _Sock:
         "log",
         "open_scope",
         "outbox",
+        "sending",
         "stream",
         "wake",
     )
@@ -179,6 +180,7 @@ class _Sock:
         self.log = log
         self.stream: _Stream | None = None
         self.outbox = bytearray()
+        self.sending = 0  # bytes handed to send_all and not yet sent
         self.closed = False  # CloseSocket performed: feed nothing more, flush and close
         self.eof = False
         self.open_scope = trio.CancelScope()
@@ -218,7 +220,14 @@ class _Driver:
         self._room = trio.lowlevel.ParkingLot()  # readers waiting for queue room
         self._change = trio.lowlevel.ParkingLot()  # the application waiting for events
         self.done = trio.Event()
-        self.loop = DriverLoop(session, sink, self, log, close_timeout=options.close_timeout)
+        self.loop = DriverLoop(
+            session,
+            sink,
+            self,
+            log,
+            close_timeout=options.close_timeout,
+            max_write_buffer=options.max_write_buffer,
+        )
 
     # --- the host task -------------------------------------------------------------------
 
@@ -259,6 +268,22 @@ class _Driver:
         if sock is not None and not sock.closed:
             sock.outbox += data
             sock.wake.unpark_all()
+
+    def buffered(self, sock_id: SocketId) -> int:
+        sock = self._socks.get(sock_id)
+        return 0 if sock is None else len(sock.outbox) + sock.sending
+
+    def drop(self, sock_id: SocketId) -> None:
+        sock = self._socks.get(sock_id)
+        if sock is None or sock.closed:
+            return
+        sock.closed = True  # its task closes it at once, reports nothing, and releases it
+        sock.eof = True
+        sock.outbox.clear()
+        sock.close_by = trio.current_time()
+        sock.open_scope.cancel()
+        sock.io_scope.cancel()
+        self._room.unpark_all()
 
     def close(self, sock_id: SocketId) -> None:
         sock = self._socks.get(sock_id)
@@ -371,12 +396,12 @@ class _Driver:
     async def _reader(self, sock: _Sock) -> None:
         stream = sock.stream
         assert stream is not None
-        allowed = self.sink.reading_allowed
+        allowed = self.loop.reading_allowed
         size = self.options.read_size
         data_input = self.loop.data
         while not _closed(sock):
             if not allowed(sock.id):
-                sock.log.debug("event queue full: reading paused")
+                sock.log.debug("event queue full or peer not reading: reading paused")
                 await self._room.park()
                 continue
             try:
@@ -401,10 +426,15 @@ class _Driver:
             if sock.outbox or (isinstance(stream, _TlsStream) and stream.wants_flush):
                 data = bytes(sock.outbox)
                 sock.outbox.clear()
+                sock.sending = len(data)
                 try:
                     await stream.send_all(data)
                 except _IO_ERRORS as exc:
                     self._lost(sock, exc)
+                finally:
+                    sock.sending = 0
+                if len(self._room):
+                    self._room.unpark_all()  # the peer took bytes: a paused reader may go on
                 continue
             if sock.closed:
                 scope.cancel()  # flushed: stop the reader, close
@@ -507,7 +537,12 @@ async def connect(
         options=options,
         logger=logger,
     )
-    buffer = EventBuffer(prep.options.max_events, prep.options.backpressure, prep.log)
+    buffer = EventBuffer(
+        prep.options.max_events,
+        prep.options.backpressure,
+        prep.log,
+        prep.options.max_queue_bytes,
+    )
     driver = _Driver(Session(prep.config, jitter=jitter), buffer, prep.options, prep.log, prep.tls)
     loop = driver.loop
     error: BaseException | None = None
