@@ -26,6 +26,7 @@ from hostile import (
     HostileServer,
     MemoryProbe,
     Peer,
+    audio_msg,
     client_config,
     drive,
     flood_unread,
@@ -33,6 +34,7 @@ from hostile import (
     keep_alive_msg,
     no_leaks,
     routes,
+    serve_media,
     stop_reading_after_handshake,
 )
 
@@ -42,6 +44,7 @@ import rtms_transports.trio as rt_trio
 from rtms_proto import ConnectionClosed, ConnectionOptions, Session, SessionConfig, SocketRole
 from rtms_proto import events as ev
 from rtms_transports import TransportOptions
+from rtms_transports._queue import EVENT_COST
 
 SLACK = 1.0
 """Scheduling allowance on a loaded 2-core machine (seconds)."""
@@ -307,3 +310,82 @@ def test_a_peer_that_floods_without_reading_cannot_make_answers_pile_up(
     paused = [r.created for r in caplog.records if "is not reading" in r.getMessage()]
     took = failed_at[0] - paused[0]
     assert options.close_timeout - 0.05 <= took < options.close_timeout + SLACK, took
+
+
+# --------------------------------------------------------------------------- defect 6
+
+FRAME = 256 * KiB
+FRAMES = 40
+
+
+def big_audio(peer: Peer) -> None:
+    """After the media handshake: ``FRAMES`` audio messages of ``FRAME`` bytes each, as
+    fast as the client reads them, then keep reading."""
+    for n in range(FRAMES):
+        peer.send_json(audio_msg(bytes(FRAME), timestamp=20 * n))
+        peer.sent["audio"] += 1
+    peer.hold()
+
+
+def slow_consumer(driver: Driver, config: SessionConfig, options: TransportOptions) -> list[int]:
+    """Take every audio frame, 20 ms each, through ``driver``'s ``connect()``; returns
+    ``stream.queued_bytes`` as seen before each take (the queue is fullest then)."""
+    seen: list[int] = []
+    pause = 0.02
+
+    def done(frames: int) -> bool:
+        return frames >= FRAMES
+
+    if driver == "asyncio":
+
+        async def amain() -> None:
+            frames = 0
+            async with asyncio.timeout(30):
+                async with rt_asyncio.connect(config, options=options) as s:
+                    while not done(frames):
+                        await asyncio.sleep(pause)
+                        seen.append(s.queued_bytes)
+                        frames += isinstance(await s.receive(), ev.AudioReceived)
+                    s.stop()
+
+        asyncio.run(amain())
+    elif driver == "trio":
+
+        async def tmain() -> None:
+            frames = 0
+            with trio.fail_after(30):
+                async with rt_trio.connect(config, options=options) as s:
+                    while not done(frames):
+                        await trio.sleep(pause)
+                        seen.append(s.queued_bytes)
+                        frames += isinstance(await s.receive(), ev.AudioReceived)
+                    s.stop()
+
+        trio.run(tmain)
+    else:
+        frames = 0
+        with rt_blocking.connect(config, options=options) as s:
+            while not done(frames):
+                time.sleep(pause)
+                seen.append(s.queued_bytes)
+                frames += isinstance(s.receive(timeout=30), ev.AudioReceived)
+            s.stop()
+    return seen
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_big_media_messages_and_a_slow_application_keep_the_queue_under_its_byte_bound(
+    driver: Driver,
+) -> None:
+    """40 audio messages of 256 KiB (10 MiB) and an application taking one per 20 ms:
+    the queue holds at most ``max_queue_bytes`` plus what one read completes (one
+    message here), far fewer bytes than its 1,024 events would allow."""
+    options = TransportOptions(
+        connect_timeout=2.0, close_timeout=1.0, max_queue_bytes=1 * MiB, read_size=64 * KiB
+    )
+    with HostileServer(routes(audio=serve_media(then=big_audio)), io_timeout=20.0) as server:
+        seen = slow_consumer(driver, client_config(server), options)
+        assert sum(p.sent["audio"] for p in server.peers_on("/audio")) == FRAMES
+    message = FRAME + EVENT_COST
+    assert max(seen) <= options.max_queue_bytes + message, max(seen)
+    assert max(seen) >= options.max_queue_bytes - message  # the bound was reached
