@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +43,8 @@ from hostile import (
 import rtms_transports.asyncio as rt_asyncio
 import rtms_transports.blocking as rt_blocking
 import rtms_transports.trio as rt_trio
+from rtms_app.recording import StreamJob
+from rtms_app.sinks import Recorder
 from rtms_proto import ConnectionClosed, ConnectionOptions, Session, SessionConfig, SocketRole
 from rtms_proto import events as ev
 from rtms_transports import TransportOptions
@@ -389,3 +393,22 @@ def test_big_media_messages_and_a_slow_application_keep_the_queue_under_its_byte
     message = FRAME + EVENT_COST
     assert max(seen) <= options.max_queue_bytes + message, max(seen)
     assert max(seen) >= options.max_queue_bytes - message  # the bound was reached
+
+
+def test_a_second_interrupt_aborts_the_runner_even_after_the_session_ended(
+    tmp_path: Path,
+) -> None:
+    """``rtms-proto``'s Ctrl-C: the first closes the stream in order; the second calls
+    the runner's ``abort()`` whatever the session is doing, even once it has ended
+    (its sockets may still be flushing to a peer that does not read)."""
+    with HostileServer(routes()) as server:
+        job = StreamJob(client_config(server), Recorder(tmp_path))
+    commands: list[object] = []
+    aborts: list[int] = []
+    job.bind(commands.append, lambda: aborts.append(1))
+    job.ended = ev.SessionEnded(why=ev.EndReason.STOPPED_LOCALLY, detail="stopped")
+    job.request_interrupt(signal.SIGINT)
+    assert not aborts and not commands  # ended: nothing to close in order
+    job.request_interrupt(signal.SIGINT)
+    assert aborts == [1]
+    job.close()
