@@ -44,7 +44,7 @@ from rtms_transports import (
 from rtms_transports._common import StreamLog, tls_setup
 from rtms_transports._errors import as_transport_error, is_loopback
 from rtms_transports._proxy import ProxyHandshake
-from rtms_transports._queue import EventBuffer
+from rtms_transports._queue import EVENT_COST, EventBuffer
 
 BODY = webhook_body("wss://rtms-sjc1.zoom.us/signaling", "stream-1")
 AUDIO = SocketId(2, SocketRole.AUDIO)
@@ -272,6 +272,40 @@ def test_drop_oldest_media_drops_only_media_and_counts(caplog: pytest.LogCapture
     for n in range(4):
         buffer.push(ev.TranscriptReceived(text=str(n)), AUDIO)
     assert len(buffer) == 4 and buffer.dropped == 2 and not buffer.reading_allowed(AUDIO)
+
+
+def test_block_bounds_the_queue_in_bytes_as_in_events() -> None:
+    """Three 1000-byte frames fill a 3000-byte queue long before its 100 events: the
+    same rule applies (audio's socket paused, signaling's still read)."""
+    frame = ev.AudioReceived(data=b"x" * 1000)
+    buffer = EventBuffer(100, Backpressure.BLOCK, LOG, max_bytes=3 * (1000 + EVENT_COST))
+    for _ in range(2):
+        buffer.push(frame, AUDIO)
+    assert buffer.reading_allowed(AUDIO) and buffer.bytes == 2 * (1000 + EVENT_COST)
+    buffer.push(frame, AUDIO)
+    assert not buffer.reading_allowed(AUDIO) and buffer.reading_allowed(SIGNALING)
+    buffer.push(ev.FirstPacketReceived(timestamp=1), SIGNALING)  # counts EVENT_COST
+    assert buffer.bytes == 3 * (1000 + EVENT_COST) + EVENT_COST
+    assert take(buffer) == (frame, True)  # under the bound: room again
+    assert buffer.reading_allowed(AUDIO)
+    assert take(buffer) == (frame, False)
+    buffer.pop()
+    buffer.pop()
+    assert buffer.bytes == 0 and len(buffer) == 0
+
+
+def test_drop_oldest_media_keeps_the_bytes_under_the_bound() -> None:
+    big = ev.AudioReceived(data=b"x" * 4000)
+    buffer = EventBuffer(100, Backpressure.DROP_OLDEST_MEDIA, LOG, max_bytes=10_000)
+    for _ in range(5):
+        buffer.push(big, AUDIO)
+        assert buffer.bytes <= 10_000 and buffer.reading_allowed(AUDIO)
+    assert buffer.dropped == 3 and len(buffer) == 2
+    # A frame larger than the bound alone still goes in (it is never its own victim).
+    buffer.discard()
+    alone = EventBuffer(100, Backpressure.DROP_OLDEST_MEDIA, LOG, max_bytes=1024)
+    alone.push(big, AUDIO)
+    assert len(alone) == 1 and alone.dropped == 0 and alone.reading_allowed(AUDIO)
 
 
 def test_discard_when_the_application_is_gone() -> None:

@@ -41,6 +41,8 @@ class RecordingIO:
         self.timer: float | None = None
         self.wakes = 0
         self.aborted = False
+        self.unsent: dict[SocketId, int] = {}
+        """Bytes each socket has not sent (set by the test: a peer that does not read)."""
 
     def clock(self) -> float:
         return self.now
@@ -63,6 +65,12 @@ class RecordingIO:
 
     def abort(self) -> None:
         self.aborted = True
+
+    def buffered(self, sock: SocketId) -> int:
+        return self.unsent.get(sock, 0)
+
+    def drop(self, sock: SocketId) -> None:
+        self.calls.append(("drop", sock))
 
 
 def config(**changes: Any) -> SessionConfig:
@@ -243,3 +251,61 @@ def test_a_handler_issuing_commands_gets_their_events_in_order() -> None:
     ]
     assert loop.end is got[-1] and loop.end.why is ev.EndReason.STOPPED_LOCALLY
     assert io.timer is None
+
+
+def test_a_socket_whose_peer_does_not_read_is_not_read_and_fails_after_close_timeout() -> None:
+    """Write backpressure: over ``max_write_buffer`` unsent bytes a socket is not read;
+    still over it ``close_timeout`` later, it is dropped and reported as a failure."""
+    loop, io, buffer = make_loop()
+    loop.start()
+    assert loop.reading_allowed(SIG)
+    io.unsent[SIG] = loop.max_write_buffer + 1  # the peer took none of it
+    loop.opened(SIG)  # the upgrade request is written: over the bound
+    assert not loop.reading_allowed(SIG)
+    assert io.timer == io.now + loop.close_timeout  # before the handshake deadline
+    stall = io.timer
+    io.now += 1.0
+    loop.timer(stall - 1.0)  # early: nothing dropped
+    assert ("drop", SIG) not in io.calls and not loop.reading_allowed(SIG)
+    io.now = stall
+    loop.timer(stall)
+    assert ("drop", SIG) in io.calls
+    failed = [e for e in drain(buffer) if isinstance(e, ev.ConnectionFailed)]
+    assert len(failed) == 1 and failed[0].sock == SIG
+    assert "stopped reading" in failed[0].error.detail
+    assert f"max_write_buffer is {loop.max_write_buffer} bytes" in failed[0].error.detail
+
+
+def test_a_socket_whose_peer_reads_again_is_read_again_and_does_not_fail() -> None:
+    loop, io, buffer = make_loop()
+    loop.start()
+    io.unsent[SIG] = loop.max_write_buffer + 1
+    loop.opened(SIG)
+    stall = io.timer
+    assert stall is not None and not loop.reading_allowed(SIG)
+    io.unsent[SIG] = loop.max_write_buffer  # the peer took a byte: at the bound is fine
+    assert loop.reading_allowed(SIG)
+    io.now = stall
+    loop.timer(stall)
+    assert ("drop", SIG) not in io.calls
+    assert not [e for e in drain(buffer) if isinstance(e, ev.ConnectionFailed)]
+
+
+def test_a_stall_noticed_only_by_the_timer_ends_when_the_buffer_drained() -> None:
+    """The timer finds the buffer under the bound (nobody asked to read meanwhile):
+    the stall is forgotten; closing a stalled socket forgets it as well."""
+    loop, io, _ = make_loop()
+    loop.start()
+    io.unsent[SIG] = loop.max_write_buffer + 1
+    loop.opened(SIG)
+    stall = io.timer
+    assert stall is not None
+    io.unsent[SIG] = 0
+    io.now = stall
+    loop.timer(stall)
+    assert ("drop", SIG) not in io.calls and loop.reading_allowed(SIG)
+    io.unsent[SIG] = loop.max_write_buffer + 1
+    loop.command(lambda s, now: s.stop(now=now))  # CloseSocket: the close has its own bound
+    io.now += 2 * loop.close_timeout
+    loop.timer(io.now)
+    assert ("drop", SIG) not in io.calls

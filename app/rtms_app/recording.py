@@ -105,6 +105,7 @@ class StreamJob:
         self.interrupt: _Interrupt | None = None
         self._pending = False
         self._command: Command | None = None
+        self._abort: Callable[[], object] | None = None
         self._lock = threading.Lock()
         self.closed = False
 
@@ -117,9 +118,10 @@ class StreamJob:
     def rtms_stream_id(self) -> str:
         return self.config.stream.rtms_stream_id
 
-    def bind(self, command: Command | None) -> None:
-        """Give the job the runner's command entry (None when the runner is gone)."""
+    def bind(self, command: Command | None, abort: Callable[[], object] | None = None) -> None:
+        """Give the job the runner's command entry and its ``abort`` (None: the runner is gone)."""
         self._command = command
+        self._abort = abort
 
     def command(self, fn: Callable[[Session, float], T]) -> T:
         if self._command is None:
@@ -161,6 +163,11 @@ class StreamJob:
             count = 1 if self.interrupt is None else self.interrupt.count + 1
             self.interrupt = _Interrupt(signum, count)
             self._pending = True
+            abort = self._abort
+        if count >= 2 and abort is not None:
+            # Whatever the session is doing (even ended, its sockets still flushing to a
+            # peer that does not read): close every socket now.
+            abort()
         self._apply_interrupt()
 
     def _apply_interrupt(self) -> None:
@@ -237,7 +244,7 @@ async def _run_asyncio(job: StreamJob, options: TransportOptions) -> ev.SessionE
     from rtms_transports.asyncio import SessionRunner
 
     runner = SessionRunner(job.session, job.handle, options=options)
-    job.bind(runner.command)
+    job.bind(runner.command, runner.abort)
     loop = asyncio.get_running_loop()
     installed = []
     if threading.current_thread() is threading.main_thread():
@@ -267,7 +274,13 @@ async def _run_trio(job: StreamJob, options: TransportOptions) -> ev.SessionEnde
             return runner.command(fn)
         return trio.from_thread.run_sync(runner.command, fn, trio_token=token)
 
-    job.bind(command)
+    def abort() -> None:
+        if threading.get_ident() == home:
+            runner.abort()
+        else:
+            trio.from_thread.run_sync(runner.abort, trio_token=token)
+
+    job.bind(command, abort)
 
     async def watch(signals: Any) -> None:
         async for signum in signals:
@@ -291,7 +304,7 @@ def _run_blocking(job: StreamJob, options: TransportOptions) -> ev.SessionEnded:
     from rtms_transports.blocking import SessionRunner
 
     runner = SessionRunner(job.session, job.handle, options=options)
-    job.bind(runner.command)
+    job.bind(runner.command, runner.abort)
     outcome: dict[str, Any] = {}
 
     def work() -> None:

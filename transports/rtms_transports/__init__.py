@@ -29,26 +29,47 @@ Credentials
     or ``ZM_RTMS_CLIENT`` / ``ZM_RTMS_SECRET``.
 
 Backpressure
-    Events wait in a bounded queue until the application takes them.  With
-    ``Backpressure.BLOCK`` (the default) a socket is not read while the queue
-    holds ``max_events`` (N) events or more *and* some of them came from that
-    socket; it is read again as soon as either stops being true.  Sockets whose
-    events are not waiting (usually the signaling socket, or an idle media
-    socket) keep being read, so their keep-alives are answered while the
-    application is busy; timers run and writes are flushed all along.
+    Events wait in a queue bounded twice until the application takes them: in
+    events (``max_events``, N, default 1,024) and in bytes (``max_queue_bytes``,
+    B, default 64 MiB; a media event counts its payload plus 512 bytes, any
+    other event 512 bytes).  The queue is *full* when either bound is reached.
+    With ``Backpressure.BLOCK`` (the default) a socket is not read while the
+    queue is full *and* some of its events came from that socket; it is read
+    again as soon as either stops being true.  Sockets whose events are not
+    waiting (usually the signaling socket, or an idle media socket) keep being
+    read, so their keep-alives are answered while the application is busy;
+    timers run and writes are flushed all along.
     The exact bound: the queue never holds more than ``N - 1 + S * R`` events
     read from sockets, where S is the number of the session's sockets (at most
     6) and R the number of events one read of ``read_size`` bytes can complete;
-    in bytes, that is at most N events plus S reads of ``read_size`` bytes.
+    nor more than B bytes plus what S such reads complete (one read completes
+    at most ``read_size`` bytes of messages plus the rest of one message it
+    finishes, up to the session's ``max_message_size``).
     Timers and commands may add the few events they cause (failures, reconnect
     notices, the final ``SessionEnded``) on top.
     With ``Backpressure.DROP_OLDEST_MEDIA`` sockets keep being read and the
-    oldest audio/video/screen-share frame is dropped to make room (never any
-    other event); ``Stream.dropped`` counts them and the log reports each burst.
+    oldest audio/video/screen-share frames are dropped to make room, in events
+    and in bytes (never any other event); ``Stream.dropped`` counts them and
+    the log reports each burst.  ``Stream.queued`` and ``Stream.queued_bytes``
+    say how much waits.
     A queue full of non-media events falls back to the ``BLOCK`` rule.
     A socket that stays paused longer than the session's keep-alive timeout
     (35 s by default) fails as the session's liveness rule says: an application
     that is slower than the stream for that long cannot be served without loss.
+
+Write backpressure
+    A peer that does not read what the client writes (its keep-alive answers,
+    pongs, close frames) cannot make it buffer without limit: once a socket
+    holds more than ``max_write_buffer`` bytes (1 MiB) that the kernel has not
+    taken, that socket is not read until it is back under the bound (so a
+    peer flooding pings or keep-alive requests gets no more answers queued);
+    at most ``max_write_buffer`` plus the answers to one read of ``read_size``
+    bytes wait per socket.  A socket over the bound for ``close_timeout``
+    fails (a ``ConnectionFailed`` whose detail says the server stopped
+    reading) and the session handles it as any socket failure.  Closing a
+    socket flushes what it holds for at most ``close_timeout`` before
+    aborting it, so leaving ``connect()`` or a ``SessionRunner`` never waits
+    for a peer that does not read.
 
 Logging
     Through :mod:`logging` under ``rtms_transports``, each line prefixed with the

@@ -92,6 +92,13 @@ class TransportOptions:
     ``close_timeout`` bounds the flush of a closing socket and the wait for
     the session to end when a stream is left.  ``max_events``, ``backpressure``
     and ``read_size`` shape the event queue (see ``rtms_transports``).
+    ``max_write_buffer`` (1 MiB) bounds the bytes written to one socket that
+    its peer has not taken yet: over it, that socket is not read (so a peer
+    that floods pings or keep-alive requests without reading gets no more
+    answers queued), and a socket over it for ``close_timeout`` fails.
+    ``max_queue_bytes`` (64 MiB) bounds the event queue in bytes as
+    ``max_events`` bounds it in events: a media event counts its payload plus
+    512 bytes, any other event 512 bytes.
     ``fail_fast`` makes ``connect()`` raise when the first signaling socket
     cannot be opened instead of letting the session retry (it is the session's
     ``SessionConfig.retry_first_connect``, inverted).
@@ -103,8 +110,10 @@ class TransportOptions:
     connect_timeout: float = 5.0
     close_timeout: float = 10.0
     max_events: int = 1024
+    max_queue_bytes: int = 64 << 20
     backpressure: Backpressure = Backpressure.BLOCK
     read_size: int = 65536
+    max_write_buffer: int = 1 << 20
     fail_fast: bool = True
 
     def __post_init__(self) -> None:
@@ -120,6 +129,18 @@ class TransportOptions:
             isinstance(self.read_size, int) and 1024 <= self.read_size <= 1 << 24
         ):
             raise InvalidConfig("read_size must be an int from 1024 to 16 MiB")
+        if isinstance(self.max_queue_bytes, bool) or not (
+            isinstance(self.max_queue_bytes, int) and self.max_queue_bytes >= 1024
+        ):
+            raise InvalidConfig(
+                f"max_queue_bytes must be an int >= 1024 bytes, not {self.max_queue_bytes!r}"
+            )
+        if isinstance(self.max_write_buffer, bool) or not (
+            isinstance(self.max_write_buffer, int) and self.max_write_buffer >= 1024
+        ):
+            raise InvalidConfig(
+                f"max_write_buffer must be an int >= 1024 bytes, not {self.max_write_buffer!r}"
+            )
         if not isinstance(self.backpressure, Backpressure):
             raise InvalidConfig("backpressure must be a Backpressure member")
         if self.ssl_context is not None:
@@ -138,8 +159,10 @@ class TransportOptions:
             f"{'set' if self.ssl_context is not None else None}, proxy="
             f"{proxy.display if proxy is not None else None!r}, connect_timeout="
             f"{self.connect_timeout!r}, close_timeout={self.close_timeout!r}, max_events="
-            f"{self.max_events!r}, backpressure={self.backpressure}, read_size="
-            f"{self.read_size!r}, fail_fast={self.fail_fast!r})"
+            f"{self.max_events!r}, max_queue_bytes={self.max_queue_bytes!r}, backpressure="
+            f"{self.backpressure}, read_size="
+            f"{self.read_size!r}, max_write_buffer={self.max_write_buffer!r}, fail_fast="
+            f"{self.fail_fast!r})"
         )
 
 

@@ -14,11 +14,22 @@ an exception that escaped the core (:attr:`DriverLoop.error`), and the
 sockets the driver still holds, so :attr:`DriverLoop.finished` (ended and
 every socket let go) is decided here and nowhere else.
 
-Where later bounds belong: every byte leaves through the ``SendBytes`` branch
-of :meth:`DriverLoop._perform` (``DriverIO.write``), the one place a bound on
-the bytes queued per socket would be checked; and leaving a stream in order
+Write backpressure is decided here too.  Every byte leaves through the
+``SendBytes`` branch of :meth:`DriverLoop._perform` (``DriverIO.write``);
+when a socket then holds more than ``max_write_buffer`` bytes not yet taken
+by the kernel (``DriverIO.buffered``), the peer is not reading: the loop
+stops reading that socket (:meth:`DriverLoop.reading_allowed`, which the
+drivers ask instead of the sink) until its buffer is back under the bound,
+so a peer that floods pings or keep-alive requests without reading cannot
+make the answers pile up.  One read may still complete before reading
+stops, so a socket holds at most ``max_write_buffer`` plus the answers to
+one read of ``read_size`` bytes (an answer is about as large as what it
+answers: a pong, a keep-alive response).  A socket that stays over the bound
+for ``close_timeout`` is dropped (``DriverIO.drop``) and reported to the
+session as a socket failure whose detail says so.  Leaving a stream in order
 goes through :meth:`DriverLoop.leave`, which returns the one close deadline
-the driver waits for.
+the driver waits for; every socket's own flush on close is bounded by the
+same ``close_timeout`` in each driver.
 """
 
 from __future__ import annotations
@@ -74,6 +85,10 @@ class DriverIO(Protocol):
     no timer), which calls :meth:`DriverLoop.timer` with that deadline.
     ``wake_consumer`` runs after each input: events may be waiting, reading
     may resume, the loop may have finished.  ``abort`` closes everything now.
+    ``buffered`` is how many bytes written to a socket the kernel has not
+    taken yet (0 for an unknown socket); ``drop`` closes one socket now,
+    without flushing and without reporting it (the loop reports it), and
+    releases it as ``close`` would.
     """
 
     def clock(self) -> float: ...
@@ -89,6 +104,10 @@ class DriverIO(Protocol):
     def wake_consumer(self) -> None: ...
 
     def abort(self) -> None: ...
+
+    def buffered(self, sock: SocketId) -> int: ...
+
+    def drop(self, sock: SocketId) -> None: ...
 
 
 class Sink(Protocol):
@@ -149,6 +168,7 @@ class DriverLoop:
         "_clock",
         "_failing",
         "_held",
+        "_stalled",
         "close_timeout",
         "end",
         "error",
@@ -156,18 +176,28 @@ class DriverLoop:
         "finished",
         "io",
         "log",
+        "max_write_buffer",
         "session",
         "sink",
     )
 
     def __init__(
-        self, session: Session, sink: Sink, io: DriverIO, log: StreamLog, *, close_timeout: float
+        self,
+        session: Session,
+        sink: Sink,
+        io: DriverIO,
+        log: StreamLog,
+        *,
+        close_timeout: float,
+        max_write_buffer: int = 1 << 20,
     ) -> None:
         self.session = session
         self.sink = sink
         self.io = io
         self.log = log
         self.close_timeout = close_timeout
+        self.max_write_buffer = max_write_buffer
+        self._stalled: dict[SocketId, float] = {}  # over max_write_buffer since (clock)
         self._clock = io.clock
         self.end: ev.SessionEnded | None = None
         """The session's :class:`SessionEnded`, once handed over."""
@@ -211,7 +241,37 @@ class DriverLoop:
     def timer(self, deadline: float) -> None:
         """The timer armed at ``deadline`` fired (maybe a little early)."""
         self._armed = None
+        if self._stalled and self.error is None:
+            self._check_stalls(max(deadline, self._clock()))
         self._feed(None, lambda *, now: self.session.handle_timer(now=max(deadline, now)))
+
+    def reading_allowed(self, sock: SocketId) -> bool:
+        """Whether the driver may read ``sock`` now: its peer takes what is written to it
+        (write backpressure), and the sink has room for its events."""
+        if self._stalled and sock in self._stalled:
+            if self.io.buffered(sock) > self.max_write_buffer:
+                return False
+            del self._stalled[sock]
+            self.log.for_socket(sock).debug("the peer reads again: reading resumed")
+        return self.sink.reading_allowed(sock)
+
+    def _check_stalls(self, now: float) -> None:
+        """Drop the sockets that stayed over ``max_write_buffer`` for ``close_timeout``."""
+        for sock, since in list(self._stalled.items()):
+            waiting = self.io.buffered(sock)
+            if waiting <= self.max_write_buffer:
+                del self._stalled[sock]
+            elif now - since >= self.close_timeout:
+                del self._stalled[sock]
+                self.io.drop(sock)
+                self.failed(
+                    sock,
+                    TransportError(
+                        f"the server stopped reading: {waiting} bytes waited to be sent for"
+                        f" {self.close_timeout:g} s (max_write_buffer is"
+                        f" {self.max_write_buffer} bytes)"
+                    ),
+                )
 
     def _feed(self, origin: SocketId | None, call: Callable[..., None], *args: object) -> None:
         """One input: ``call(*args, now=clock())``, then perform what it caused."""
@@ -240,6 +300,7 @@ class DriverLoop:
 
     def released(self, sock: SocketId) -> None:
         """The driver let go of ``sock`` for good (closed, or never opened)."""
+        self._stalled.pop(sock, None)
         held = self._held
         if sock in held:
             held.discard(sock)
@@ -303,13 +364,17 @@ class DriverLoop:
             while True:
                 for item in out:
                     if isinstance(item, _ACTIONS):
+                        sock = item.sock
                         if isinstance(item, SendBytes):
-                            io.write(item.sock, item.data)
+                            io.write(sock, item.data)
+                            if io.buffered(sock) > self.max_write_buffer:
+                                self._over(sock)
                         elif isinstance(item, OpenSocket):
-                            self._held.add(item.sock)
+                            self._held.add(sock)
                             io.open(item)
                         else:
-                            io.close(item.sock)
+                            self._stalled.pop(sock, None)  # its close is bounded on its own
+                            io.close(sock)
                         continue
                     if type(item) in _NOTABLE:
                         self._note(item)
@@ -323,12 +388,26 @@ class DriverLoop:
             self.crash(exc)
             return
         deadline = session.next_deadline()
+        if self._stalled:
+            due = min(self._stalled.values()) + self.close_timeout
+            deadline = due if deadline is None else min(deadline, due)
         if deadline != self._armed:
             self._armed = deadline
             io.arm_timer(deadline)
         if not self._held and not self.finished and session.ended:
             self.finished = True
         io.wake_consumer()
+
+    def _over(self, sock: SocketId) -> None:
+        """``sock`` holds more than ``max_write_buffer`` unsent bytes: stop reading it."""
+        if sock not in self._stalled:
+            self._stalled[sock] = self._clock()
+            self.log.for_socket(sock).warning(
+                "the server is not reading: %d bytes wait to be sent; reading paused"
+                " (it fails if that lasts %g s)",
+                self.io.buffered(sock),
+                self.close_timeout,
+            )
 
     def _note(self, event: ev.Event) -> None:
         log = self.log

@@ -1,32 +1,49 @@
 """The bounded queue between a driver and the application, with its backpressure policy.
 
-See the package docstring for the exact bound.
+Bounded in events (``max_events``) and in bytes (``max_queue_bytes``): a media
+event costs the bytes of its payload plus :data:`EVENT_COST`, any other event
+:data:`EVENT_COST`.  The queue is *full* when either bound is reached, and the
+backpressure rule is the same for both.  See the package docstring for the
+exact bound.
 """
 
 from __future__ import annotations
 
 import collections
+from typing import cast
 
 from rtms_proto import SocketId
 from rtms_proto import events as ev
 
 from ._common import Backpressure, StreamLog
 
-__all__ = ["EventBuffer"]
+__all__ = ["EVENT_COST", "EventBuffer"]
 
 _MEDIA_TYPES = frozenset({ev.AudioReceived, ev.VideoReceived, ev.DeskshareReceived})
+
+EVENT_COST = 512
+"""Bytes an event counts for in ``max_queue_bytes`` besides a media payload: about what
+a small decoded event (its object, strings, the queue entry) takes in memory."""
+
+
+def _cost(event: ev.Event, kind: type) -> int:
+    if kind in _MEDIA_TYPES:
+        return EVENT_COST + len(cast(ev.AudioReceived, event).data)
+    return EVENT_COST
 
 
 class EventBuffer:
     """A bounded FIFO of events, with the backpressure policy of :class:`Backpressure`.
 
     Each event remembers the socket whose input produced it (``origin``;
-    None for timers and commands).  Under ``BLOCK`` a socket may be read
-    while the queue holds fewer than ``max_events`` events, or while none of
-    the queued events came from it; so an idle socket (the signaling socket,
-    usually) is still read and its keep-alives answered while a busy media
-    socket waits for the application.  Under ``DROP_OLDEST_MEDIA`` every
-    socket is read while there is a media frame to drop.
+    None for timers and commands).  The queue is full when it holds
+    ``max_events`` events or ``max_bytes`` bytes (see :data:`EVENT_COST`).
+    Under ``BLOCK`` a socket may be read while the queue is not full, or
+    while none of the queued events came from it; so an idle socket (the
+    signaling socket, usually) is still read and its keep-alives answered
+    while a busy media socket waits for the application.  Under
+    ``DROP_OLDEST_MEDIA`` every socket is read while there is a media frame
+    to drop, and the oldest frames are dropped until the queue is not full.
     """
 
     __slots__ = (
@@ -36,20 +53,28 @@ class EventBuffer:
         "_media",
         "_q",
         "burst",
+        "bytes",
         "discarding",
         "dropped",
+        "max_bytes",
         "max_events",
         "policy",
         "unblocked",
     )
 
-    def __init__(self, max_events: int, policy: Backpressure, log: StreamLog) -> None:
+    def __init__(
+        self, max_events: int, policy: Backpressure, log: StreamLog, max_bytes: int = 64 << 20
+    ) -> None:
         self.max_events = max_events
+        self.max_bytes = max_bytes
         self.policy = policy
         self._log = log
-        # (event, number of the socket it came from, or 0): socket numbers are ints
-        # from 1, cheaper to hash than SocketId.
-        self._q: collections.deque[tuple[ev.Event, int]] = collections.deque()
+        # (event, number of the socket it came from or 0, its cost in bytes): socket
+        # numbers are ints from 1, cheaper to hash than SocketId.
+        self._q: collections.deque[tuple[ev.Event, int, int]] = collections.deque()
+        self.bytes = 0
+        """What the queued events count for against ``max_bytes``."""
+
         self._held: dict[int, int] = {}
         self._media = 0
         self._dropping = False
@@ -64,23 +89,27 @@ class EventBuffer:
     def __len__(self) -> int:
         return len(self._q)
 
+    def _full(self) -> bool:
+        return len(self._q) >= self.max_events or self.bytes >= self.max_bytes
+
     def push(self, event: ev.Event, origin: SocketId | None) -> None:
         if self.discarding:
             return
         q = self._q
-        if type(event) in _MEDIA_TYPES:
+        kind = type(event)
+        cost = _cost(event, kind)
+        if kind in _MEDIA_TYPES:
             self._media += 1
-        if (
-            len(q) >= self.max_events
-            and self._media
-            and self.policy is Backpressure.DROP_OLDEST_MEDIA
-        ):
-            self._drop_oldest_media()
+        if self.policy is Backpressure.DROP_OLDEST_MEDIA:
+            while self._media and (len(q) >= self.max_events or self.bytes + cost > self.max_bytes):
+                if not self._drop_oldest_media():
+                    break  # the only media frame is this one: it goes in
+        self.bytes += cost
         if origin is None:
-            q.append((event, 0))
+            q.append((event, 0, cost))
         else:
             number = origin.number
-            q.append((event, number))
+            q.append((event, number, cost))
             held = self._held
             held[number] = held.get(number, 0) + 1
 
@@ -92,8 +121,10 @@ class EventBuffer:
         q = self._q
         if not q:
             return None
-        event, origin = q.popleft()
-        left = len(q)
+        was_full = self._full()
+        event, origin, cost = q.popleft()
+        self.bytes -= cost
+        full = self._full()
         if origin:
             held = self._held
             count = held[origin] - 1
@@ -101,11 +132,11 @@ class EventBuffer:
                 held[origin] = count
             else:
                 del held[origin]
-                if left >= self.max_events:
+                if full:
                     self.unblocked = True
         if type(event) in _MEDIA_TYPES:
             self._media -= 1
-        if left == self.max_events - 1:
+        if was_full and not full:
             self.unblocked = True
             if self._dropping:
                 self._dropping = False
@@ -117,7 +148,7 @@ class EventBuffer:
         return event
 
     def reading_allowed(self, sock: SocketId) -> bool:
-        if len(self._q) < self.max_events or self.discarding:
+        if self.discarding or not self._full():
             return True
         if self._media and self.policy is Backpressure.DROP_OLDEST_MEDIA:
             return True
@@ -129,17 +160,20 @@ class EventBuffer:
         self._q.clear()
         self._held.clear()
         self._media = 0
+        self.bytes = 0
         self.unblocked = True
 
-    def _drop_oldest_media(self) -> None:
+    def _drop_oldest_media(self) -> bool:
+        """Drop the oldest queued media frame; False when none is queued yet."""
         q = self._q
-        for index, (event, origin) in enumerate(q):  # noqa: B007 - origin used below
+        for index, (event, origin, cost) in enumerate(q):  # noqa: B007 - used below
             if type(event) in _MEDIA_TYPES:
                 del q[index]
                 break
-        else:  # pragma: no cover - _media counts them
-            return
+        else:
+            return False
         self._media -= 1
+        self.bytes -= cost
         if origin:
             count = self._held[origin] - 1
             if count:
@@ -151,8 +185,10 @@ class EventBuffer:
             self._dropping = True
             self.burst = 0
             self._log.warning(
-                "the application is not keeping up: the event queue is full (%d events),"
-                " dropping the oldest media frames",
-                self.max_events,
+                "the application is not keeping up: the event queue is full (%d events,"
+                " %d bytes), dropping the oldest media frames",
+                len(q) + 1,
+                self.bytes + cost,
             )
         self.burst += 1
+        return True

@@ -132,7 +132,14 @@ class Reactor:
         self.running = False
         self.finished = False
         """The loop's thread has stopped (under ``cond``)."""
-        self.loop = DriverLoop(session, sink, self, log, close_timeout=options.close_timeout)
+        self.loop = DriverLoop(
+            session,
+            sink,
+            self,
+            log,
+            close_timeout=options.close_timeout,
+            max_write_buffer=options.max_write_buffer,
+        )
         self._setup()
 
     def _setup(self) -> None:
@@ -266,6 +273,16 @@ class Reactor:
         sock = self._socks.get(sock_id)
         if sock is not None and not sock.closed and sock.sock is not None:
             sock.outbox += data  # written by the loop, after this batch
+
+    def buffered(self, sock_id: SocketId) -> int:
+        sock = self._socks.get(sock_id)
+        return 0 if sock is None else len(sock.outbox) + len(sock.wire)
+
+    def drop(self, sock_id: SocketId) -> None:
+        sock = self._socks.get(sock_id)
+        if sock is not None and not sock.closed:
+            sock.closed = True
+            self._discard(sock)
 
     def close(self, sock_id: SocketId) -> None:
         sock = self._socks.get(sock_id)
@@ -549,7 +566,7 @@ class Reactor:
         phase = sock.phase
         if phase is _Phase.OPEN:
             mask = _WRITE if sock.outbox or sock.wire else 0
-            if not sock.closed and not sock.eof and self.sink.reading_allowed(sock.id):
+            if not sock.closed and not sock.eof and self.loop.reading_allowed(sock.id):
                 mask |= _READ
             return mask
         if phase is _Phase.CONNECT:

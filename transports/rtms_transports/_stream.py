@@ -114,6 +114,12 @@ class StreamBase(StreamCommands):
         """Events waiting for the application (how far behind it is)."""
         return len(self._buffer)
 
+    @property
+    def queued_bytes(self) -> int:
+        """What the waiting events count for against ``max_queue_bytes`` (media payloads,
+        plus 512 bytes an event)."""
+        return self._buffer.bytes
+
 
 class AsyncStreamDriver(StreamDriver, Protocol):
     """An event-loop driver: it can be told to read again, and waited on."""

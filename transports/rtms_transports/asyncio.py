@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager
 from typing import TypeVar
 
 from rtms_proto import (
+    ConnectionClosed,
     Credentials,
     Layout,
     MediaParams,
@@ -59,7 +60,18 @@ T = TypeVar("T")
 class _Sock:
     """One socket of the session, from OpenSocket to its connection_lost."""
 
-    __slots__ = ("action", "closed", "eof", "id", "log", "proto", "reading", "task", "transport")
+    __slots__ = (
+        "action",
+        "close_timer",
+        "closed",
+        "eof",
+        "id",
+        "log",
+        "proto",
+        "reading",
+        "task",
+        "transport",
+    )
 
     def __init__(self, action: OpenSocket, log: StreamLog) -> None:
         self.action = action
@@ -69,6 +81,7 @@ class _Sock:
         self.transport: asyncio.Transport | None = None
         self.proto: _Protocol | None = None
         self.closed = False  # CloseSocket performed: feed nothing more
+        self.close_timer: asyncio.TimerHandle | None = None  # aborts a flush that takes too long
         self.eof = False
         self.reading = True
 
@@ -99,6 +112,10 @@ class _Protocol(asyncio.BufferedProtocol):
             self._tunnel_step(lambda: proxy.receive_data(data))
             return
         self._driver.on_data(self._sock, data)
+
+    def resume_writing(self) -> None:
+        # The peer took bytes again: reading may resume (write backpressure).
+        self._driver.update_reading()
 
     def eof_received(self) -> bool:
         proxy = self.proxy
@@ -154,7 +171,14 @@ class _Driver:
         self._timer_at: float | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.done = asyncio.Event()
-        self.loop = DriverLoop(session, sink, self, log, close_timeout=options.close_timeout)
+        self.loop = DriverLoop(
+            session,
+            sink,
+            self,
+            log,
+            close_timeout=options.close_timeout,
+            max_write_buffer=options.max_write_buffer,
+        )
 
     @property
     def finished(self) -> bool:
@@ -176,6 +200,9 @@ class _Driver:
             self.loop.eof(sock.id)
 
     def on_lost(self, sock: _Sock, exc: Exception | None) -> None:
+        if sock.close_timer is not None:
+            sock.close_timer.cancel()
+            sock.close_timer = None
         if sock.proto is not None:
             self._protos.discard(sock.proto)
         if sock.transport is None:
@@ -205,6 +232,20 @@ class _Driver:
         if sock is not None and sock.transport is not None and not sock.closed:
             sock.transport.write(data)
 
+    def buffered(self, sock_id: SocketId) -> int:
+        sock = self._socks.get(sock_id)
+        if sock is None or sock.transport is None:
+            return 0
+        return sock.transport.get_write_buffer_size()
+
+    def drop(self, sock_id: SocketId) -> None:
+        sock = self._socks.get(sock_id)
+        if sock is None or sock.closed:
+            return
+        sock.closed = True  # connection_lost reports nothing, and releases it
+        if sock.transport is not None:
+            sock.transport.abort()
+
     def close(self, sock_id: SocketId) -> None:
         sock = self._socks.get(sock_id)
         if sock is None or sock.closed:
@@ -217,7 +258,20 @@ class _Driver:
                 task.cancel()
         else:
             sock.log.debug("closing")
-            sock.transport.close()  # flushes what was written, then closes
+            sock.transport.close()  # flushes what was written, then closes...
+            # ... within close_timeout: a peer that does not read cannot hold it open.
+            sock.close_timer = self.aio.call_later(
+                self.options.close_timeout, self._close_overdue, sock
+            )
+
+    def _close_overdue(self, sock: _Sock) -> None:
+        sock.close_timer = None
+        transport = sock.transport
+        if transport is not None and sock.proto is not None and not sock.proto.lost.done():
+            sock.log.debug(
+                "could not flush within close_timeout (%g s): aborting", self.options.close_timeout
+            )
+            transport.abort()
 
     def arm_timer(self, deadline: float | None) -> None:
         if self._timer is not None:
@@ -293,6 +347,8 @@ class _Driver:
             self.loop.failed(sock.id, error)
             return
         sock.transport = transport
+        # pause_writing/resume_writing from the bound on; resume_writing resumes reading.
+        transport.set_write_buffer_limits(high=self.options.max_write_buffer)
         sock.log.info("connected to %s:%d", a.host, a.port)
         self.loop.opened(sock.id)
 
@@ -357,8 +413,8 @@ class _Driver:
         self._timer = self._timer_at = None
 
     def update_reading(self) -> None:
-        """Pause or resume each socket as the sink allows (backpressure)."""
-        allowed = self.sink.reading_allowed
+        """Pause or resume each socket as the loop allows (backpressure)."""
+        allowed = self.loop.reading_allowed
         for sock in self._socks.values():
             transport = sock.transport
             if transport is None or sock.closed or sock.eof:
@@ -369,7 +425,7 @@ class _Driver:
                 if want:
                     transport.resume_reading()
                 else:
-                    sock.log.debug("event queue full: reading paused")
+                    sock.log.debug("event queue full or peer not reading: reading paused")
                     transport.pause_reading()
 
     async def wait_change(self) -> None:
@@ -450,7 +506,12 @@ async def connect(
         options=options,
         logger=logger,
     )
-    buffer = EventBuffer(prep.options.max_events, prep.options.backpressure, prep.log)
+    buffer = EventBuffer(
+        prep.options.max_events,
+        prep.options.backpressure,
+        prep.log,
+        prep.options.max_queue_bytes,
+    )
     driver = _Driver(Session(prep.config, jitter=jitter), buffer, prep.options, prep.log, prep.tls)
     loop = driver.loop
     graceful = False
@@ -489,8 +550,10 @@ class SessionRunner:
         self._options = options if options is not None else TransportOptions()
         self._log = session_log(session.config, logger)
         self._driver: _Driver | None = None
+        self._aborted = False
 
     async def run(self) -> ev.SessionEnded:
+        """Run until the session ended and every socket is closed (or :meth:`abort`)."""
         if self._driver is not None:
             raise RuntimeError("a SessionRunner runs once")
         driver = self._driver = _Driver(
@@ -498,15 +561,26 @@ class SessionRunner:
         )
         try:
             driver.loop.start()
-            while not driver.finished:
+            while not driver.finished and not self._aborted:
                 await driver.wait_change()
             if driver.loop.error is not None:
                 raise driver.loop.error
         finally:
             driver.abort()
             await driver.wait_closed()
-        assert driver.loop.end is not None
-        return driver.loop.end
+        ended = driver.loop.end
+        if ended is None:
+            raise ConnectionClosed("the runner was stopped before the session ended")
+        return ended
+
+    def abort(self) -> None:
+        """Close every socket now (no goodbye); :meth:`run` returns the session's end, or
+        raises :class:`~rtms_proto.ConnectionClosed` if it had not ended (a second Ctrl-C)."""
+        self._aborted = True
+        driver = self._driver
+        if driver is not None:
+            driver.abort()
+            driver.wake_consumer()
 
     def command(self, fn: Callable[[Session, float], T]) -> T:
         """Run ``fn(session, now)`` on the session and perform what it caused."""

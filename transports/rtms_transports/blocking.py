@@ -179,7 +179,12 @@ def connect(
     )
     lock = threading.RLock()
     cond = threading.Condition(lock)
-    buffer = EventBuffer(prep.options.max_events, prep.options.backpressure, prep.log)
+    buffer = EventBuffer(
+        prep.options.max_events,
+        prep.options.backpressure,
+        prep.log,
+        prep.options.max_queue_bytes,
+    )
     driver = Reactor(
         Session(prep.config, jitter=jitter),
         _ThreadSink(buffer, cond),

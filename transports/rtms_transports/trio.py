@@ -29,6 +29,7 @@ from typing import TypeVar
 import trio
 
 from rtms_proto import (
+    ConnectionClosed,
     Credentials,
     Layout,
     MediaParams,
@@ -158,7 +159,20 @@ _Stream = trio.abc.Stream | _TlsStream
 class _Sock:
     """One socket of the session, from OpenSocket to the end of its task."""
 
-    __slots__ = ("action", "closed", "eof", "id", "log", "open_scope", "outbox", "stream", "wake")
+    __slots__ = (
+        "action",
+        "close_by",
+        "closed",
+        "eof",
+        "id",
+        "io_scope",
+        "log",
+        "open_scope",
+        "outbox",
+        "sending",
+        "stream",
+        "wake",
+    )
 
     def __init__(self, action: OpenSocket, log: StreamLog) -> None:
         self.action = action
@@ -166,9 +180,12 @@ class _Sock:
         self.log = log
         self.stream: _Stream | None = None
         self.outbox = bytearray()
+        self.sending = 0  # bytes handed to send_all and not yet sent
         self.closed = False  # CloseSocket performed: feed nothing more, flush and close
         self.eof = False
         self.open_scope = trio.CancelScope()
+        self.io_scope = trio.CancelScope()  # the reader and the writer, once open
+        self.close_by = float("inf")  # CloseSocket's flush and goodbye end by then
         self.wake = trio.lowlevel.ParkingLot()  # the writer waits here
 
 
@@ -203,7 +220,14 @@ class _Driver:
         self._room = trio.lowlevel.ParkingLot()  # readers waiting for queue room
         self._change = trio.lowlevel.ParkingLot()  # the application waiting for events
         self.done = trio.Event()
-        self.loop = DriverLoop(session, sink, self, log, close_timeout=options.close_timeout)
+        self.loop = DriverLoop(
+            session,
+            sink,
+            self,
+            log,
+            close_timeout=options.close_timeout,
+            max_write_buffer=options.max_write_buffer,
+        )
 
     # --- the host task -------------------------------------------------------------------
 
@@ -245,6 +269,22 @@ class _Driver:
             sock.outbox += data
             sock.wake.unpark_all()
 
+    def buffered(self, sock_id: SocketId) -> int:
+        sock = self._socks.get(sock_id)
+        return 0 if sock is None else len(sock.outbox) + sock.sending
+
+    def drop(self, sock_id: SocketId) -> None:
+        sock = self._socks.get(sock_id)
+        if sock is None or sock.closed:
+            return
+        sock.closed = True  # its task closes it at once, reports nothing, and releases it
+        sock.eof = True
+        sock.outbox.clear()
+        sock.close_by = trio.current_time()
+        sock.open_scope.cancel()
+        sock.io_scope.cancel()
+        self._room.unpark_all()
+
     def close(self, sock_id: SocketId) -> None:
         sock = self._socks.get(sock_id)
         if sock is None or sock.closed:
@@ -252,6 +292,9 @@ class _Driver:
         sock.closed = True
         if sock.stream is None:
             sock.open_scope.cancel()
+        # The flush and the goodbye are bounded: a peer that does not read cannot hold it.
+        sock.close_by = trio.current_time() + self.options.close_timeout
+        sock.io_scope.deadline = sock.close_by
         sock.wake.unpark_all()
         self._room.unpark_all()
 
@@ -283,9 +326,10 @@ class _Driver:
                 sock.stream = stream
                 sock.log.info("connected to %s:%d", sock.action.host, sock.action.port)
                 self.loop.opened(sock.id)
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._writer, sock, nursery.cancel_scope)
-                    await self._reader(sock)
+                with sock.io_scope:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._writer, sock, nursery.cancel_scope)
+                        await self._reader(sock)
             finally:
                 await self._close_stream(sock, stream)
         finally:
@@ -352,12 +396,12 @@ class _Driver:
     async def _reader(self, sock: _Sock) -> None:
         stream = sock.stream
         assert stream is not None
-        allowed = self.sink.reading_allowed
+        allowed = self.loop.reading_allowed
         size = self.options.read_size
         data_input = self.loop.data
         while not _closed(sock):
             if not allowed(sock.id):
-                sock.log.debug("event queue full: reading paused")
+                sock.log.debug("event queue full or peer not reading: reading paused")
                 await self._room.park()
                 continue
             try:
@@ -382,10 +426,15 @@ class _Driver:
             if sock.outbox or (isinstance(stream, _TlsStream) and stream.wants_flush):
                 data = bytes(sock.outbox)
                 sock.outbox.clear()
+                sock.sending = len(data)
                 try:
                     await stream.send_all(data)
                 except _IO_ERRORS as exc:
                     self._lost(sock, exc)
+                finally:
+                    sock.sending = 0
+                if len(self._room):
+                    self._room.unpark_all()  # the peer took bytes: a paused reader may go on
                 continue
             if sock.closed:
                 scope.cancel()  # flushed: stop the reader, close
@@ -403,8 +452,8 @@ class _Driver:
 
     async def _close_stream(self, sock: _Sock, stream: _Stream) -> None:
         if sock.closed and not self._scope.cancel_called:
-            # Closed by the session: say goodbye (TLS close_notify), bounded.
-            with trio.move_on_after(self.options.close_timeout):
+            # Closed by the session: say goodbye (TLS close_notify), within close_timeout.
+            with trio.move_on_at(sock.close_by):
                 with contextlib.suppress(*_IO_ERRORS):
                     await stream.aclose()
         await trio.aclose_forcefully(stream.transport if isinstance(stream, _TlsStream) else stream)
@@ -488,7 +537,12 @@ async def connect(
         options=options,
         logger=logger,
     )
-    buffer = EventBuffer(prep.options.max_events, prep.options.backpressure, prep.log)
+    buffer = EventBuffer(
+        prep.options.max_events,
+        prep.options.backpressure,
+        prep.log,
+        prep.options.max_queue_bytes,
+    )
     driver = _Driver(Session(prep.config, jitter=jitter), buffer, prep.options, prep.log, prep.tls)
     loop = driver.loop
     error: BaseException | None = None
@@ -536,8 +590,10 @@ class SessionRunner:
         self._options = options if options is not None else TransportOptions()
         self._log = session_log(session.config, logger)
         self._driver: _Driver | None = None
+        self._aborted = False
 
     async def run(self) -> ev.SessionEnded:
+        """Run until the session ended and every socket is closed (or :meth:`abort`)."""
         if self._driver is not None:
             raise RuntimeError("a SessionRunner runs once")
         driver = self._driver = _Driver(
@@ -548,7 +604,7 @@ class SessionRunner:
             await nursery.start(driver.host)
             try:
                 driver.loop.start()
-                while not driver.finished:
+                while not driver.finished and not self._aborted:
                     await driver.wait_change()
                 if driver.loop.error is not None:
                     raise driver.loop.error
@@ -557,8 +613,20 @@ class SessionRunner:
             driver.abort()
         if error is not None:
             raise error
-        assert driver.loop.end is not None
-        return driver.loop.end
+        ended = driver.loop.end
+        if ended is None:
+            raise ConnectionClosed("the runner was stopped before the session ended")
+        return ended
+
+    def abort(self) -> None:
+        """Close every socket now (no goodbye); :meth:`run` returns the session's end, or
+        raises :class:`~rtms_proto.ConnectionClosed` if it had not ended (a second Ctrl-C).
+        From the driver's trio thread."""
+        self._aborted = True
+        driver = self._driver
+        if driver is not None:
+            driver.abort()
+            driver.wake_consumer()
 
     def command(self, fn: Callable[[Session, float], T]) -> T:
         """Run ``fn(session, now)`` on the session and perform what it caused."""
