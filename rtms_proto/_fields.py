@@ -3,6 +3,14 @@
 Shared by the message codec, the media parameters and the webhooks, so that a
 field means the same thing wherever it is read: a stop reason given by name,
 a participant id given as a numeric string, a key with an older spelling.
+
+One rule for numbers: an integer field (every field read as an integer here:
+``msg_type``, timestamps, ids, sequences, status codes...) accepts a 64-bit
+integer, from -2**63 to 2**64-1 (timestamps are ``unsigned long long`` in
+Zoom's SDK), and nothing else.  Both JSON parsers read a larger integer as a
+double (see ``_json._parse_int``), which is the wrong type for the field, so
+the message is a ``DecodeError`` naming it; a number beyond a double's range
+(such as a 309-digit integer) makes the whole message invalid JSON.
 Readers take the object, the key and the dotted ``path`` of the object
 (``"content."``) and raise :class:`WireFieldError` naming ``path + key``;
 details say what type was found, never the value (it could be a secret).
@@ -14,6 +22,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .enums import StopReason, to_enum
+
+_MIN = -(2**63)
+_MAX = 2**64 - 1
 
 __all__ = [
     "WireFieldError",
@@ -70,10 +81,13 @@ def json_type(value: object) -> str:
 
 
 def wrong(obj: Mapping[str, Any], key: str, path: str, expected: str) -> WireFieldError:
-    """The error for ``obj[key]``: missing, null, or of the wrong type."""
-    if obj.get(key) is None:
+    """The error for ``obj[key]``: missing, null, of the wrong type, or out of range."""
+    value = obj.get(key)
+    if value is None:
         return WireFieldError(path + key, "missing" if key not in obj else "is null")
-    return WireFieldError(path + key, f"expected {expected}, got {json_type(obj[key])}")
+    if type(value) is int and not _MIN <= value <= _MAX:
+        return WireFieldError(path + key, "integer beyond 64 bits")
+    return WireFieldError(path + key, f"expected {expected}, got {json_type(value)}")
 
 
 def req_str(obj: Mapping[str, Any], key: str, path: str) -> str:
@@ -92,14 +106,14 @@ def opt_str(obj: Mapping[str, Any], key: str, path: str) -> str | None:
 
 def req_int(obj: Mapping[str, Any], key: str, path: str) -> int:
     value = obj.get(key)
-    if type(value) is int:
+    if type(value) is int and _MIN <= value <= _MAX:
         return value
     raise wrong(obj, key, path, "an integer")
 
 
 def opt_int(obj: Mapping[str, Any], key: str, path: str) -> int | None:
     value = obj.get(key)
-    if value is None or type(value) is int:
+    if value is None or (type(value) is int and _MIN <= value <= _MAX):
         return value
     raise wrong(obj, key, path, "an integer")
 
@@ -163,17 +177,20 @@ def reason_text(obj: Mapping[str, Any]) -> str:
 def opt_user_id(obj: Mapping[str, Any], key: str, path: str) -> int | None:
     """A participant id: an integer, or a numeric string as in DOC's join example (§12.18)."""
     value = obj.get(key)
-    if value is None or type(value) is int:
+    if value is None:
         return value
     return req_user_id(obj, key, path)
 
 
 def req_user_id(obj: Mapping[str, Any], key: str, path: str) -> int:
+    """A participant id: an integer, or a numeric string, of at most 64 bits."""
     value = obj.get(key)
-    if type(value) is int:
+    if type(value) is int and _MIN <= value <= _MAX:
         return value
-    if type(value) is str and value.isascii() and value.isdigit() and len(value) <= 20:
-        return int(value)
+    if type(value) is str and value.isascii() and value.isdigit():
+        if len(value) <= 20 and int(value) <= _MAX:
+            return int(value)
+        raise WireFieldError(path + key, "integer beyond 64 bits")
     raise wrong(obj, key, path, "an integer or a numeric string")
 
 
@@ -200,6 +217,8 @@ def read_stop_reason(obj: Mapping[str, Any], key: str, path: str) -> StopReason 
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
+        if not _MIN <= value <= _MAX:
+            raise WireFieldError(path + key, "integer beyond 64 bits")
         return to_enum(StopReason, value)
     if isinstance(value, str):
         name = value.upper().removeprefix("STOP_BC_")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeAlias
@@ -18,13 +19,21 @@ import orjson
 from ._errors import InvalidConfig
 
 __all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "MAX_JSON_DEPTH",
+    "MAX_JSON_ITEMS",
+    "ORJSON_MAX_CHARS",
+    "JsonLimitError",
     "JsonValue",
     "OrjsonError",
+    "count_items",
     "dumps",
     "freeze",
     "frozen_copy",
     "loads",
     "orjson_loads",
+    "parse_network",
     "stdlib_loads",
 ]
 
@@ -41,6 +50,32 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
 
+INT64_MIN = -(2**63)
+INT64_MAX = 2**64 - 1
+"""The integers both parsers give as ``int`` (signed 64-bit, or unsigned when positive)."""
+
+MAX_JSON_ITEMS = 16_384
+"""The most JSON items one server message may hold: ``[``, ``{``, ``,`` and ``:`` outside strings.
+
+Every value but the first follows one of them, so this bounds the objects,
+arrays, members and elements a message can make Python build (at most about
+200 bytes each, ~3 MiB in all), whatever the message size.  A join event
+listing 3,000 participants stays well inside it.
+"""
+
+MAX_JSON_DEPTH = 32
+"""How deeply a kept ``raw`` object may nest (RTMS messages nest at most 5 deep)."""
+
+ORJSON_MAX_CHARS = 128 * 1024
+"""Longer texts are parsed by the stdlib decoder: orjson reserves ~12 bytes per
+input byte while parsing, the stdlib decoder ~1 (a 16 MiB message would cost
+~200 MiB in orjson)."""
+
+
+class JsonLimitError(ValueError):
+    """Parsed JSON beyond :data:`MAX_JSON_ITEMS` or :data:`MAX_JSON_DEPTH`."""
+
+
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
@@ -48,9 +83,27 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _parse_int(text: str) -> int | float:
+    """An integer as orjson reads it, so that both parsers give the same value.
+
+    Within the 64-bit range (signed, or unsigned when positive) it stays ``int``;
+    beyond it, the nearest double; beyond a double's range, an error.  Integer
+    fields then refuse anything outside the signed 64-bit range.
+    """
+    if len(text) <= 18:
+        return int(text)
+    if len(text) <= 21:
+        value = int(text)
+        if INT64_MIN <= value <= INT64_MAX:
+            return value
+    return _finite_float(text)
+
+
 # One decoder instance keeps json's C scanner and avoids a per-call constructor;
 # it rejects NaN/Infinity (not JSON, and not re-encodable with allow_nan=False).
-_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_decoder = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_parse_int
+)
 # The decoder's C scanner (typeshed does not declare the attribute).
 _scan_once: Callable[[str, int], tuple[Any, int]] = vars(_decoder)["scan_once"]
 
@@ -79,6 +132,54 @@ def stdlib_loads(text: str) -> Any:
     return value
 
 
+_STRING_END = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+
+
+def count_items(text: str, limit: int = MAX_JSON_ITEMS) -> int:
+    """The ``[``, ``{``, ``,`` and ``:`` outside strings, counted until one past ``limit``.
+
+    Cheap on media packets (a few strings, skipped with ``str.find``), linear
+    in the worst case.  Counting stops at an unterminated string: a parser
+    stops there too, so nothing past it is ever built.
+    """
+    n = 0
+    pos = 0
+    find = text.find
+    count = text.count
+    while True:
+        quote = find('"', pos)
+        stop = len(text) if quote < 0 else quote
+        n += count(",", pos, stop) + count(":", pos, stop)
+        n += count("[", pos, stop) + count("{", pos, stop)
+        if n > limit or quote < 0:
+            return n
+        end = find('"', quote + 1)
+        if end > 0 and text[end - 1] == "\\":  # an escape inside: let the regex decide
+            match = _STRING_END.match(text, quote + 1)
+            end = -1 if match is None else match.end() - 1
+        if end < 0:
+            return n
+        pos = end + 1
+
+
+def parse_network(text: str) -> Any:
+    """Parse a peer's JSON within the bounds above; raises ``ValueError`` otherwise.
+
+    A text with more than :data:`MAX_JSON_ITEMS` items is refused before any
+    of it is built (:class:`JsonLimitError`); a text longer than
+    :data:`ORJSON_MAX_CHARS` goes to the stdlib decoder.  Both parsers give
+    the same values (:func:`_parse_int`), so which one ran never shows.
+    """
+    if len(text) > MAX_JSON_ITEMS and count_items(text) > MAX_JSON_ITEMS:
+        raise JsonLimitError(f"more than {MAX_JSON_ITEMS} JSON items (brackets, commas, colons)")
+    if len(text) <= ORJSON_MAX_CHARS:
+        try:
+            return orjson_loads(text)
+        except OrjsonError:
+            pass
+    return stdlib_loads(text)
+
+
 def _encode_default(value: object) -> object:
     if isinstance(value, Mapping):
         return dict(value)
@@ -95,13 +196,15 @@ _LEAVES = frozenset({str, int, float, bool, type(None)})
 _CONTAINERS = (Mapping, list, tuple)
 
 
-def freeze(root: Mapping[str, Any]) -> Mapping[str, JsonValue]:
+def freeze(root: Mapping[str, Any], max_depth: int | None = None) -> Mapping[str, JsonValue]:
     """Deep read-only copy: mappings become mappingproxies, lists and tuples tuples.
 
     Iterative (children before parents), so a deeply nested but parseable
     document cannot exhaust the stack; a container shared by two parents is
     copied once, and one that contains itself raises :class:`InvalidConfig` (a
-    caller's mistake: parsed JSON never does).
+    caller's mistake: parsed JSON never does).  With ``max_depth``, a container
+    nested deeper (``root`` is depth 1) raises :class:`JsonLimitError`, so
+    what is kept can be walked recursively by anyone.
     """
     done: dict[int, Any] = {}  # id of a source container -> its frozen copy
     copy_of = done.get
@@ -116,6 +219,8 @@ def freeze(root: Mapping[str, Any]) -> Mapping[str, JsonValue]:
             if key in done:  # a container seen twice (never in parsed JSON)
                 stack.pop()
                 continue
+            if max_depth is not None and len(path) >= max_depth:
+                raise JsonLimitError(f"nested deeper than {max_depth} levels")
             path.add(key)
             for child in node.values() if is_mapping else node:
                 tp = type(child)

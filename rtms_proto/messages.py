@@ -12,6 +12,15 @@ Audio, video and screen-share packets decode straight into the application's
 events: :class:`AudioData` *is* :class:`rtms_proto.events.AudioReceived` (and
 likewise :class:`VideoData`, :class:`DeskshareData`), one object per packet.
 
+Bounds (issue 10): a message may hold at most ``MAX_JSON_ITEMS`` (16,384)
+JSON items, counted before anything is parsed; a kept ``raw`` nests at most
+``MAX_JSON_DEPTH`` (32) deep; an integer field takes a 64-bit integer only
+(both JSON parsers read every number alike).  Beyond any of them the message is
+a :class:`DecodeError`.  So decoding a message of n bytes with i items
+allocates at most ``10·n + 256·i`` bytes plus 2 MiB (orjson's scratch for
+texts under 128 KiB), at most ``10·n + 6 MiB`` in all: ~10.4x the default
+``max_message_size`` (16 MiB).  ``tests/test_message_bounds.py`` holds it.
+
 This module is the public face; the messages live in ``rtms_proto._wire``, one
 module per part of the protocol, over the JSON and field helpers they share.
 """

@@ -23,6 +23,7 @@ from rtms_proto import (
 )
 from rtms_proto import events as ev
 from rtms_proto._fields import WireFieldError
+from rtms_proto._json import MAX_JSON_DEPTH
 from rtms_proto.enums import (
     ChatOperation,
     ChatSessionType,
@@ -804,8 +805,9 @@ ENVELOPE: list[tuple[bytes | str, str | None, str]] = [
     (b'{"msg_type": 12, "timestamp": -Infinity}', None, "not valid JSON"),
     (b'{"msg_type": 12, "timestamp": 1e999}', None, "out of range"),
     (b'{"msg_type": ' + b"9" * 5000 + b"}", None, "not valid JSON"),  # int digit limit
-    (b"[" * 100_000 + b"]" * 100_000, None, "not valid JSON"),  # nesting
-    (b'{"a":' * 50_000 + b"1" + b"}" * 50_000, None, "not valid JSON"),
+    (b"[" * 100_000 + b"]" * 100_000, None, "too large: more than 16384 JSON items"),
+    (b'{"a":' * 50_000 + b"1" + b"}" * 50_000, None, "too large: more than 16384 JSON items"),
+    (b"[" * 5_000 + b"]" * 5_000, None, "not valid JSON"),  # nesting beyond the parsers' limit
 ]
 
 
@@ -833,8 +835,10 @@ def test_surrounding_whitespace_and_buffer_types_are_accepted(data: Any) -> None
     assert decode_message(data) == KeepAliveResponse()
 
 
-def test_deep_but_parseable_unknown_message_is_kept_raw() -> None:
-    depth = 300
+def test_raw_is_kept_up_to_max_json_depth_and_refused_beyond() -> None:
+    """A kept ``raw`` nests at most MAX_JSON_DEPTH deep (the message is level 1), so
+    anyone may walk it recursively; one level more is a DecodeError, on either parser."""
+    depth = MAX_JSON_DEPTH - 1
     result = decoded({"msg_type": 99, "x": json.loads("[" * depth + "]" * depth)})
     assert isinstance(result, UnknownMessage)
     node: object = result.raw["x"]
@@ -842,6 +846,14 @@ def test_deep_but_parseable_unknown_message_is_kept_raw() -> None:
         assert isinstance(node, tuple)
         node = node[0]
     assert node == ()
+    nest = "[" * (depth + 1) + "]" * (depth + 1)
+    for surrogate in ("", "\\ud800"):  # the second goes through the stdlib parser
+        unknown = '{"msg_type":99,"s":"' + surrogate + '","x":' + nest + "}"
+        event = '{"msg_type":6,"event":{"event_type":2,"s":"' + surrogate + '","x":' + nest + "}}"
+        for text, msg_type in ((unknown, 99), (event, 6)):
+            refused = decode_message(text)
+            assert isinstance(refused, DecodeError) and refused.msg_type == msg_type
+            assert refused.detail == f"too large: nested deeper than {MAX_JSON_DEPTH} levels"
 
 
 # --- tolerance and normalization ------------------------------------------------------------
@@ -1063,8 +1075,12 @@ def test_numeric_string_user_ids_become_integers() -> None:
     )
     audio = decoded({"msg_type": 14, "content": {"data": "", "user_id": "16778240"}})
     assert audio == AudioData(data=b"", user_id=16778240)
-    big = decoded({"msg_type": 17, "content": {"data": "t", "user_id": "9" * 20}})
-    assert isinstance(big, TranscriptData) and big.user_id == int("9" * 20)
+    big = decoded({"msg_type": 17, "content": {"data": "t", "user_id": str(2**64 - 1)}})
+    assert isinstance(big, TranscriptData) and big.user_id == 2**64 - 1
+    for beyond in (str(2**64), "9" * 20, "9" * 400):
+        result = decode_message(wire({"msg_type": 17, "content": {"data": "t", "user_id": beyond}}))
+        assert isinstance(result, DecodeError) and result.field == "content.user_id"
+        assert result.detail == "integer beyond 64 bits"
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,14 @@ from collections.abc import Callable
 from typing import Any, TypeAlias, get_args
 
 from rtms_proto._fields import WireFieldError, json_type, wrong
-from rtms_proto._json import OrjsonError, dumps, orjson_loads, stdlib_loads
+from rtms_proto._json import (
+    MAX_JSON_ITEMS,
+    JsonLimitError,
+    OrjsonError,
+    dumps,
+    orjson_loads,
+    parse_network,
+)
 from rtms_proto.enums import MessageType, to_enum
 
 from .control import (
@@ -128,19 +135,25 @@ def decode_message(data: bytes | str) -> Message | DecodeError:
             msg_type=None, field=None, detail=f"not UTF-8: {exc.reason} at byte {exc.start}"
         )
     try:
-        # orjson inline (this runs for every packet); the stdlib decoder for the rest.
-        obj = orjson_loads(text)
-    except OrjsonError:
-        try:
-            obj = stdlib_loads(text)
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError, digit limit, nesting
-            return DecodeError(msg_type=None, field=None, detail=f"not valid JSON: {exc}")
+        # orjson inline for a short text (every audio packet: it cannot hold more than
+        # MAX_JSON_ITEMS items); the bounded parser for the rest.
+        if len(text) <= MAX_JSON_ITEMS:
+            try:
+                obj = orjson_loads(text)
+            except OrjsonError:
+                obj = parse_network(text)
+        else:
+            obj = parse_network(text)
+    except JsonLimitError as exc:
+        return DecodeError(msg_type=None, field=None, detail=f"too large: {exc}")
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, number range, nesting
+        return DecodeError(msg_type=None, field=None, detail=f"not valid JSON: {exc}")
     if type(obj) is not dict:
         return DecodeError(
             msg_type=None, field=None, detail=f"expected a JSON object, got {json_type(obj)}"
         )
     msg_type = obj.get("msg_type")
-    if type(msg_type) is not int:
+    if type(msg_type) is not int:  # every int a parser gives is within 64 bits
         detail = wrong(obj, "msg_type", "", "an integer").detail
         return DecodeError(msg_type=None, field="msg_type", detail=detail)
     decoder = _DECODERS.get(msg_type, _decode_unknown)
@@ -148,6 +161,8 @@ def decode_message(data: bytes | str) -> Message | DecodeError:
         return decoder(obj)
     except WireFieldError as exc:
         return DecodeError(msg_type=msg_type, field=exc.field, detail=exc.detail)
+    except JsonLimitError as exc:  # a kept ``raw`` nested too deeply
+        return DecodeError(msg_type=msg_type, field=None, detail=f"too large: {exc}")
 
 
 def encode_message(msg: Message) -> bytes:

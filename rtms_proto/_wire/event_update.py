@@ -27,7 +27,7 @@ from rtms_proto._fields import (
     req_user_id,
     wrong,
 )
-from rtms_proto._json import JsonValue, freeze, frozen_copy
+from rtms_proto._json import MAX_JSON_DEPTH, JsonValue, freeze, frozen_copy
 from rtms_proto.enums import EventType, MessageType, ZccEventType
 
 __all__ = [
@@ -205,7 +205,7 @@ class EventUpdate:
             user_name=opt_str(event, "user_name", "event."),
             participants=participants,
             zcc_participant=zcc,
-            raw=freeze(event),
+            raw=freeze(event, MAX_JSON_DEPTH),
         )
 
     def _to_wire(self) -> dict[str, object]:

@@ -30,7 +30,7 @@ from rtms_proto._fields import (
     wire_value,
     wrong,
 )
-from rtms_proto._json import loads
+from rtms_proto._json import parse_network
 from rtms_proto.enums import (
     ChatOperation,
     ChatSessionType,
@@ -72,6 +72,9 @@ class MediaPacket:
     @classmethod
     def _from_wire(cls, o: dict[str, Any]) -> Self:
         """Decode a well-formed packet without the constructor, else defer to the checked reader.
+
+        Every ``int`` a parser gives is within 64 bits (``_json._parse_int``),
+        so the type test alone matches the checked reader's range rule.
 
         A frozen dataclass's ``__init__`` pays an ``object.__setattr__`` per
         field, about as much as the base64 decoding; filling the slots
@@ -281,11 +284,12 @@ def _structured_chat(text: str) -> StructuredChat | None:
     """Read chat ``data`` as the samples' JSON object; anything else is plain text.
 
     Never an error: on older servers ``data`` is whatever a participant typed.
+    Parsed within the same bounds as a message (``MAX_JSON_ITEMS``).
     """
     if text.lstrip()[:1] != "{":
         return None
     try:
-        obj = loads(text)
+        obj = parse_network(text)
         session = opt_obj(obj, "chat_session", "") or {}
         session_type = opt_int(session, "type", "")
         operation = opt_int(obj, "operation_type", "")

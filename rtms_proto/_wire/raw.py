@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from rtms_proto._errors import InvalidConfig
-from rtms_proto._json import JsonValue, freeze, frozen_copy
+from rtms_proto._json import MAX_JSON_DEPTH, JsonValue, freeze, frozen_copy
 from rtms_proto.enums import MessageType, to_enum
 
 __all__ = ["METADATA_TYPES", "MetadataMessage", "UnknownMessage"]
@@ -44,7 +44,7 @@ class MetadataMessage:
 
     @classmethod
     def _from_wire(cls, o: dict[str, Any]) -> MetadataMessage:
-        return cls(msg_type=o["msg_type"], raw=freeze(o))
+        return cls(msg_type=o["msg_type"], raw=freeze(o, MAX_JSON_DEPTH))
 
     def _to_wire(self) -> dict[str, object]:
         return _raw_to_wire(self)
@@ -65,7 +65,7 @@ class UnknownMessage:
 
     @classmethod
     def _from_wire(cls, o: dict[str, Any]) -> UnknownMessage:
-        return cls(msg_type=o["msg_type"], raw=freeze(o))
+        return cls(msg_type=o["msg_type"], raw=freeze(o, MAX_JSON_DEPTH))
 
     def _to_wire(self) -> dict[str, object]:
         return _raw_to_wire(self)
