@@ -1,4 +1,4 @@
-"""The RTMS handshake signature (protocol.md §8.3).
+"""The RTMS handshake signature (docs/protocol.md §8.3).
 
 Both handshakes (signaling msg 1 and every media msg 3) carry the same
 ``signature``: lowercase hex HMAC-SHA256 of ``client_id,instance_id,rtms_stream_id``

@@ -1,10 +1,10 @@
-"""Reconnect backoff: when to retry, and when to give up (design.md §5).
+"""Reconnect backoff: when to retry, and when to give up (docs/architecture.md).
 
 Pure: the caller passes the clock (``now``) and the jitter draw (``u`` in
 [0, 1)), so every schedule is reproducible in a test.
 
 Zoom keeps an interrupted stream alive only for a fixed time after the
-interruption (signaling 60 s, media 65 s, 30 s on older servers; protocol.md
+interruption (signaling 60 s, media 65 s, 30 s on older servers; docs/protocol.md
 §7, §8.6). A retry started after that is wasted, so besides a count limit a
 policy has a ``window`` measured from the *first* failure of an episode.
 Failed attempts never move the window: otherwise a flapping connection could

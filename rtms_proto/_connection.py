@@ -100,7 +100,7 @@ _MEDIA_DATA = frozenset(
         MessageType.MEDIA_DATA_CHAT,
     }
 )
-"""Messages that are media data (protocol.md msg 14-18)."""
+"""Messages that are media data (docs/protocol.md msg 14-18)."""
 
 
 class Connection(abc.ABC):

@@ -1,4 +1,4 @@
-"""Media parameters: the ``media_params`` object of the media handshake (protocol.md §5).
+"""Media parameters: the ``media_params`` object of the media handshake (docs/protocol.md §5).
 
 Defaults are the *protocol* defaults (what the server assumes for a missing
 key), not the official SDK's: a request that omits a key and a decoded reply

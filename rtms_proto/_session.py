@@ -64,9 +64,13 @@ from .enums import (
     FailureReason,
     MediaType,
     SessionState,
+    StopReason,
     StreamState,
     media_name,
 )
+
+StopReasonValue = StopReason | int | str | None
+"""A stop reason as Zoom sent it: a known code, an unknown number, or a name."""
 
 __all__ = ["Layout", "Session", "SessionConfig", "SessionPhase"]
 
@@ -294,7 +298,7 @@ class _Grace:
 class _Ending:
     why: ev.EndReason
     detail: str
-    stop_reason: object = None
+    stop_reason: StopReasonValue = None
     error: RemoteProtocolError | None = None
 
 
@@ -514,7 +518,7 @@ class Session:
         self._end(now, ev.EndReason.STOPPED_LOCALLY, "stopped by the application")
         self._settle(now)
 
-    def notify_stopped(self, stop_reason: object = None, *, now: float) -> None:
+    def notify_stopped(self, stop_reason: StopReasonValue = None, *, now: float) -> None:
         """The ``*.rtms_stopped`` webhook for this stream arrived: end."""
         self._require_not_ended()
         self._end(
@@ -925,10 +929,10 @@ class Session:
         wait ``interruption_grace`` for the lost one to show itself
         (:meth:`_end_grace`), so that healthy sockets are not torn down.
         """
-        named = item.raw.get("media_type")
+        named = item.media_type
         current = self._current_media()
-        if isinstance(named, int) and not isinstance(named, bool):
-            self._rebuild([sc for sc in current if int(sc[1].media_type) == named], now)
+        if named is not None:
+            self._rebuild([sc for sc in current if int(sc[1].media_type) == int(named)], now)
         elif self._grace is None and all(conn.state is ConnState.OPEN for _, conn in current):
             self._grace = _Grace(
                 until=now + self.config.interruption_grace,
@@ -1019,7 +1023,7 @@ class Session:
         now: float,
         why: ev.EndReason,
         detail: str,
-        stop_reason: object = None,
+        stop_reason: StopReasonValue = None,
         error: RemoteProtocolError | None = None,
     ) -> None:
         assert self._ending is None
@@ -1042,7 +1046,7 @@ class Session:
             ev.SessionEnded(
                 why=ending.why,
                 detail=ending.detail,
-                stop_reason=ending.stop_reason,  # type: ignore[arg-type]
+                stop_reason=ending.stop_reason,
                 error=ending.error,
             )
         )

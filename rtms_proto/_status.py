@@ -1,6 +1,6 @@
 """Naming and classifying RTMS ``status_code`` values.
 
-Two incompatible status tables are in use (protocol.md §4.3): the current one
+Two incompatible status tables are in use (docs/protocol.md §4.3): the current one
 and a legacy one.  Success is ``0`` in both and nothing else; failures are
 classified by number in the configured table *and* by the ``reason`` text,
 because Zoom's own samples recognise duplicates by text and Zoom's mock server

@@ -30,7 +30,7 @@ DEFAULT_ALLOWED_HOSTS: tuple[str, ...] = ("zoom.us", "zoom.com", "zoomgov.com")
 
 KNOWN_REGIONS: frozenset[str] = frozenset(
     {
-        # Seen in Zoom host names and docs (protocol.md §1).
+        # Seen in Zoom host names and docs (docs/protocol.md §1).
         "sjc", "iad", "sin", "fra", "syd", "ams", "nrt", "mel", "yyz", "hkg",
         # Plausible: airports near other Zoom data centres and cloud regions.
         "lhr", "bom", "gru", "dfw", "ord", "sea", "mia", "den", "lax", "jfk",

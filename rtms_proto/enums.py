@@ -1,4 +1,4 @@
-"""Every numbered constant of the RTMS wire protocol (protocol.md §4).
+"""Every numbered constant of the RTMS wire protocol (docs/protocol.md §4).
 
 Values from the network are mapped with :func:`to_enum`, which keeps numbers
 it does not know as plain ``int`` instead of failing: Zoom adds codes over
@@ -48,7 +48,7 @@ def to_enum(cls: type[E], value: int) -> E | int:
 
 
 class MessageType(enum.IntEnum):
-    """``msg_type``: what a message is (protocol.md §2)."""
+    """``msg_type``: what a message is (docs/protocol.md §2)."""
 
     UNDEFINED = 0
     SIGNALING_HAND_SHAKE_REQ = 1

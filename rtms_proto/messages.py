@@ -1,4 +1,4 @@
-"""Wire codec: one typed, immutable message per RTMS message kind (protocol.md §2-§3, §6, §13).
+"""Wire codec: one typed, immutable message per RTMS message kind (docs/protocol.md §2-§3, §6, §13).
 
 Both directions are covered so the client and the fake server share one codec.
 :func:`encode_message` writes compact JSON with integers for every enum;

@@ -1,4 +1,4 @@
-"""Zoom webhooks that start and stop RTMS streams (protocol.md §8.1-§8.3).
+"""Zoom webhooks that start and stop RTMS streams (docs/protocol.md §8.1-§8.3).
 
 A receiver does, in order: :func:`verify_webhook` over the *raw* request body
 (re-serialised JSON never verifies), :func:`parse_webhook`, answer
@@ -194,7 +194,7 @@ def verify_webhook(
 
 
 def url_validation_response(plain_token: str, secret: str) -> bytes:
-    """The JSON body that answers ``endpoint.url_validation`` (protocol.md §8.2)."""
+    """The JSON body that answers ``endpoint.url_validation`` (docs/protocol.md §8.2)."""
     _require_str("plain_token", plain_token)
     _require_str("secret", secret)
     encrypted = hmac.new(secret.encode(), plain_token.encode(), hashlib.sha256).hexdigest()
@@ -279,11 +279,11 @@ class _Kind(enum.Enum):
 
 _PREFIXES: tuple[tuple[str, Product, tuple[str, ...]], ...] = (
     ("meeting.", Product.MEETING, ("meeting_uuid",)),
-    # Which key webinars carry is unresolved (protocol.md §12.4): take either.
+    # Which key webinars carry is unresolved (docs/protocol.md §12.4): take either.
     ("webinar.", Product.WEBINAR, ("webinar_uuid", "meeting_uuid")),
     ("session.", Product.VIDEO_SDK, ("session_id",)),
     ("contact_center.voice_", Product.CONTACT_CENTER, ("engagement_id",)),
-    # Outdated Contact Center names used by Zoom's JS sample (protocol.md §12.5).
+    # Outdated Contact Center names used by Zoom's JS sample (docs/protocol.md §12.5).
     ("contactcenter.", Product.CONTACT_CENTER, ("engagement_id", "session_id")),
     ("phone.", Product.PHONE, ("call_id",)),
 )
@@ -403,7 +403,7 @@ def parse_webhook_payload(
 
 
 def _unwrap(payload: Mapping[str, object]) -> tuple[Mapping[str, object], str]:
-    """The flat payload, or its ``object`` in the nested variant (protocol.md §12.3)."""
+    """The flat payload, or its ``object`` in the nested variant (docs/protocol.md §12.3)."""
     inner = payload.get("object")
     if payload.get("rtms_stream_id") is None and isinstance(inner, Mapping):
         return inner, "payload.object"
@@ -541,7 +541,7 @@ class StreamTracker:
     """De-duplicates stream webhooks and detects failovers, keyed by ``rtms_stream_id``.
 
     Zoom retries a webhook it got no quick 200 for and sends a fresh
-    ``rtms_started`` when a stream moves to another server (protocol.md §8.1,
+    ``rtms_started`` when a stream moves to another server (docs/protocol.md §8.1,
     §8.6): both arrive as ``rtms_started`` for a stream already live, and only
     their ``event_ts`` and ``server_urls`` tell them apart.  A start older than
     the live one's is a late retry (``DUPLICATE``), never a failover back.

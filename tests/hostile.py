@@ -1,6 +1,6 @@
 """A hostile RTMS server for tests: raw sockets and hand-made WebSocket frames.
 
-Written from RFC 6455 and ``protocol.md`` alone, not from the project's fake
+Written from RFC 6455 and ``docs/protocol.md`` alone, not from the project's fake
 server (``rtms_conformance``): a second, independent reading of the protocol
 that can break any rule on purpose.  Tests import it (no tests here).
 
@@ -640,7 +640,7 @@ class Peer:
         self.send(f"HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\n\r\n".encode())
         self.close()
 
-    # --- the RTMS handshakes (protocol.md §3.1-3.4) ---------------------------------------
+    # --- the RTMS handshakes (docs/protocol.md §3.1-3.4) ---------------------------------------
 
     def signaling_handshake(
         self,
@@ -880,7 +880,7 @@ class HostileServer:
     # --- checks ---------------------------------------------------------------------------
 
     def check_handshake(self, peer: Peer, msg: JsonObject) -> None:
-        """The client's handshake names the stream and signs it (protocol.md §3.1, §8.3)."""
+        """The client's handshake names the stream and signs it (docs/protocol.md §3.1, §8.3)."""
         stream_id = msg.get("rtms_stream_id")
         instance = msg.get("meeting_uuid")
         if not isinstance(stream_id, str) or not isinstance(instance, str):

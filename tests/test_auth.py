@@ -1,4 +1,4 @@
-"""Handshake signature and credentials (protocol.md §8.3)."""
+"""Handshake signature and credentials (docs/protocol.md §8.3)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_each_input_changes_the_signature(field: str) -> None:
 
 
 def test_order_matters() -> None:
-    # Other sources put the ids in another order (protocol.md §12.24): not this one.
+    # Other sources put the ids in another order (docs/protocol.md §12.24): not this one.
     swapped = {**ARGS, "instance_id": ARGS["rtms_stream_id"], "rtms_stream_id": ARGS["instance_id"]}
     assert handshake_signature(**swapped) != handshake_signature(**ARGS)
 

@@ -2,7 +2,7 @@
 
 Clients are rtms_proto's own ``Session`` (the real client machines) or raw
 WebSocket peers that send exactly what a test wants, including what Zoom's
-official client sends (protocol.md §13).
+official client sends (docs/protocol.md §13).
 """
 
 from __future__ import annotations
@@ -494,7 +494,7 @@ def test_media_waits_for_client_ready() -> None:
     ]
 
 
-# --- Zoom's own client (protocol.md §13) ------------------------------------------------------
+# --- Zoom's own client (docs/protocol.md §13) ----------------------------------------------
 
 
 def zoom_json(obj: Mapping[str, object]) -> bytes:

@@ -53,7 +53,7 @@ def samples(pcm: bytes) -> array[int]:
 
 def test_l16_slot_is_20_ms_of_the_speakers_tone() -> None:
     slot = p.l16_slot(400, 16000, 1)
-    assert len(slot) == 640  # 320 samples * 2 bytes: protocol.md §6.2
+    assert len(slot) == 640  # 320 samples * 2 bytes: docs/protocol.md §6.2
     values = samples(slot)
     expected = [round(p.AMPLITUDE * math.sin(2 * math.pi * 400 * i / 16000)) for i in range(320)]
     assert list(values) == expected

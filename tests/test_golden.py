@@ -1,4 +1,4 @@
-"""Golden wire fixtures, written by hand from protocol.md, pin the codec independently of itself.
+"""Golden wire fixtures, written by hand from docs/protocol.md, pin the codec independently.
 
 Each file in ``fixtures/wire`` is one WebSocket message as a source documents it
 (DOC, Zoom's samples and mock server, §13's observed SDK traffic). The typed

@@ -1,4 +1,4 @@
-"""Media parameters (protocol.md §5): defaults, wire form, lenient decoding, strict validation."""
+"""Media parameters (docs/protocol.md §5): defaults, wire form, lenient decoding, validation."""
 
 from __future__ import annotations
 

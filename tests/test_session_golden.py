@@ -1,6 +1,6 @@
 """Session scenarios fed with the hand-written wire fixtures, not the codec's encoder.
 
-The fixtures in ``tests/fixtures/wire`` were written from protocol.md, so these
+The fixtures in ``tests/fixtures/wire`` were written from docs/protocol.md, so these
 runs pin the Session to the wire as documented, independently of how our own
 codec would encode a server message.  Frames go out binary (as Zoom's own
 client uses) and text alike.

@@ -3,7 +3,7 @@
 The server side answers handshakes (sometimes with rejections), sends
 keep-alives, media and junk, drops and closes sockets, terminates the stream;
 the application stops or closes the stream.  After every step the invariants
-of design.md §7 must hold.
+of the testing rules in docs/architecture.md must hold.
 """
 
 from __future__ import annotations

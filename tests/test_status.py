@@ -1,7 +1,7 @@
 """Naming and classifying handshake ``status_code`` values, in both status tables.
 
 The expected classification of every number is written out here by hand
-(from protocol.md §4.3), so the tables in status.py are pinned, not copied.
+(from docs/protocol.md §4.3), so the tables in status.py are pinned, not copied.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Webhook verification, parsing, URL validation and stream tracking (protocol.md §8.1-§8.3)."""
+"""Webhook verification, parsing, URL validation, stream tracking (docs/protocol.md §8.1-§8.3)."""
 
 from __future__ import annotations
 
@@ -356,7 +356,7 @@ def test_wrong_secret_is_bad_signature() -> None:
 
 
 def test_client_secret_style_signature_is_refused() -> None:
-    # ARLO keys the signature differently (protocol.md §12.23); the hex without "v0=" fails too.
+    # ARLO keys the signature differently (docs/protocol.md §12.23); bare hex fails too.
     good = signed()
     bare = {**good, SIGNATURE_HEADER: good[SIGNATURE_HEADER].removeprefix("v0=")}
     with pytest.raises(WebhookRejected) as info:

@@ -39,7 +39,7 @@ from typing import Protocol, runtime_checkable
 from rtms_proto import RtmsError, Session, SessionConfig
 from rtms_proto import events as ev
 from rtms_proto.actions import CloseSocket, OpenSocket, SendBytes, SocketId
-from rtms_proto.enums import EventType
+from rtms_proto.enums import EventType, StopReason
 
 from .memory import MemoryNetwork
 from .scenarios import (
@@ -83,7 +83,7 @@ class CommandTarget(Protocol):
     def close_stream(self) -> None: ...
     def stop(self) -> None: ...
     def failover(self, new_signaling_url: str) -> None: ...
-    def notify_stopped(self, stop_reason: object = None) -> None: ...
+    def notify_stopped(self, stop_reason: StopReason | int | str | None = None) -> None: ...
     def subscribe_video(self, user_id: int, subscribe: bool = True) -> None: ...
     def subscribe_events(
         self, event_types: Iterable[EventType | int], subscribe: bool = True
@@ -424,7 +424,7 @@ class _SessionCommands:
     def failover(self, new_signaling_url: str) -> None:
         self._session.failover(new_signaling_url, now=self._net.now)
 
-    def notify_stopped(self, stop_reason: object = None) -> None:
+    def notify_stopped(self, stop_reason: StopReason | int | str | None = None) -> None:
         self._session.notify_stopped(stop_reason=stop_reason, now=self._net.now)
 
     def subscribe_video(self, user_id: int, subscribe: bool = True) -> None:

@@ -52,7 +52,7 @@ RESOLUTION_PIXELS: dict[int, tuple[int, int]] = {
     Resolution.FHD: (1920, 1080),
     Resolution.QHD: (2560, 1440),
 }
-"""Frame size per ``resolution`` value (protocol.md §4.8; SD has two sizes, we use 640x360)."""
+"""Frame size per ``resolution`` value (docs/protocol.md §4.8; SD has two sizes, we use 640x360)."""
 
 _RATE_HZ = {
     AudioSampleRate.SR_8K: 8000,

@@ -1,6 +1,6 @@
 """A throwaway certificate authority for serving the fake server over ``wss://``.
 
-Clients must verify certificates (protocol.md §10 rule 11), so the fake server
+Clients must verify certificates (docs/protocol.md §10 rule 11), so the fake server
 is tested with a real chain: a fresh CA per run, a server certificate for
 ``localhost`` and the loopback addresses, and the CA's PEM for the client.
 ``trustme`` is imported only when a CA is made, so plain ``ws://`` serving

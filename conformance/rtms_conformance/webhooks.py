@@ -1,6 +1,6 @@
 """Webhook bodies the fake server emits and their ``x-zm-signature`` headers.
 
-Bodies use the flat ``payload`` every working Zoom client reads (protocol.md
+Bodies use the flat ``payload`` every working Zoom client reads (docs/protocol.md
 §8.1) and the event name and instance-id key of the stream's product.  Pure;
 delivery (:func:`rtms_conformance.net.post_webhook`) lives with the other I/O.
 """

@@ -11,7 +11,7 @@ from typing import Protocol, TypeVar
 
 from rtms_proto import ConnectionClosed, Session, SessionConfig
 from rtms_proto import events as ev
-from rtms_proto.enums import EventType
+from rtms_proto.enums import EventType, StopReason
 
 from ._loop import DriverLoop
 from ._queue import EventBuffer
@@ -66,7 +66,7 @@ class StreamCommands:
         """End locally: close the sockets in order; Zoom keeps the stream for a while."""
         self._command(lambda s, now: s.stop(now=now))
 
-    def notify_stopped(self, stop_reason: object = None) -> None:
+    def notify_stopped(self, stop_reason: StopReason | int | str | None = None) -> None:
         """The stream's ``rtms_stopped`` webhook arrived: end."""
         self._command(lambda s, now: s.notify_stopped(stop_reason=stop_reason, now=now))
 

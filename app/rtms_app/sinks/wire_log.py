@@ -383,7 +383,9 @@ class TappedSession(Session):
         super().stop(now=now)
         self._cmd(now, "stop")
 
-    def notify_stopped(self, stop_reason: object = None, *, now: float) -> None:
+    def notify_stopped(
+        self, stop_reason: StopReason | int | str | None = None, *, now: float
+    ) -> None:
         super().notify_stopped(stop_reason, now=now)
         self._cmd(now, "notify_stopped", stop_reason=_json_arg(stop_reason))
 

@@ -2,8 +2,8 @@
 
 Pure functions over decoded requests and their raw JSON.  A failed check is a
 :class:`Rejection` named in the current status table; :func:`wire_status`
-turns it into the number of the configured table (protocol.md §4.3).  The
-checks follow what Zoom documents (protocol.md §3.1-§3.4, §5) and, where
+turns it into the number of the configured table (docs/protocol.md §4.3).  The
+checks follow what Zoom documents (docs/protocol.md §3.1-§3.4, §5) and, where
 sources disagree, accept what Zoom's own client sends (§13): a missing
 ``protocol_version``, ``media_params: null``, JSON in binary frames.
 

@@ -14,7 +14,7 @@ Each stream has a signaling URL ``/signaling/<stream id>`` and media URLs
 ``/media/<stream id>/<kind>`` (kind audio, video, deskshare, transcript, chat,
 all) under ``config.base_url``; after a failover the prefixes become
 ``/signaling2``, ``/media2`` and so on.  What the server checks and answers
-follows protocol.md §3-§10 and satisfies Zoom's own client (§13).
+follows docs/protocol.md §3-§10 and satisfies Zoom's own client (§13).
 
 The server is composed of parts, one concern each, built here and handed
 their collaborators explicitly:

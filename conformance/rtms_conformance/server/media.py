@@ -32,7 +32,7 @@ class Media:
         """CLIENT_READY_ACK: every media socket whose handshake is done starts receiving.
 
         Zoom's samples send one per media handshake, Zoom's own client one
-        after all of them (protocol.md §13); releasing every waiting socket
+        after all of them (docs/protocol.md §13); releasing every waiting socket
         serves both.
         """
         rel = s.rel_ms(at)

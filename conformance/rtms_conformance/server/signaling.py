@@ -91,7 +91,7 @@ class Signaling:
                 continue
             s.subscribed.add(item.event_type)
             # The roster (and who has video on) arrives as join/video-on events
-            # when the app subscribes (protocol.md §3.6, ARLO's observation).
+            # when the app subscribes (docs/protocol.md §3.6, ARLO's observation).
             if item.event_type == EventType.PARTICIPANT_JOIN and s.roster:
                 people = tuple(m.Participant(user_id=u, user_name=n) for u, n in s.roster.items())
                 self._output.event(s, at, EventType.PARTICIPANT_JOIN, participants=people)
