@@ -14,6 +14,7 @@ import http.client
 import json
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -218,10 +219,34 @@ def ended(folder: Path) -> bool:
     return bool(lines) and json.loads(lines[-1])["type"] == "SessionEnded"
 
 
+class LineReader:
+    """Reads a running command's stdout line by line, so a test can wait for a line."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        self._stdout = proc.stdout
+        self._lines: list[str] = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        for line in self._stdout:
+            self._lines.append(line)
+
+    def text(self) -> str:
+        return "".join(self._lines)
+
+    def rest(self, timeout: float) -> str:
+        """Everything, once the command closed its stdout (bounded by ``timeout``)."""
+        self._thread.join(timeout)
+        return self.text()
+
+
 def test_listen_records_streams_over_http(tmp_path: Path) -> None:
     ca = tls().write_ca(tmp_path / "ca.pem")
     out = tmp_path / "rec"
     proc, port = start_listener(out, ca)
+    reader = LineReader(proc)
     url = f"http://127.0.0.1:{port}/webhook"
     try:
         # refused requests: nothing is recorded for them
@@ -274,7 +299,14 @@ def test_listen_records_streams_over_http(tmp_path: Path) -> None:
             # Zoom retries a delivery it got no quick answer for: a duplicate, ignored
             assert post_webhook(url, moving.payload.read_bytes(), WEBHOOK_SECRET) == 200
             wait_until(lambda: ended(out / "stream-a") and ended(out / "stream-b"), timeout=20)
-            time.sleep(0.3)  # the stop webhooks
+            # Interrupt only once both jobs have finished (sockets released, files closed):
+            # the end is on disk before the job's task is done.
+            wait_until(
+                lambda: all(
+                    f"stream {sid}: ended (" in reader.text() for sid in ("stream-a", "stream-b")
+                ),
+                timeout=20,
+            )
             epoch = {s.info.rtms_stream_id: s.info.media_epoch_ms for s in (moving, still)}
 
             def expected(running: RunningServer, sid: str, ms: int) -> bytes:
@@ -285,11 +317,18 @@ def test_listen_records_streams_over_http(tmp_path: Path) -> None:
             want_a = server.call(lambda r: expected(r, "stream-a", 4500))
             want_b = server.call(lambda r: expected(r, "stream-b", 3000))
         proc.send_signal(signal.SIGINT)
-        code, stdout, err = finish(proc)
+        code = proc.wait(timeout=30)
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        stdout = reader.rest(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
+        reader.rest(timeout=10)
+        for pipe in (proc.stdout, proc.stderr, proc.stdin):
+            if pipe is not None:
+                pipe.close()
     assert code == 0, err
     assert err == ""
     assert sorted(p.name for p in out.iterdir()) == ["stream-a", "stream-b"]
