@@ -116,7 +116,7 @@ class MediaPacket:
 
     @classmethod
     def _from_wire_checked(cls, o: dict[str, Any]) -> Self:
-        """Every field read with the shared readers, in wire order: the first fault is named."""
+        """Every field read with the shared readers, in a fixed order: the first fault is named."""
         content = req_obj(o, "content", "")
         text = content.get("data")
         if type(text) is not str:

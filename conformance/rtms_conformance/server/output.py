@@ -173,6 +173,7 @@ class Output:
         self.note(c, at, f"dropped: {why}")
 
     def pause_reading(self, c: Conn, seconds: float) -> None:
+        """Ask the driver to stop reading ``c`` for ``seconds`` (a slow-reader fault)."""
         self._actions.append(PauseReading(conn=c.id, seconds=seconds))
 
     def event(
