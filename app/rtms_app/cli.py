@@ -62,6 +62,7 @@ from rtms_proto import (
     SessionConfig,
     VideoParams,
     WebhookError,
+    __version__,
 )
 from rtms_proto import events as ev
 from rtms_proto.enums import AudioChannel, AudioSampleRate, Codec, DataOption
@@ -270,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
         "transcripts as JSON lines and WebVTT, chat, events, video frames.",
         epilog="Start with 'rtms-proto demo': it needs no Zoom account and no network.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = sub.add_parser(
@@ -380,13 +382,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list and args_list[0] == "fake-server":
         from rtms_conformance.cli import fake_server_main
 
-        return fake_server_main(args_list[1:])
+        try:
+            return fake_server_main(args_list[1:])
+        except ImportError as exc:  # --tls without trustme: one line, not a traceback
+            if exc.name != "trustme":
+                raise
+            _error(f"{PROG} fake-server", _DEMO_EXTRA)
+            return EXIT_USAGE
     parser = build_parser()
     args = parser.parse_args(args_list)
     _setup_logging(args.verbose)
     func: Callable[[argparse.Namespace], int] = args.func
     prog = f"{PROG} {args.command}"
     try:
+        if args.command == "demo":
+            _need_demo_extra()
         return func(args)
     except UsageError as exc:
         _error(prog, str(exc))
@@ -394,6 +404,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error(prog, "interrupted")
         return 128 + signal.SIGINT
+
+
+_DEMO_EXTRA = (
+    "the fake server's TLS needs trustme, which the 'demo' extra installs:"
+    " pip install 'rtms-proto[demo]'"
+)
+
+
+def _need_demo_extra() -> None:
+    """Refuse before anything is written when trustme (the demo's throwaway CA) is missing."""
+    try:
+        import trustme  # noqa: F401
+    except ImportError:
+        raise UsageError(_DEMO_EXTRA) from None
 
 
 def _setup_logging(verbose: int) -> None:
