@@ -43,6 +43,7 @@ JsonValue: TypeAlias = (
 )
 """A JSON value as the codec hands it out: arrays are tuples, objects read-only mappings."""
 
+
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
