@@ -71,6 +71,16 @@ Write backpressure
     aborting it, so leaving ``connect()`` or a ``SessionRunner`` never waits
     for a peer that does not read.
 
+Leaving a stream
+    ``connect()`` never ends the stream at Zoom by itself.  Leaving its block
+    normally stops the session in order (close frames, bounded by
+    ``options.close_timeout``).  Leaving it by an exception, a cancellation or
+    a timeout (``asyncio.timeout``, ``trio.move_on_after``, ``KeyboardInterrupt``
+    in the blocking driver) closes every socket at once, with no close frames.
+    Either way Zoom is not asked to end the stream, and keeps it for a while:
+    to end it for everyone, call ``stream.close_stream()`` and read on until
+    ``SessionEnded``.
+
 Logging
     Through :mod:`logging` under ``rtms_transports``, each line prefixed with the
     stream id and socket (also set as the ``rtms_stream_id`` and ``rtms_socket``

@@ -35,10 +35,12 @@ class StreamCommands:
 
     @property
     def config(self) -> SessionConfig:
+        """The session's configuration (stream identity, media, policies)."""
         return self._config
 
     @property
     def rtms_stream_id(self) -> str:
+        """The stream's id, from the webhook."""
         return self._config.stream.rtms_stream_id
 
     def subscribe_events(
@@ -53,9 +55,11 @@ class StreamCommands:
         self._command(lambda s, now: s.subscribe_video(user_id, subscribe=subscribe, now=now))
 
     def request_stream_state(self) -> None:
+        """Ask Zoom for the stream's state; the answer arrives as ``StreamStateReported``."""
         self._command(lambda s, now: s.request_stream_state(now=now))
 
     def request_session_state(self, rtms_session_id: str) -> None:
+        """Ask Zoom for one session's state; the answer arrives as ``SessionStateReported``."""
         self._command(lambda s, now: s.request_session_state(rtms_session_id, now=now))
 
     def close_stream(self) -> None:
