@@ -261,6 +261,14 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         help="also connect to this host (and its subdomains): server URLs outside "
         f"Zoom's domains ({', '.join(DEFAULT_ALLOWED_HOSTS)}) are refused otherwise",
     )
+    g.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="connect through this proxy: http://, socks5:// (name resolved here) or "
+        "socks5h:// (by the proxy), [user:password@]host[:port]; 'direct' for none. "
+        "Default: from the environment (no_proxy, wss_proxy, https_proxy, all_proxy), "
+        "where a password is not in the process list",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -505,7 +513,13 @@ def _transport_options(args: argparse.Namespace) -> TransportOptions:
         except (OSError, ssl.SSLError) as exc:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise UsageError(f"cannot load the CA file {ca!r} ({source}): {why}") from None
-    return TransportOptions(ca_file=ca)
+    proxy: str | bool | None = True  # from the environment
+    if args.proxy is not None:
+        proxy = None if args.proxy.strip().lower() == "direct" else args.proxy
+    try:
+        return TransportOptions(ca_file=ca, proxy=proxy)
+    except InvalidConfig as exc:  # the message never holds the password
+        raise UsageError(f"--proxy: {exc}") from None
 
 
 def _check_flavour(flavour: str) -> None:

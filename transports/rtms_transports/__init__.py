@@ -20,9 +20,18 @@ TLS
     ``wss://`` certificates are always verified: against ``options.ssl_context``
     (which must verify), a CA file (``options.ca_file``, or the file named by
     ``ZM_RTMS_CA`` as in Zoom's SDK), or the system trust store.  ``ws://`` is
-    refused unless the host is loopback.  ``options.proxy`` tunnels every socket
-    through an HTTP proxy with CONNECT (optional basic auth); TLS runs inside
-    the tunnel.
+    refused unless the host is loopback.
+
+Proxies
+    Every socket may go through a proxy: HTTP ``CONNECT`` (``http://``, with
+    basic auth) or SOCKS5 (``socks5h://``, the proxy resolves the name;
+    ``socks5://``, it is resolved here; with user name and password).  TLS
+    runs inside the tunnel, end to end with Zoom.  ``options.proxy`` is a URL
+    (for every socket), None (no proxy), or True, the default: the
+    environment decides, as for ``websockets`` and ``requests``: a host in
+    ``no_proxy`` or a loopback host goes direct, else ``wss_proxy`` (for
+    ``ws://``, ``ws_proxy``), ``https_proxy``, (``ws://`` only) ``http_proxy``,
+    then ``all_proxy``; lower case wins over upper case.
 
 Credentials
     ``client_id``/``client_secret`` parameters, a :class:`~rtms_proto.Credentials`,
