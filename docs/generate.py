@@ -277,7 +277,7 @@ def _section_of(docstring: str, title: str) -> str:
 def render_api() -> str:
     import rtms_transports
     from rtms_app import sinks
-    from rtms_transports import _errors
+    from rtms_transports import _errors, _proxy
     from rtms_transports import asyncio as aio_driver
     from rtms_transports import blocking as blocking_driver
     from rtms_transports import trio as trio_driver
@@ -343,6 +343,20 @@ def render_api() -> str:
         kind = str(f.type).replace("|", "\\|")  # a bar inside a table cell is escaped
         lines.append(f"| `{f.name}` | `{kind}` | `{_value(f.default)}` |")
     lines += ["", "### Backpressure", "", _docstring(rtms_transports.Backpressure), ""]
+    lines += [
+        "## Proxies",
+        "",
+        _section_of(package_doc, "Proxies"),
+        "",
+        "### Which proxy a socket uses",
+        "",
+        _docstring(_proxy.choose_proxy),
+        "",
+        "### `no_proxy`",
+        "",
+        _docstring(_proxy.bypassed),
+        "",
+    ]
     lines += ["## Lower level: SessionRunner and run_session", ""]
     for module in (aio_driver, trio_driver, blocking_driver):
         lines += [

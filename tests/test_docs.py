@@ -163,6 +163,9 @@ def test_the_api_page_covers_connect_stream_options_sinks_and_leaving() -> None:
         for name in dir(cls):
             if not name.startswith("_"):
                 assert f"- `{name}" in page or f"- `await {name}" in page, name
+    proxies = page[page.index("## Proxies") : page.index("## Lower level")]
+    for name in ("socks5h://", "no_proxy", "wss_proxy", "https_proxy", "all_proxy"):
+        assert name in proxies, name
     for field in dataclasses.fields(rtms_transports.TransportOptions):
         assert f"| `{field.name}` |" in page
     for name in sinks.__all__:

@@ -457,7 +457,8 @@ def test_the_environment_chooses_the_proxy(
 
 def test_the_command_takes_proxy_and_hides_its_password(tmp_path: Path) -> None:
     ca = named_tls().write_ca(tmp_path / "ca.pem")
-    with server_named(NAME) as server, LoopbackProxy({NAME: "127.0.0.1"}, "cu", "cli-secret") as proxy:
+    proxied = LoopbackProxy({NAME: "127.0.0.1"}, "cu", "cli-secret")
+    with server_named(NAME) as server, proxied as proxy:
         info = add_stream(server, "cli-proxy", duration=0.5)
         payload = tmp_path / "started.json"
         payload.write_bytes(server.rtms_started_body(info))

@@ -41,7 +41,6 @@ import signal
 import ssl
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -69,6 +68,7 @@ from rtms_proto.enums import AudioChannel, AudioSampleRate, Codec, DataOption
 from rtms_proto.webhooks import Disposition, RtmsStarted, WebhookErrorKind, WebhookRejected
 from rtms_transports import CA_ENV, CLIENT_ENV, SECRET_ENV, TransportOptions, session_config
 
+from ._signals import on_signals
 from .progress import Progress, format_bytes
 from .recording import FLAVOURS, OK_ENDS, StreamJob, run_job
 from .sinks import (
@@ -1055,11 +1055,8 @@ async def _listen(
         interrupted.append(signum)
         streams.interrupt(signum)
 
-    installed = []
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal, int(sig))
-            installed.append(sig)
+    signals = contextlib.ExitStack()
+    signals.enter_context(on_signals(loop, on_signal))  # Windows: signal.signal
     host = f"[{args.host}]" if ":" in args.host else args.host
     streams.say(
         f"listening for Zoom webhooks on http://{host}:{server.port}/ (Ctrl-C to stop)",
@@ -1071,8 +1068,7 @@ async def _listen(
         if streams.tasks:
             await asyncio.wait(streams.tasks, timeout=options.close_timeout + 15)
     finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
+        signals.close()
     return EXIT_FAILED if streams.failed and args.once else EXIT_OK
 
 
