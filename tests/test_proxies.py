@@ -121,8 +121,11 @@ def test_options_show_where_the_proxy_comes_from() -> None:
     for bad in ("https://p:1", "socks4://p", "socks5://:1", "http://p/x"):
         with pytest.raises(InvalidConfig):
             TransportOptions(proxy=bad)
-    with pytest.raises(InvalidConfig, match="user name"):
-        TransportOptions(proxy=f"socks5h://{'u' * 256}:p@proxy")
+    for bad in (f"socks5h://{'u' * 256}:p@proxy", f"socks5://u:{'p' * 256}@proxy"):
+        with pytest.raises(InvalidConfig, match="user name"):
+            TransportOptions(proxy=bad)
+    bare = ProxyConfig.from_url("proxy.example:3128")  # no scheme: http, as curl and requests
+    assert (bare.scheme, bare.host, bare.port) == ("http", "proxy.example", 3128)
 
 
 def test_connect_refuses_a_bad_proxy_variable_before_opening_anything(

@@ -61,12 +61,16 @@ class ProxyConfig:
 
     @classmethod
     def from_url(cls, url: str, *, source: str = "proxy") -> ProxyConfig:
-        """Parse ``scheme://[user:password@]host[:port]`` (port 80 for http, 1080 for
-        SOCKS when absent); ``source`` names where the URL came from, for messages."""
+        """Parse ``scheme://[user:password@]host[:port]`` (``http://`` when there is no
+        scheme; port 80 for http, 1080 for SOCKS when absent); ``source`` names where
+        the URL came from, for messages."""
         if not isinstance(url, str):
             raise InvalidConfig(f"{source} must be a str URL, not {type(url).__name__}")
+        url = url.strip()
+        if "://" not in url:  # "proxy.example:3128", as curl and requests take it
+            url = "http://" + url
         try:
-            parts = urllib.parse.urlsplit(url.strip())
+            parts = urllib.parse.urlsplit(url)
             port = parts.port
         except ValueError:
             raise InvalidConfig(f"bad {source} URL: {_PROXY_URL_HELP}") from None
@@ -81,9 +85,12 @@ class ProxyConfig:
         username = urllib.parse.unquote(parts.username) if parts.username is not None else None
         password = urllib.parse.unquote(parts.password) if parts.password is not None else None
         if scheme != "http" and username is not None:
-            for what, value in (("user name", username), ("password", password or "")):
-                if not 0 < len(value.encode()) <= 255 and not (what == "password" and not value):
-                    raise InvalidConfig(f"the SOCKS5 {what} in {source} must be 1 to 255 bytes")
+            too_long = len(username.encode()) > 255 or len((password or "").encode()) > 255
+            if not username or too_long:
+                raise InvalidConfig(
+                    f"the SOCKS5 user name in {source} must be 1 to 255 bytes,"
+                    " the password at most 255"
+                )
         return cls(
             host=parts.hostname,
             port=port if port is not None else _DEFAULT_PORTS[scheme],
