@@ -71,6 +71,11 @@ Write backpressure
     aborting it, so leaving ``connect()`` or a ``SessionRunner`` never waits
     for a peer that does not read.
 
+Audio
+    ``audio_chunks(stream, seconds=...)`` (:mod:`rtms_transports.audio`) gives
+    the stream's audio as fixed-duration PCM chunks, mixed or per speaker,
+    for any of the three drivers; ``Stream.audio_format`` says what the audio is.
+
 Logging
     Through :mod:`logging` under ``rtms_transports``, each line prefixed with the
     stream id and socket (also set as the ``rtms_stream_id`` and ``rtms_socket``
@@ -97,6 +102,7 @@ from ._errors import (
     TransportError,
 )
 from ._proxy import ProxyConfig
+from .audio import audio_chunks
 
 __all__ = [
     "CA_ENV",
@@ -113,5 +119,6 @@ __all__ = [
     "TransportError",
     "TransportOptions",
     "WebhookSource",
+    "audio_chunks",
     "session_config",
 ]
