@@ -74,6 +74,14 @@ DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024
 """The default bound on the bytes waiting in partial chunks (all speakers)."""
 
 
+def _is_number(value: object) -> bool:
+    return type(value) is not bool and isinstance(value, int | float)
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is not bool and isinstance(value, int)
+
+
 class UnsupportedAudio(InvalidConfig):
     """The audio cannot be described or chunked as asked (no audio, a compressed
     codec, an unknown rate); the message says which and what to do."""
@@ -98,6 +106,21 @@ class AudioFormat:
     mixed: bool
     content_type: ContentType | int = ContentType.RAW_AUDIO
     packet_ms: int = 20
+
+    def __post_init__(self) -> None:
+        # Timestamps are whole milliseconds: a rate of whole kHz puts every one on a frame.
+        if not (
+            _is_int(self.sample_rate) and self.sample_rate > 0 and self.sample_rate % 1000 == 0
+        ):
+            raise InvalidConfig(
+                f"sample_rate must be a whole number of kHz, not {self.sample_rate!r}"
+            )
+        if not (_is_int(self.channels) and self.channels in (1, 2)):
+            raise InvalidConfig(f"channels must be 1 or 2, not {self.channels!r}")
+        if self.sample_width not in (None, 2):
+            raise InvalidConfig(
+                f"sample_width must be 2 (16-bit PCM) or None, not {self.sample_width!r}"
+            )
 
     @classmethod
     def from_params(cls, params: AudioParams) -> AudioFormat:
@@ -143,7 +166,7 @@ class AudioFormat:
     def describe(self) -> str:
         """A short human description, e.g. ``L16 16000 Hz mono, mixed``."""
         name = self.codec.name if isinstance(self.codec, Codec) else f"codec {self.codec}"
-        layout = {1: "mono", 2: "stereo"}[self.channels]
+        layout = "mono" if self.channels == 1 else "stereo"
         speakers = "mixed" if self.mixed else "per speaker"
         return f"{name} {self.sample_rate} Hz {layout}, {speakers}"
 
@@ -220,10 +243,6 @@ class AudioChunk:
         if float32:
             return array.astype(numpy.float32) / 32768.0
         return array
-
-
-def _is_number(value: object) -> bool:
-    return type(value) is not bool and isinstance(value, int | float)
 
 
 @dataclass(slots=True)

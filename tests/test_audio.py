@@ -120,6 +120,30 @@ def test_no_audio_or_an_unknown_rate_is_a_clear_error() -> None:
     assert issubclass(UnsupportedAudio, ValueError)
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"sample_rate": 44100}, "sample_rate must be a whole number of kHz, not 44100"),
+        ({"sample_rate": 0}, "sample_rate must be a whole number of kHz"),
+        ({"sample_rate": 16000.0}, "sample_rate must be a whole number of kHz"),
+        ({"channels": 3}, "channels must be 1 or 2, not 3"),
+        ({"channels": True}, "channels must be 1 or 2"),
+        ({"sample_width": 1}, r"sample_width must be 2 \(16-bit PCM\) or None, not 1"),
+    ],
+)
+def test_a_format_built_by_hand_is_checked(change: dict[str, object], message: str) -> None:
+    fields: dict[str, object] = {
+        "codec": Codec.L16,
+        "sample_rate": 16000,
+        "channels": 1,
+        "sample_width": 2,
+        "mixed": True,
+    }
+    assert AudioFormat(**fields) == MIXED  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=message):
+        AudioFormat(**(fields | change))  # type: ignore[arg-type]
+
+
 # --- the chunker's arguments ---------------------------------------------------------------------
 
 
