@@ -34,7 +34,9 @@ frame is one sample of every channel):
 * A speaker whose audio ended more than ``G`` frames before a later packet of
   another speaker has stopped talking: their partial chunk is emitted then.
 * The partial chunks together never hold more than ``max_buffered_bytes``:
-  past it, the chunk started first is emitted early.
+  past it, the chunk started first is emitted early.  At most
+  :data:`MAX_STREAMS` speakers are tracked: past it, the one heard least
+  recently is treated as having stopped.
 * A trailing partial frame of a packet (an odd byte count) cannot be placed
   and is dropped (counted in :attr:`dropped_bytes`).
 * :meth:`AudioChunker.flush` emits every partial chunk (at the end of a stream).
@@ -59,6 +61,7 @@ from .enums import AudioChannel, AudioSampleRate, Codec, ContentType, DataOption
 __all__ = [
     "DEFAULT_MAX_BUFFERED_BYTES",
     "MAX_GAP_LIMIT",
+    "MAX_STREAMS",
     "AudioChunk",
     "AudioChunker",
     "AudioFormat",
@@ -69,6 +72,10 @@ __all__ = [
 MAX_GAP_LIMIT = 60.0
 """The largest ``max_gap`` (seconds): Zoom's own reconnection window, and a bound
 on the silence one packet can make (60 s of 48 kHz stereo is 11 MiB)."""
+
+MAX_STREAMS = 1024
+"""The most streams (speakers) tracked at once: past it, the one heard least
+recently is emitted and forgotten, as if it had stopped talking."""
 
 DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024
 """The default bound on the bytes waiting in partial chunks (all speakers)."""
@@ -327,6 +334,11 @@ class AudioChunker:
         return self._size
 
     @property
+    def streams(self) -> int:
+        """Streams (speakers) tracked now: never more than :data:`MAX_STREAMS`."""
+        return len(self._tracks)
+
+    @property
     def buffered_bytes(self) -> int:
         """Bytes waiting in partial chunks (never more than ``max_buffered_bytes``)."""
         return self._buffered
@@ -342,7 +354,7 @@ class AudioChunker:
         if not data:
             return out
         key = (None, None) if self.format.mixed else (packet.user_id, packet.channel_id)
-        track = self._tracks.get(key)
+        track = self._tracks.pop(key, None)  # back in below, as the most recently heard
         stamp = packet.timestamp
         at = stamp * self._per_ms if stamp is not None else None
         if (
@@ -351,13 +363,15 @@ class AudioChunker:
             and (not track.stamped or abs(at - track.pos) > self._gap)
         ):
             self._emit(track, out, early=True)  # a new stretch of audio
-            del self._tracks[key]
             track = None
         if track is None:
             track = _Track(pos=at or 0, stamped=at is not None)
-            self._tracks[key] = track
             if not self.format.mixed:
                 track.user_id, track.channel_id = key
+        self._tracks[key] = track
+        if len(self._tracks) > MAX_STREAMS:
+            oldest = next(iter(self._tracks))  # the stream heard least recently
+            self._emit(self._tracks.pop(oldest), out, early=True)
         if not self.format.mixed:
             track.user_name = packet.user_name
         if at is None:

@@ -23,6 +23,7 @@ from rtms_proto import (
 from rtms_proto.audio import (
     DEFAULT_MAX_BUFFERED_BYTES,
     MAX_GAP_LIMIT,
+    MAX_STREAMS,
     AudioChunk,
     AudioChunker,
     AudioFormat,
@@ -335,6 +336,20 @@ def test_the_byte_bound_emits_the_oldest_partial_chunk_early() -> None:
             assert chunker.buffered_bytes <= 2 * chunk_bytes
     assert out and out[0].user_id == 1 and out[0].frames < 1600
     assert chunker.early_chunks >= 1
+
+
+def test_at_most_max_streams_speakers_are_tracked() -> None:
+    chunker = AudioChunker(MULTI, seconds=1)
+    out: list[AudioChunk] = []
+    for user in range(MAX_STREAMS + 10):  # untimed: no quiet-speaker rule applies
+        out += chunker.feed(packet(pcm(user), None, user))
+        assert chunker.streams <= MAX_STREAMS
+    # The ten heard least recently were let go, each with its audio.
+    assert [(c.user_id, samples(c.data)) for c in out] == [(u, [u]) for u in range(10)]
+    chunker.feed(packet(pcm(7), None, 10))  # heard again: now the most recent
+    [first] = chunker.feed(packet(pcm(8), None, MAX_STREAMS + 10))
+    assert first.user_id == 11
+    assert len(chunker.flush()) == MAX_STREAMS and chunker.streams == 0
 
 
 def test_a_packet_larger_than_a_chunk_is_cut_into_whole_chunks() -> None:
