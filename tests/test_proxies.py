@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -462,23 +463,35 @@ def test_the_command_takes_proxy_and_hides_its_password(tmp_path: Path) -> None:
     ca = named_tls().write_ca(tmp_path / "ca.pem")
     proxied = LoopbackProxy({NAME: "127.0.0.1"}, "cu", "cli-secret")
     with server_named(NAME) as server, proxied as proxy:
-        info = add_stream(server, "cli-proxy", duration=0.5)
+        info = add_stream(server, "cli-proxy", duration=None)  # ended below, once joined
         payload = tmp_path / "started.json"
         payload.write_bytes(server.rtms_started_body(info))
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
         env.update(ZM_RTMS_CLIENT=CLIENT_ID, ZM_RTMS_SECRET=CLIENT_SECRET)
         command = [sys.executable, "-m", "rtms_app", "record", "--payload", str(payload)]
         command += ["--allow-host", NAME, "--ca-file", str(ca), "-vv", "-q"]
-        result = subprocess.run(
+        child = subprocess.Popen(
             [*command, "--out", str(tmp_path / "rec"), "--proxy", proxy.url("socks5h")],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             env=env,
-            timeout=60,
-            check=False,
         )
+        try:
+            deadline = time.monotonic() + 60
+            while not (tmp_path / "rec" / "audio.wav").exists():  # joined, audio flowing
+                assert child.poll() is None, child.communicate()
+                assert time.monotonic() < deadline, "the command did not record"
+                time.sleep(0.05)
+            server.end_stream(info)
+            stdout, stderr = child.communicate(timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
+        result = subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
         assert result.returncode == 0, result.stderr
-        assert proxy.seen and all(how == "socks-name" for how, _ in proxy.seen)
+        assert proxy.seen == [("socks-name", f"{NAME}:{server.port}")] * 3
         assert "cli-secret" not in result.stdout + result.stderr
         env["https_proxy"] = proxy.url("socks5h")
         bad = subprocess.run(

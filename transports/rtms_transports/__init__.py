@@ -90,6 +90,11 @@ Leaving a stream
     to end it for everyone, call ``stream.close_stream()`` and read on until
     ``SessionEnded``.
 
+Audio
+    ``audio_chunks(stream, seconds=...)`` (:mod:`rtms_transports.audio`) gives
+    the stream's audio as fixed-duration PCM chunks, mixed or per speaker,
+    for any of the three drivers; ``Stream.audio_format`` says what the audio is.
+
 Logging
     Through :mod:`logging` under ``rtms_transports``, each line prefixed with the
     stream id and socket (also set as the ``rtms_stream_id`` and ``rtms_socket``
@@ -116,6 +121,7 @@ from ._errors import (
     TransportError,
 )
 from ._proxy import ProxyConfig
+from .audio import audio_chunks
 
 __all__ = [
     "CA_ENV",
@@ -132,5 +138,6 @@ __all__ = [
     "TransportError",
     "TransportOptions",
     "WebhookSource",
+    "audio_chunks",
     "session_config",
 ]

@@ -11,7 +11,8 @@ from typing import Protocol, TypeVar
 
 from rtms_proto import ConnectionClosed, Session, SessionConfig
 from rtms_proto import events as ev
-from rtms_proto.enums import EventType, StopReason
+from rtms_proto.audio import AudioFormat, audio_format
+from rtms_proto.enums import EventType, MediaType, StopReason
 
 from ._loop import DriverLoop
 from ._queue import EventBuffer
@@ -42,6 +43,15 @@ class StreamCommands:
     def rtms_stream_id(self) -> str:
         """The stream's id, from the webhook."""
         return self._config.stream.rtms_stream_id
+
+    @property
+    def audio_format(self) -> AudioFormat | None:
+        """The audio the session asks for (None without audio): what each
+        ``AudioReceived.data`` holds.  The server confirms it in
+        ``MediaConnected.params`` (:func:`rtms_proto.audio.audio_format` of them)."""
+        if not self._config.media & MediaType.AUDIO:
+            return None
+        return audio_format(self._config)
 
     def subscribe_events(
         self, event_types: Iterable[EventType | int], subscribe: bool = True
