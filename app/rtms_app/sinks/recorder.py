@@ -114,6 +114,9 @@ class Stats:
     state: str = "connecting"
     events: int = 0
     ended: ev.SessionEnded | None = None
+    audio_seconds: float = 0.0
+    """Seconds of audio in the longest WAV track so far (what a user checks first);
+    audio kept raw (codecs other than L16) is not counted."""
 
     def count(self, kind: str, size: int) -> None:
         c = self.counts[kind]
@@ -293,6 +296,7 @@ class Recorder:
                 track = self._tracks[key] = self._new_track(key, params, event.timestamp)
             self._touch(key, track)
             track.add(event.data, event.timestamp, t)
+            self.stats.audio_seconds = max(self.stats.audio_seconds, track.duration)
             return
         raw = self._raw.get(key)
         if raw is None:
