@@ -279,7 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
         "CA), record its synthetic meeting with live progress, and list the files written.",
     )
     demo.add_argument(
-        "--out", type=Path, default=Path("rtms-demo"), metavar="DIR", help="default: rtms-demo"
+        "--out",
+        type=Path,
+        default=Path("rtms-demo"),
+        metavar="DIR",
+        help="default: rtms-demo; when DIR is not empty, a fresh DIR-2, DIR-3 ... is used "
+        "(and named)",
     )
     demo.add_argument(
         "--duration",
@@ -305,7 +310,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="the webhook body or its payload, as JSON ('-': standard input)",
     )
-    record.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    record.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="output folder; one that is not empty is refused unless --force",
+    )
+    record.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder that is not empty (files of the same name are replaced, "
+        "others stay: two recordings may then be mixed)",
+    )
     _add_run_options(record)
     _add_server_options(record)
     _add_media_options(record, "audio,transcript")
@@ -350,8 +367,20 @@ def build_parser() -> argparse.ArgumentParser:
         "session (no network) and write the files again.",
     )
     rep.add_argument("file", type=Path, metavar="FILE", help="the wire recording")
+    where = rep.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where to write; one that is not empty is refused unless --force",
+    )
+    where.add_argument(
+        "--in-place",
+        action="store_true",
+        help="rewrite the files in FILE's folder (the recording's own files are replaced)",
+    )
     rep.add_argument(
-        "--out", type=Path, metavar="DIR", help="where to write (default: FILE's folder)"
+        "--force", action="store_true", help="write into an --out folder that is not empty"
     )
     rep.add_argument(
         "--gap-fill",
@@ -539,6 +568,40 @@ def _read_payload(name: str) -> bytes | Mapping[str, object]:
     return obj
 
 
+def _is_empty(folder: Path) -> bool:
+    """True when ``folder`` does not exist or holds nothing (a file is not a folder:
+    creating it fails later, with its own message)."""
+    try:
+        return not folder.is_dir() or next(folder.iterdir(), None) is None
+    except OSError:
+        return True  # unreadable: creating the files says why
+
+
+def _check_empty(folder: Path, *, force: bool) -> None:
+    """Refuse to write a recording over another one (two would be mixed silently)."""
+    if not force and not _is_empty(folder):
+        raise UsageError(
+            f"{str(folder)!r} is not empty: choose another --out, or pass --force "
+            "to write into it anyway"
+        )
+
+
+def _fresh_folder(folder: Path) -> Path:
+    """``folder`` when empty, else the first empty ``folder-2``, ``folder-3`` ..."""
+    if _is_empty(folder):
+        return folder
+    if not folder.name:  # ".": number the folder's own name
+        folder = folder.resolve()
+    if not folder.name:
+        raise UsageError(f"{str(folder)!r} is not empty: choose another --out")
+    n = 2
+    chosen = folder
+    while not _is_empty(chosen):
+        chosen = folder.with_name(f"{folder.name}-{n}")
+        n += 1
+    return chosen
+
+
 def _recorder(folder: Path, args: argparse.Namespace, media: MediaType) -> Recorder:
     try:
         return Recorder(folder, RecorderOptions(gap_fill=args.gap_fill, expect=media))
@@ -686,6 +749,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     config = _config(source, args, _credentials(args))
     options = _transport_options(args)
     folder: Path = args.out
+    _check_empty(folder, force=args.force)
     recorder = _recorder(folder, args, config.media)
     progress = Progress(
         sys.stderr, title=f"recording {config.stream.rtms_stream_id}", kinds=_kinds(config.media)
@@ -731,7 +795,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     prog = f"{PROG} demo"
     _check_flavour(args.transport)
-    folder: Path = args.out
+    folder: Path = _fresh_folder(args.out)
+    if folder != args.out:
+        sys.stderr.write(f"{args.out}/ is not empty: recording into {folder}/\n")
     recorder = _recorder(folder, args, args.media)
     client_id = "demo-" + secrets.token_hex(4)
     client_secret = secrets.token_urlsafe(24)
@@ -797,6 +863,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     prog = f"{PROG} replay"
     path: Path = args.file
     folder: Path = args.out if args.out is not None else path.parent
+    if args.out is not None:
+        _check_empty(folder, force=args.force)
     try:
         header = read_wire_header(path)
     except OSError as exc:
