@@ -308,7 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--payload",
         required=True,
         metavar="FILE",
-        help="the webhook body or its payload, as JSON ('-': standard input)",
+        help="the webhook body or its payload, as JSON ('-': standard input, where the "
+        "first JSON document is read without waiting for the end of input, so that "
+        "'rtms-proto fake-server | rtms-proto record --payload -' works)",
     )
     record.add_argument(
         "--out",
@@ -552,9 +554,43 @@ def _config(
         raise UsageError(str(exc)) from None
 
 
+PAYLOAD_LIMIT = 1 << 20
+"""The most bytes of a webhook body ``--payload`` reads (Zoom's are under 2 kB)."""
+
+
+def _read_document(stream: IO[bytes]) -> bytes:
+    """The first JSON document on ``stream``, returned as soon as it is whole: the
+    writer (``rtms-proto fake-server | rtms-proto record --payload -``) may keep its
+    end of the pipe open.  Anything after the document is left unread."""
+    data = b""
+    decoder = json.JSONDecoder()
+    while True:
+        read1 = getattr(stream, "read1", None)
+        chunk = read1(65536) if read1 is not None else stream.read(65536)
+        data += chunk
+        text = data.decode("utf-8", "replace").lstrip()
+        if text:
+            try:
+                _, end = decoder.raw_decode(text)
+            except (ValueError, RecursionError):
+                pass
+            else:
+                return text[:end].encode()
+        if not chunk:
+            return data  # the end: not one whole document, reported by the caller
+        if len(data) > PAYLOAD_LIMIT:
+            raise UsageError(f"the payload is larger than {PAYLOAD_LIMIT} bytes")
+
+
 def _read_payload(name: str) -> bytes | Mapping[str, object]:
     try:
-        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        if name == "-":
+            raw = _read_document(sys.stdin.buffer)
+        else:
+            with Path(name).open("rb") as f:
+                raw = f.read(PAYLOAD_LIMIT + 1)
+            if len(raw) > PAYLOAD_LIMIT:
+                raise UsageError(f"the payload is larger than {PAYLOAD_LIMIT} bytes")
     except OSError as exc:
         raise UsageError(f"cannot read the payload {name!r}: {exc.strerror or exc}") from None
     try:
@@ -1072,7 +1108,8 @@ async def _listen(
         await server.start(args.host, args.port)
     except OSError as exc:
         raise UsageError(
-            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+            f"cannot listen on {args.host}:{args.port}: "
+            f"{os.strerror(exc.errno) if exc.errno else exc}"
         ) from None
     interrupted: list[int] = []
 
