@@ -103,3 +103,27 @@ def test_progress_lines_fit_a_narrow_terminal() -> None:
     assert lines and all(len(line) <= 39 for line in lines), lines
     assert lines[-1].startswith("  participants: 9 (") and lines[-1].endswith("…")
     assert "12.3 s" in render(stats, 1.0)[1]
+
+
+def test_vv_turns_on_debug_for_our_loggers_only(capsys: pytest.CaptureFixture[str]) -> None:
+    from rtms_app.cli import OUR_LOGGERS
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in OUR_LOGGERS}
+    try:
+        _setup_logging(2)
+        logging.getLogger("asyncio").debug("Using selector: EpollSelector")
+        logging.getLogger("rtms_transports").debug("[s signaling#1] sent 120 bytes")
+        logging.getLogger("rtms_app.webhook").info("webhook: answered")
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+        for name, old in levels.items():
+            logging.getLogger(name).setLevel(old)
+    err = capsys.readouterr().err
+    assert "Using selector" not in err
+    assert "DEBUG [s signaling#1] sent 120 bytes" in err
+    assert "INFO webhook: answered" in err

@@ -233,7 +233,9 @@ def _add_run_options(p: argparse.ArgumentParser, *, wire: bool = True) -> None:
         "--verbose",
         action="count",
         default=0,
-        help="log connections to stderr (-vv: debug); secrets are never logged",
+        help="log connections, reconnects (socket, delay, reason) and, for listen, every "
+        "webhook decision with its reason to stderr (-vv: also our debug lines); "
+        "secrets are never logged",
     )
 
 
@@ -427,7 +429,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signal.SIGINT
 
 
+OUR_LOGGERS = ("rtms_proto", "rtms_transports", "rtms_app", "rtms_conformance")
+"""The loggers ``-vv`` turns to DEBUG (other libraries' debug lines stay hidden)."""
+
+
 def _setup_logging(verbose: int) -> None:
+    """No log by default; ``-v``: INFO and above; ``-vv``: also our own DEBUG lines."""
     root = logging.getLogger()
     if verbose <= 0:
         # A handler somewhere keeps logging's last-resort printer quiet.
@@ -436,7 +443,10 @@ def _setup_logging(verbose: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    root.setLevel(logging.INFO)
+    if verbose > 1:
+        for name in OUR_LOGGERS:
+            logging.getLogger(name).setLevel(logging.DEBUG)
 
 
 class _PrintableFormatter(logging.Formatter):
