@@ -728,6 +728,14 @@ def _exit_status(job: StreamJob, ended: ev.SessionEnded, prog: str) -> int:
     return EXIT_FAILED
 
 
+def _recorded_seconds(job: StreamJob) -> float:
+    """How long the recording is: its seconds of audio, else the session's duration."""
+    audio = job.recorder.stats.audio_seconds
+    if audio > 0:
+        return audio
+    return job.session.elapsed or 0.0
+
+
 def _summary(files: list[WrittenFile], folder: Path, out: IO[str]) -> None:
     if not files:
         return
@@ -748,12 +756,26 @@ def _summary(files: list[WrittenFile], folder: Path, out: IO[str]) -> None:
 
 
 def _close(job: StreamJob) -> tuple[list[WrittenFile], OSError | None]:
-    """Close the job's files; what was written, and the first write that failed."""
+    """Close the job's files; what was written, and the first write that failed.
+
+    A job that never connected keeps nothing: its files (empty text files, the
+    events of the failed attempt, which the error line sums up) and the folder
+    it created are removed, so no half-made recording is left behind.
+    """
+    failure: OSError | None
     try:
         files = job.close()
     except OSError as exc:  # the wire log's last write
-        return job.recorder.files(), job.recorder.failure or exc
-    return files, job.recorder.failure
+        files, failure = job.recorder.files(), job.recorder.failure or exc
+    else:
+        failure = job.recorder.failure
+    if not job.connected:
+        if job.wire is not None:
+            with contextlib.suppress(OSError):
+                job.wire.path.unlink(missing_ok=True)
+        job.recorder.discard()
+        return [], failure
+    return files, failure
 
 
 def _run(
@@ -812,7 +834,8 @@ def _cmd_record(args: argparse.Namespace) -> int:
     status, files = _run(job, args, options, prog, progress)
     if not args.quiet and job.connected:
         sid = printable(config.stream.rtms_stream_id)
-        sys.stdout.write(f"Recorded stream {sid} into {folder}/:\n")
+        seconds = _recorded_seconds(job)
+        sys.stdout.write(f"Recorded {seconds:.1f} s of stream {sid} into {folder}/:\n")
         _summary(files, folder, sys.stdout)
     return status
 
@@ -892,7 +915,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             options = TransportOptions(ca_file=str(ca_path))
             status, files = _run(job, args, options, prog, progress)
     if not args.quiet and job.connected:
-        sys.stdout.write(f"Recorded a {args.duration:g} s synthetic meeting into {folder}/:\n")
+        seconds = _recorded_seconds(job)
+        if job.interrupt is not None or seconds < args.duration - 0.5:
+            what = f"the first {seconds:.1f} s of a {args.duration:g} s synthetic meeting"
+        else:
+            what = f"a {args.duration:g} s synthetic meeting"
+        sys.stdout.write(f"Recorded {what} into {folder}/:\n")
         _summary(files, folder, sys.stdout)
         wav = folder / "audio.wav"
         if wav.exists():
@@ -919,9 +947,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     settings = header.get("recorder") or {}
     gap_fill = bool(settings.get("gap_fill", True)) if args.gap_fill is None else args.gap_fill
-    recorder = Recorder(
-        folder, RecorderOptions(gap_fill=gap_fill, expect=MediaType(int(header["media"])))
-    )
+    try:
+        recorder = Recorder(
+            folder, RecorderOptions(gap_fill=gap_fill, expect=MediaType(int(header["media"])))
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot write to {str(folder)!r}: {exc.strerror or exc}") from None
     try:
         _, ended = replay(path, recorder.handle)
     except (RtmsError, ValueError, KeyError, OSError) as exc:
