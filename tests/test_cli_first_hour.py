@@ -7,19 +7,31 @@ from __future__ import annotations
 import json
 import re
 import signal
+import time
 from pathlib import Path
 
 from cli_harness import (
     CLIENT_ID,
     SECRET,
+    Stream,
+    add_stream,
+    fake_server,
     finish,
     read_jsonl,
     read_wav,
     reap_commands,
+    record_args,
     run_cli,
+    secret_env,
     start_cli,
     wait_until,
 )
+
+from rtms_conformance.meeting import MeetingSpec
+from rtms_conformance.net import RunningServer, ServerThread
+from rtms_conformance.server import StreamSpec
+from rtms_proto import SocketRole
+from rtms_proto.messages import SignalingHandshakeRequest
 
 __all__ = ["reap_commands"]
 
@@ -131,3 +143,51 @@ def test_vv_shows_our_debug_lines_not_asyncio_s(tmp_path: Path) -> None:
     assert "Using selector" not in err
     assert "INFO [" in err and "session ended: stream_terminated" in err
     assert "ReconnectScheduled" not in err  # lines say what is scheduled, not a bare name
+
+
+def handshakes(server: ServerThread, stream: Stream) -> list[bool | None]:
+    """The ``buffer_data`` of each signaling handshake the server got for ``stream``."""
+
+    def received(running: RunningServer) -> list[bool | None]:
+        return [
+            m.buffer_data
+            for m in running.server.received(stream.info, SocketRole.SIGNALING)
+            if isinstance(m, SignalingHandshakeRequest)
+        ]
+
+    return server.call(received)
+
+
+def test_buffer_data_switch(tmp_path: Path) -> None:
+    """Joined 2 s into a 4 s meeting: Zoom's default delivers the 2 s before too,
+    --no-buffer-data starts the audio at the join."""
+    meeting = MeetingSpec(duration=4.0, turn=1.0, pause=0.2, chat_interval=None, share_at=None)
+    with fake_server() as server:
+        runs = {}
+        for switch in ("--buffer-data", "--no-buffer-data"):
+            stream = add_stream(
+                server,
+                StreamSpec(
+                    meeting_uuid=f"{switch}==", rtms_stream_id=f"s{switch}", meeting=meeting
+                ),
+                tmp_path / f"in{switch}",
+            )
+            runs[switch] = stream
+        time.sleep(2.0)
+        procs = {
+            switch: start_cli(
+                [*record_args(stream, tmp_path / f"out{switch}"), switch, "-q"],
+                env=secret_env(),
+            )
+            for switch, stream in runs.items()
+        }
+        results = {switch: finish(proc) for switch, proc in procs.items()}
+        sent = {switch: handshakes(server, stream) for switch, stream in runs.items()}
+    seconds = {}
+    for switch, (code, _, err) in results.items():
+        assert code == 0, err
+        rate, _, pcm = read_wav(tmp_path / f"out{switch}" / "audio.wav")
+        seconds[switch] = len(pcm) / 2 / rate
+    assert sent == {"--buffer-data": [True], "--no-buffer-data": [False]}
+    assert seconds["--buffer-data"] > 3.5, seconds  # the whole meeting, backlog first
+    assert seconds["--no-buffer-data"] < 2.6, seconds  # from the join on

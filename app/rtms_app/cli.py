@@ -204,6 +204,16 @@ def _add_media_options(p: argparse.ArgumentParser, default_media: str) -> None:
         help="video and screen share as JPEG files (default), PNG files or an H.264 stream",
     )
     g.add_argument(
+        "--buffer-data",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Zoom keeps a stream's audio from the moment it started (up to 60 s) until you "
+        "connect, and delivers that backlog first: a recording started 10 s into a meeting "
+        "then begins with those 10 s of audio, while video and transcript start when you "
+        "connect.  --no-buffer-data starts the audio when you connect (default: Zoom's, "
+        "which keeps the backlog; docs/protocol.md §6.7)",
+    )
+    g.add_argument(
         "--no-gap-fill",
         dest="gap_fill",
         action="store_false",
@@ -548,6 +558,7 @@ def _config(
             media=args.media,
             layout=Layout(args.layout),
             params=_params(args),
+            buffer_data=args.buffer_data,
             allowed_hosts=_allowed_hosts(args),
         )
     except WebhookRejected as exc:
@@ -689,6 +700,7 @@ def _wire_path(args: argparse.Namespace, folder: Path) -> Path | None:
 
 
 def _recorder_settings(args: argparse.Namespace) -> dict[str, object]:
+    """What the wire log keeps of the recorder's settings, for ``replay``."""
     return {"gap_fill": bool(args.gap_fill)}
 
 
@@ -899,6 +911,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 media=args.media,
                 layout=Layout(args.layout),
                 params=_params(args),
+                buffer_data=args.buffer_data,
                 allowed_hosts=("127.0.0.1",),
             )
             progress = Progress(sys.stderr, title="rtms-proto demo", kinds=_kinds(args.media))
