@@ -4,6 +4,8 @@ meeting after another, and its errors, each through the real command."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import socket
 import subprocess
@@ -154,3 +156,23 @@ def test_usage_errors_are_one_line(args: list[str], env: dict[str, str], message
     assert err.startswith("rtms-proto fake-server: error: ")
     assert message in err
     assert SECRET not in err and WEBHOOK_SECRET not in err
+
+
+def test_the_readme_pipe_runs_as_written(tmp_path: Path) -> None:
+    """The README's fake-server block, copied alone into a shell, records a meeting."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    blocks = [b for b in re.findall(r"```sh\n(.*?)```", readme, flags=re.S) if "fake-server" in b]
+    assert len(blocks) == 1, blocks
+    env = cli_env({"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    done = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", blocks[0]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rate, _, pcm = read_wav(tmp_path / "fake1" / "audio.wav")
+    assert len(pcm) / 2 / rate > 1.5
