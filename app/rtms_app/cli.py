@@ -887,6 +887,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         client_id=client_id,
         client_secret=client_secret,
         epoch_ms=round(time.time() * 1000 - time.monotonic() * 1000),
+        video_pictures=True,
     )
     with tempfile.TemporaryDirectory(prefix="rtms-demo-") as tmp:
         ca_path = tls.write_ca(Path(tmp) / "ca.pem")

@@ -214,6 +214,7 @@ async def _main(
         client_secret=secret,
         epoch_ms=round(time.time() * 1000 - loop.time() * 1000),
         fresh_meetings=True,
+        video_pictures=True,
     )
     meeting_uuid = args.meeting_uuid or base64.b64encode(secrets.token_bytes(16)).decode()
     stream_id = args.rtms_stream_id or secrets.token_hex(16)

@@ -118,7 +118,7 @@ class Media:
             frame_num=since,
             idr_id=c.idr_count,
             label=f"rtms-fake user={user} ts={stamp}".encode(),
-            clock_ms=stamp - s.info.media_epoch_ms,
+            clock_ms=stamp - s.info.media_epoch_ms if self._config.video_pictures else None,
             name=("sharing: " if share else "") + (name or f"user {user}"),
         )
         if share:

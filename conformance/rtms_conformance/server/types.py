@@ -107,6 +107,10 @@ class ServerConfig:
     stream is open, and the stream has ended or was never joined, starts a new
     meeting of the stream (same ids, its timeline from that moment), so that
     one ``rtms_started`` body serves client after client.
+
+    ``video_pictures`` (off by default, so that traces stay small and fixed; on
+    in ``rtms-proto demo`` and ``fake-server``): JPEG and PNG video and share
+    frames show the meeting clock and who is on screen instead of flat grey.
     """
 
     client_id: str
@@ -125,6 +129,7 @@ class ServerConfig:
     epoch_ms: int = 1_700_000_000_000
     datacenter_region: str | None = None
     fresh_meetings: bool = False
+    video_pictures: bool = False
 
     def __post_init__(self) -> None:
         if not self.client_id or not self.client_secret:
