@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -191,3 +192,18 @@ def test_buffer_data_switch(tmp_path: Path) -> None:
     assert sent == {"--buffer-data": [True], "--no-buffer-data": [False]}
     assert seconds["--buffer-data"] > 3.5, seconds  # the whole meeting, backlog first
     assert seconds["--no-buffer-data"] < 2.6, seconds  # from the join on
+
+
+def test_listen_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out, err = run_cli(
+            ["listen", "--port", str(port), "--out", str(tmp_path / "rec")],
+            env={**ENV, "ZM_RTMS_WEBHOOK_SECRET": "whsec-not-printed"},
+        )
+    assert code == 2 and out == ""
+    assert err == (
+        f"rtms-proto listen: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )

@@ -13,9 +13,18 @@ Subcommands:
     receive Zoom's webhooks over HTTP and record every stream into its own
     folder, concurrently.
 ``replay``
-    re-run a ``--save-wire`` recording through the core and rewrite the files.
+    re-run a ``--save-wire`` recording through the core and write the files
+    again, into a new or empty ``--out`` folder (``--in-place``: the
+    recording's own folder).
 ``fake-server``
-    the fake RTMS server alone (see ``rtms-proto fake-server --help``).
+    the fake RTMS server alone, a fresh meeting for every client (see
+    ``rtms-proto fake-server --help``); ``rtms-proto fake-server | rtms-proto
+    record --payload -`` records from it.
+
+``record`` refuses an ``--out`` folder that is not empty (``--force``: write
+into it anyway) and ``demo`` takes the next free ``DIR-2``, ``DIR-3`` ...,
+so that two recordings are never mixed; a recording that never connected
+leaves no folder behind.
 
 Exit status: 0 when the stream ended normally, 1 when it could not be joined
 or ended on an error (a file that cannot be written: the line names the file
@@ -376,9 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser(
         "replay",
-        help="re-run a --save-wire recording and rewrite its files",
+        help="re-run a --save-wire recording and write its files again",
         description="Feed the raw inbound frames saved with --save-wire through a fresh "
-        "session (no network) and write the files again.",
+        "session (no network) and write the files again: into a new or empty --out folder, "
+        "or with --in-place over the recording's own files.",
     )
     rep.add_argument("file", type=Path, metavar="FILE", help="the wire recording")
     where = rep.add_mutually_exclusive_group(required=True)
@@ -408,7 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser(
         "fake-server",
-        help="serve a synthetic meeting to any RTMS client (see: fake-server --help)",
+        help="serve a synthetic meeting to every RTMS client until stopped "
+        "(see: fake-server --help)",
         add_help=False,
     )
     return parser
