@@ -207,3 +207,23 @@ def test_listen_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
     assert err == (
         f"rtms-proto listen: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
     )
+
+
+def test_payload_size_is_bounded(tmp_path: Path) -> None:
+    from rtms_app.cli import PAYLOAD_LIMIT
+
+    big = tmp_path / "big.json"
+    big.write_text('{"pad": "' + "x" * PAYLOAD_LIMIT + '"}')
+    code, out, err = record(big, tmp_path / "out")
+    assert code == 2 and out == ""
+    assert err == f"rtms-proto record: error: the payload is larger than {PAYLOAD_LIMIT} bytes\n"
+    # on standard input, an endless document is cut at the same size (no waiting for EOF)
+    args = ["record", "--payload", "-", "--out", str(tmp_path / "out2"), "--allow-host", "x"]
+    proc = start_cli(args, env=ENV, stdin=True)
+    assert proc.stdin is not None
+    proc.stdin.write('{"pad": "' + "x" * (PAYLOAD_LIMIT + 70_000))
+    proc.stdin.flush()
+    code, out, err = finish(proc)
+    assert code == 2
+    assert err == f"rtms-proto record: error: the payload is larger than {PAYLOAD_LIMIT} bytes\n"
+    assert not (tmp_path / "out2").exists()

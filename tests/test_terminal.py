@@ -127,3 +127,12 @@ def test_vv_turns_on_debug_for_our_loggers_only(capsys: pytest.CaptureFixture[st
     assert "Using selector" not in err
     assert "DEBUG [s signaling#1] sent 120 bytes" in err
     assert "INFO webhook: answered" in err
+
+
+def test_progress_width_has_a_floor() -> None:
+    out = io.StringIO()
+    progress = Progress(out, enabled=True, clock=lambda: 0.0, columns=lambda: 3)
+    progress.update(Stats())
+    lines = [re.sub(r"\x1b\[\d*[A-Za-z]", "", line) for line in out.getvalue().splitlines()]
+    assert lines and all(len(line) <= 10 for line in lines)  # never below 10 columns
+    assert any(len(line) == 10 for line in lines)
