@@ -379,13 +379,13 @@ class Policy:
         s = self._streams.get(stream_id)
         if s is None or not s.renewing:
             return []
+        # Still renewing means still the owner: losing or ending clears ``renewing``.
         s.renewing = False
-        if s.phase in (_Phase.RUNNING, _Phase.STOPPING) and s.stopping is not StopWhy.LOST:
-            s.revision = revision
-            s.valid_until = s.sent_at + self.config.lease
-            s.next_renew = s.sent_at + self.config.renew_every
-            s.lease = Lease(self.config.node, LeaseState.OWNED, revision)
-            s.lease_seen_at = s.sent_at
+        s.revision = revision
+        s.valid_until = s.sent_at + self.config.lease
+        s.next_renew = s.sent_at + self.config.renew_every
+        s.lease = Lease(self.config.node, LeaseState.OWNED, revision)
+        s.lease_seen_at = s.sent_at
         return self.tick(now=now)
 
     def renew_failed(self, stream_id: str, *, lost: bool, now: float) -> list[Action]:
@@ -469,9 +469,11 @@ class Policy:
                 s = self._streams[sid]
                 s.phase = _Phase.CLAIMING
                 s.sent_at = now
+                # Over a released entry by compare-and-set; otherwise only if absent
+                # (an owned entry must have expired in the engine, whatever we think).
                 lease = s.lease
-                after = lease.revision if lease is not None else None
-                actions.append(Claim(sid, after))
+                released = lease is not None and lease.state is LeaseState.RELEASED
+                actions.append(Claim(sid, lease.revision if released and lease else None))
         return actions
 
     # --- internals -----------------------------------------------------------------------
@@ -552,10 +554,8 @@ class Policy:
                 due = s.seen_at
             elif lease.state is LeaseState.RELEASED:
                 due = s.lease_seen_at
-            elif lease.state is LeaseState.OWNED:
+            else:  # owned elsewhere (an ended entry makes the stream forgotten)
                 due = s.lease_seen_at + cfg.lease
-            else:
-                continue
             if cfg.region is not None and s.started.server_url.region != cfg.region:
                 due += cfg.region_delay
             yield sid, max(due + delay, s.retry_at)
