@@ -82,8 +82,9 @@ def encode_key(stream_id: str) -> str:
 
 def decode_key(key: str) -> str | None:
     """The stream id of a key made by :func:`encode_key`, or None for a foreign key."""
+    padded = key + "=" * (-len(key) % 4)
     try:
-        return base64.urlsafe_b64decode(key + "=" * (-len(key) % 4)).decode()
+        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
 
@@ -304,10 +305,18 @@ class Engine:
         key = encode_key(stream_id)
         value = self._value(LeaseState.OWNED)
         try:
-            if after is None:
+            if after is not None:
+                return await self._kv.update(key, value, last=after)
+            try:
                 return await self._kv.create(key, value)
-            return await self._kv.update(key, value, last=after)
-        except nats.js.errors.KeyWrongLastSequenceError:
+            except nats.js.errors.KeyWrongLastSequenceError:
+                # nats-py's create() knows delete markers, not the server's expiry
+                # markers (no lease in them): such a key is free, take it over the marker.
+                entry = await self._kv.get(key)
+                if entry.revision is None or _parse_lease(entry.value, 1, None) is not None:
+                    raise
+                return await self._kv.update(key, value, last=entry.revision)
+        except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError):
             raise LeaseLost(stream_id) from None
 
     async def write(self, stream_id: str, revision: int, state: LeaseState) -> int:
