@@ -244,9 +244,12 @@ def test_a_session_ending_after_the_fence_releases_nothing() -> None:
     p = policy()
     owning(p)
     assert not p.still_owner("s1", now=LEASE)
-    # No release (the entry may be someone else's by now); claimed again only if absent.
-    assert p.session_ended("s1", over=False, now=LEASE) == [Claim("s1", None)]
+    # No release (the entry may be someone else's by now).
+    assert p.session_ended("s1", over=False, now=LEASE) == []
     assert p.owned() == []
+    # Others get a lease to take it; then this node claims it again, only if absent.
+    assert p.tick(now=2 * LEASE - 0.01) == []
+    assert p.tick(now=2 * LEASE) == [Claim("s1", None)]
 
 
 def test_a_renewal_refused_means_the_lease_is_lost() -> None:
@@ -263,8 +266,9 @@ def test_another_nodes_write_over_ours_means_the_lease_is_lost() -> None:
     owning(p)
     assert p.lease_seen("s1", other(5), now=1.0) == [Stop("s1", StopWhy.LOST)]
     assert p.session_ended("s1", over=False, now=1.5) == []
-    # Now it is someone else's: wait for their entry to expire before claiming.
-    assert p.next_deadline() == pytest.approx(1.0 + LEASE)
+    # Now it is someone else's: their entry could expire a lease after it was seen,
+    # but a node that gave a stream up waits a lease from then.
+    assert p.next_deadline() == pytest.approx(1.5 + LEASE)
 
 
 def test_our_entry_vanishing_means_the_lease_is_lost() -> None:
@@ -348,9 +352,10 @@ def test_a_session_stopped_by_the_application_is_released_for_another_node() -> 
     p = policy()
     owning(p)
     assert p.session_ended("s1", over=False, now=1.0) == [Release("s1", 1, ended=False)]
-    assert p.release_done("s1", Lease("a", LeaseState.RELEASED, 2), now=1.1) == [
-        Claim("s1", 2)
-    ]  # nobody stops this node from trying again: it is a free stream now
+    assert p.release_done("s1", Lease("a", LeaseState.RELEASED, 2), now=1.1) == []
+    # Other nodes claim it at once; this one only a lease later (no bouncing back).
+    assert p.next_deadline() == pytest.approx(1.1 + LEASE)
+    assert p.tick(now=1.1 + LEASE) == [Claim("s1", 2)]
 
 
 # --------------------------------------------------------------------------- drain

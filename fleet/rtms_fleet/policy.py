@@ -31,6 +31,8 @@ The rules
       ``rtms_started`` for a live stream becomes a :class:`Failover` on the owner.
     * Draining hands every stream over: stop the sockets (Zoom keeps the
       stream), then mark the entry released for another node to claim at once.
+      A node that gave a stream up (lost it, or its application stopped it)
+      waits a lease before claiming that stream again.
 """
 
 from __future__ import annotations
@@ -409,7 +411,7 @@ class Policy:
         s.renewing = False
         s.next_renew = math.inf
         if s.stopping is StopWhy.LOST or now >= s.valid_until - self.config.margin:
-            return self._forget_ownership(s, stream_id) + self.tick(now=now)
+            return self._forget_ownership(s, stream_id, now) + self.tick(now=now)
         ended = s.stopped or (over and s.stopping is not StopWhy.HANDOVER)
         if s.stopping is StopWhy.HANDOVER and not ended:
             self.counts.handovers += 1
@@ -423,7 +425,7 @@ class Policy:
         s = self._streams.get(stream_id)
         if s is None or s.phase is not _Phase.RELEASING:
             return []
-        actions = self._forget_ownership(s, stream_id)
+        actions = self._forget_ownership(s, stream_id, now)
         s = self._streams.get(stream_id)
         if s is not None and lease is not None:
             actions.extend(self._observe(s, stream_id, lease, now))
@@ -515,7 +517,7 @@ class Policy:
         s.next_renew = math.inf
         return [Stop(stream_id, StopWhy.LOST)]
 
-    def _forget_ownership(self, s: _Stream, stream_id: str) -> list[Action]:
+    def _forget_ownership(self, s: _Stream, stream_id: str, now: float) -> list[Action]:
         if s.over or s.stopped:
             self.counts.ended += 1
             del self._streams[stream_id]
@@ -523,6 +525,9 @@ class Policy:
         s.phase = _Phase.IDLE
         s.stopping = None
         s.valid_until = -math.inf
+        # Given up here (lost, or stopped by the application): other nodes get the
+        # first chance, so that a stream that fails on this node does not bounce back.
+        s.retry_at = now + self.config.lease
         return []
 
     def _stopped(self, event: RtmsStopped) -> list[Action]:
