@@ -20,6 +20,7 @@ import nats.aio.msg
 import pytest
 from nats_harness import NatsServer, nats_cluster, nats_server
 
+from rtms_conformance.faults import Failover
 from rtms_conformance.meeting import MeetingSpec
 from rtms_conformance.net import RunningServer, serve
 from rtms_conformance.server import ServerConfig, StreamSpec
@@ -441,5 +442,31 @@ def test_an_owner_paused_past_its_lease_is_replaced_and_writes_nothing_after(
                 await until(lambda: b.audio("s1") >= 3, timeout=LEASE * 3)
         finally:
             await paused.stop()
+
+    run(main)
+
+
+def test_a_new_rtms_started_for_a_live_stream_reaches_its_owner(nats_url: str) -> None:
+    async def main() -> None:
+        async with rtms_server() as running, contextlib.AsyncExitStack() as stack:
+            a = await stack.enter_async_context(fleet_node(nats_url, "a"))
+            spec = StreamSpec(
+                meeting_uuid="uuid-s1==", rtms_stream_id="s1", faults=(Failover(at=0.5),)
+            )
+            info = running.add_stream(spec)
+            generation = running.status("s1").generation
+            first = parse_webhook(running.rtms_started_body(info), allowed_hosts=LOOPBACK)
+            assert isinstance(first, RtmsStarted)
+            await a.node.submit(first)
+            await until(lambda: a.audio("s1") >= 1)
+            b = await stack.enter_async_context(fleet_node(nats_url, "b", capacity=0))
+            assert await running.wait_for(lambda core: core.status("s1").generation > generation, 5)
+            moved = parse_webhook(running.rtms_started_body(info), allowed_hosts=LOOPBACK)
+            assert isinstance(moved, RtmsStarted) and moved.server_url != first.server_url
+            assert await b.node.submit(moved)  # delivered to the node that does not own it
+            heard = a.audio("s1")
+            await until(lambda: a.audio("s1") >= heard + 5, timeout=LEASE * 2)
+            assert running.status("s1").signaling_connected
+            assert a.node.owned() == ["s1"] and len(a.owned) == 1 and a.ended == {}
 
     run(main)
