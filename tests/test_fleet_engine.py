@@ -222,6 +222,36 @@ def test_the_same_webhook_stored_by_two_nodes_is_one_entry(nats_url: str) -> Non
     run(main())
 
 
+def test_stored_webhooks_are_kept_for_the_history_only(tmp_path: Path) -> None:
+    async def main(url: str) -> None:
+        settings = EngineSettings(servers=[url], name="a", lease=LEASE, history=1.0)
+        old = await Engine.connect(settings)
+        try:
+            assert await old.submit(started("s1"))
+            await asyncio.sleep(1.5)
+            assert await old.submit(started("s2"))
+            got: list[WebhookEvent] = []
+
+            async def read() -> None:
+                async for event in old.webhooks():
+                    got.append(event)
+
+            reader = asyncio.create_task(read())
+            async with asyncio.timeout(5):
+                while not got:
+                    await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)
+            reader.cancel()
+            # s1 is older than the history: gone, and so is its de-duplication.
+            assert [e.rtms_stream_id for e in got if isinstance(e, RtmsStarted)] == ["s2"]
+            assert await old.submit(started("s1"))
+        finally:
+            await old.close()
+
+    with nats_server(tmp_path) as server:
+        run(main(server.url))
+
+
 def test_a_stored_webhook_outside_the_allowed_hosts_is_skipped(
     nats_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

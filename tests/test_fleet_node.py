@@ -25,7 +25,7 @@ from rtms_conformance.meeting import MeetingSpec
 from rtms_conformance.net import RunningServer, serve
 from rtms_conformance.server import ServerConfig, StreamSpec
 from rtms_fleet import EngineUnavailable, Node, NodeConfig, OwnedStream, StopWhy, decode_frame
-from rtms_proto import SessionConfig
+from rtms_proto import InvalidConfig, SessionConfig
 from rtms_proto import events as ev
 from rtms_proto.enums import StopReason
 from rtms_proto.webhooks import RtmsStarted, RtmsStopped, parse_webhook
@@ -278,9 +278,13 @@ def test_an_unreachable_engine_fails_at_start_with_one_clear_error() -> None:
         config = NodeConfig(
             servers=[f"nats://user:hunter2@127.0.0.1:{port}"], node="a", connect_timeout=1
         )
+        loop = asyncio.get_running_loop()
+        began = loop.time()
         with pytest.raises(EngineUnavailable) as caught:
             async with Node.connect(config):
                 pass  # pragma: no cover
+        # Bounded: connect_timeout per server, plus a second.
+        assert loop.time() - began < 1 + 1 + 1
         message = str(caught.value)
         assert f"127.0.0.1:{port}" in message
         assert "hunter2" not in message and "user" not in message
@@ -470,3 +474,33 @@ def test_a_new_rtms_started_for_a_live_stream_reaches_its_owner(nats_url: str) -
             assert a.node.owned() == ["s1"] and len(a.owned) == 1 and a.ended == {}
 
     run(main)
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"servers": []}, "servers"),
+        ({"servers": "nats://127.0.0.1:4222"}, "servers"),
+        ({"node": ""}, "node"),
+        ({"history": 0.0}, "history"),
+        ({"history": float("nan")}, "history"),
+        ({"lease": 0.2}, "lease"),
+        ({"capacity": -1}, "capacity"),
+    ],
+)
+def test_bad_node_configuration_is_refused(settings: dict[str, object], match: str) -> None:
+    config: dict[str, object] = {"servers": ["nats://127.0.0.1:4222"], "node": "a", **settings}
+    with pytest.raises(InvalidConfig, match=match):
+        NodeConfig(**config)  # type: ignore[arg-type]
+
+
+def test_replicas_follow_the_number_of_servers_unless_given() -> None:
+    one = NodeConfig(servers=["nats://h1:4222"], node="a")
+    three = NodeConfig(servers=["nats://h1:4222", "nats://h2:4222", "nats://h3:4222"], node="a")
+    assert one.engine_settings().replicas == 1
+    assert three.engine_settings().replicas == 3
+    assert (
+        NodeConfig(servers=["nats://h1:4222"], node="a", replicas=3).engine_settings().replicas == 3
+    )
+    # A renewal that cannot reach the engine fails well inside the fencing margin.
+    assert three.engine_settings().request_timeout < three.lease / 5

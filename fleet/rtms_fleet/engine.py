@@ -13,7 +13,8 @@ What it keeps in NATS (names fixed so that every node finds the same things):
     Every accepted ``rtms_started``/``rtms_stopped``, published with a
     ``Nats-Msg-Id`` made of the stream id, the event and (for a start) its
     ``event_ts`` and URL: the server keeps one entry per stream and event
-    within its two-minute duplicate window however many nodes received it.
+    within its two-minute duplicate window (or ``history``, if shorter)
+    however many nodes received it.
     Every node reads all of it from the start (the stored ``rtms_started`` is
     what a takeover reconnects with); entries are kept ``history`` seconds.
 ``core subjects rtms.<stream id>.<kind>``
@@ -244,7 +245,7 @@ class Engine:
             name=WEBHOOK_STREAM,
             subjects=[f"{WEBHOOK_SUBJECTS}.*"],
             max_age=settings.history,
-            duplicate_window=DUPLICATE_WINDOW,
+            duplicate_window=min(DUPLICATE_WINDOW, settings.history),
             num_replicas=settings.replicas,
             storage=api.StorageType.FILE,
         )
