@@ -504,3 +504,28 @@ def test_replicas_follow_the_number_of_servers_unless_given() -> None:
     )
     # A renewal that cannot reach the engine fails well inside the fencing margin.
     assert three.engine_settings().request_timeout < three.lease / 5
+
+
+def test_during_an_engine_outage_submit_fails_fast_and_drain_and_close_finish(
+    tmp_path: Path,
+) -> None:
+    async def main(server: NatsServer) -> None:
+        async with rtms_server() as running:
+            async with fleet_node(server.url, "a") as a:
+                await a.node.submit(add_stream(running, "s1"))
+                await until(lambda: a.audio("s1") >= 3)
+                await asyncio.to_thread(server.stop)
+                await until(lambda: not a.node.ready, timeout=LEASE)
+                loop = asyncio.get_running_loop()
+                began = loop.time()
+                # The webhook server must answer with an error (Zoom retries): say so fast.
+                with pytest.raises(EngineUnavailable, match="did not store"):
+                    await a.node.submit(add_stream(running, "s2"))
+                assert loop.time() - began < LEASE / 5 + 0.5
+                # Nothing can be released: the streams stop and their leases expire.
+                assert await a.node.drain(timeout=LEASE)
+                assert a.ended == {"s1": StopWhy.HANDOVER}
+            assert not running.status("s1").ended  # never ended in Zoom
+
+    with nats_server(tmp_path) as server:
+        asyncio.run(asyncio.wait_for(main(server), 60))

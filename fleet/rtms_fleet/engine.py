@@ -259,7 +259,11 @@ class Engine:
         return bool(self._nc.is_connected)
 
     async def close(self) -> None:
-        await self._nc.close()
+        """Close the connection; an engine already gone is no error here."""
+        try:
+            await self._nc.close()
+        except (OSError, nats.errors.Error) as exc:
+            log.info("engine: closed while unreachable (%s)", type(exc).__name__)
 
     # --- webhooks ------------------------------------------------------------------------
 

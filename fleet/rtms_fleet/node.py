@@ -398,7 +398,9 @@ class Node:
     async def drain(self, timeout: float | None = None) -> bool:
         """Hand every stream over (sockets closed, leases released) and take no new one.
 
-        Returns True when all were handed over within ``timeout``.
+        Returns True when no stream is held any more within ``timeout`` (seconds,
+        None: no limit): each was released, or, when the engine could not be
+        reached, left to expire for another node to take over.
         """
         self._apply(self._policy.drain(now=self._now()))
         with contextlib.suppress(TimeoutError):
