@@ -6,7 +6,8 @@ What it keeps in NATS (names fixed so that every node finds the same things):
     One key per stream (the stream id, base64url-encoded), value
     ``{"node": NAME, "state": "owned"|"released"|"ended"}``.  The bucket's TTL is
     the lease: an entry not rewritten for ``lease`` seconds expires, and the
-    server leaves a marker that watchers see (nats-server >= 2.11).  Claim =
+    server leaves a marker that watchers see (nats-server >= 2.11; with 2.10
+    the other nodes infer the expiry from when they saw the last write).  Claim =
     create-if-absent, or compare-and-set over a released entry; renew and
     release = compare-and-set over the owner's last revision.
 ``stream RTMS_WEBHOOKS``, subjects ``rtmsfleet.webhooks.<key>``
@@ -224,13 +225,15 @@ class Engine:
         try:
             kv = await js.key_value(LEASE_BUCKET)
         except nats.js.errors.BucketNotFoundError:
-            return await js.create_key_value(
-                bucket=LEASE_BUCKET,
-                history=1,
-                ttl=settings.lease,
-                replicas=settings.replicas,
-                limit_marker_ttl=settings.lease,
+            config = api.KeyValueConfig(
+                bucket=LEASE_BUCKET, history=1, ttl=settings.lease, replicas=settings.replicas
             )
+            try:
+                return await js.create_key_value(config, limit_marker_ttl=settings.lease)
+            except nats.js.errors.KeyValueLimitMarkerTTLNotSupportedError:
+                # nats-server 2.10 leaves no marker: expiry is then inferred from time only.
+                log.info("engine: the server leaves no expiry markers (nats-server < 2.11)")
+                return await js.create_key_value(config)
         status = await kv.status()
         if status.ttl is not None and abs(status.ttl - settings.lease) > 1e-3:
             raise EngineUnavailable(
