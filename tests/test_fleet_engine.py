@@ -151,6 +151,19 @@ def test_an_entry_not_renewed_expires_after_the_lease_and_watchers_see_it(
     run(main())
 
 
+def test_the_first_claim_of_a_stream_is_recorded_for_good(nats_url: str) -> None:
+    async def main() -> None:
+        async with engine(nats_url, "a") as a, engine(nats_url, "b") as b:
+            assert await a.first_claim("s1")
+            assert not await b.first_claim("s1")
+            assert not await a.first_claim("s1")
+            assert await b.first_claim("s2")
+            await asyncio.sleep(LEASE * 1.5)  # outlives the lease
+            assert not await b.first_claim("s1")
+
+    run(main())
+
+
 def test_every_node_must_use_the_same_lease(nats_url: str) -> None:
     async def main() -> None:
         async with engine(nats_url, "a", lease=LEASE):

@@ -188,6 +188,20 @@ def test_an_owner_that_leaves_without_releasing_is_taken_over_after_its_lease(
     run(main)
 
 
+def test_a_node_that_never_saw_the_previous_owner_still_takes_over(nats_url: str) -> None:
+    async def main() -> None:
+        async with rtms_server() as running:
+            async with fleet_node(nats_url, "a") as a:
+                await a.node.submit(add_stream(running, "s1"))
+                await until(lambda: a.audio("s1") >= 3)
+            await asyncio.sleep(LEASE * 1.5)  # a's lease is gone from the engine
+            async with fleet_node(nats_url, "c") as c:
+                await until(lambda: c.audio("s1") >= 3)
+                assert [o.takeover for o in c.owned] == [True]
+
+    run(main)
+
+
 def test_drain_hands_the_stream_over_at_once_without_ending_it(nats_url: str) -> None:
     async def main() -> None:
         async with rtms_server() as running, contextlib.AsyncExitStack() as stack:

@@ -92,6 +92,13 @@ def test_a_new_stream_is_claimed_at_once_and_started_when_the_claim_succeeds() -
     assert p.next_deadline() == pytest.approx(5.0 + RENEW)
 
 
+def test_a_claim_the_engine_knows_was_owned_before_is_a_takeover() -> None:
+    p = policy()
+    p.webhook(started(), now=0.0)  # this node never saw an owner
+    assert p.claimed("s1", 1, owned_before=True, now=0.1) == [Start("s1", started(), 1, True)]
+    assert p.counts.takeovers == 1
+
+
 def test_a_duplicate_start_changes_nothing() -> None:
     p = policy()
     owning(p)

@@ -509,7 +509,16 @@ class Node:
             log.info("stream %s: claim failed: %s", action.stream_id, type(exc).__name__)
             self._apply(self._policy.claim_failed(action.stream_id, None, now=self._now()))
             return
-        self._apply(self._policy.claimed(action.stream_id, revision, now=self._now()))
+        try:
+            owned_before = not await self._engine.first_claim(action.stream_id)
+        except EngineUnavailable as exc:
+            log.warning("stream %s: %s; counting on what this node saw", action.stream_id, exc)
+            owned_before = False
+        self._apply(
+            self._policy.claimed(
+                action.stream_id, revision, owned_before=owned_before, now=self._now()
+            )
+        )
 
     async def _current(self, stream_id: str) -> Lease | None:
         try:

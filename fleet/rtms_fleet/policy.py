@@ -340,8 +340,11 @@ class Policy:
         actions.extend(self.tick(now=now))
         return actions
 
-    def claimed(self, stream_id: str, revision: int, *, now: float) -> list[Action]:
-        """The claim succeeded with ``revision``."""
+    def claimed(
+        self, stream_id: str, revision: int, *, owned_before: bool = False, now: float
+    ) -> list[Action]:
+        """The claim succeeded with ``revision``; ``owned_before`` when the engine
+        knows an earlier owner (this policy may not have seen it)."""
         s = self._streams[stream_id]
         cfg = self.config
         s.claim_revision = s.revision = revision
@@ -355,7 +358,7 @@ class Policy:
             s.over = s.stopped
             return [Release(stream_id, revision, ended=s.stopped)]
         s.phase = _Phase.RUNNING
-        takeover = s.had_owner
+        takeover = s.had_owner or owned_before
         s.had_owner = True
         self.counts.claims += 1
         if takeover:
