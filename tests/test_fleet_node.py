@@ -364,6 +364,9 @@ def test_the_whole_engine_lost_keeps_recording_while_fenced_then_resumes(
             await until(lambda: a.node.ready, timeout=10)
             await until(lambda: len(a.owned) == 2 and a.audio("s1") > before + 3, timeout=15)
             assert a.owned[1].takeover and a.owned[1].revision > a.owned[0].revision
+            # Webhooks flow again (the node reads the stored ones anew after the outage).
+            await a.node.submit(add_stream(running, "s2"))
+            await until(lambda: a.audio("s2") >= 3)
 
     with nats_server(tmp_path) as server:
         asyncio.run(asyncio.wait_for(main(server), 60))

@@ -288,23 +288,32 @@ class Engine:
         return not ack.duplicate
 
     async def webhooks(
-        self, allowed_hosts: Sequence[str] = DEFAULT_ALLOWED_HOSTS
-    ) -> AsyncIterator[WebhookEvent]:
-        """Every stored webhook, oldest first, then each new one as it is stored."""
+        self, allowed_hosts: Sequence[str] = DEFAULT_ALLOWED_HOSTS, *, after: int = 0
+    ) -> AsyncIterator[tuple[int, WebhookEvent | None]]:
+        """Every stored webhook after stream sequence ``after`` (0: all of them), oldest
+        first, then each new one as it is stored: (sequence, event, or None when the
+        entry is unusable here)."""
+        config = (
+            api.ConsumerConfig(
+                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1
+            )
+            if after > 0
+            else api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL)
+        )
         sub = await self._js.subscribe(
-            f"{WEBHOOK_SUBJECTS}.*",
-            stream=WEBHOOK_STREAM,
-            ordered_consumer=True,
-            deliver_policy=api.DeliverPolicy.ALL,
+            f"{WEBHOOK_SUBJECTS}.*", stream=WEBHOOK_STREAM, ordered_consumer=True, config=config
         )
         try:
             async for msg in sub.messages:
+                sequence = msg.metadata.sequence.stream
                 try:
-                    yield parse_webhook(msg.data, allowed_hosts=allowed_hosts)
+                    yield sequence, parse_webhook(msg.data, allowed_hosts=allowed_hosts)
                 except WebhookError as exc:
                     log.warning("engine: a stored webhook is unusable here: %s", exc)
+                    yield sequence, None
         finally:
-            await sub.unsubscribe()
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     # --- leases --------------------------------------------------------------------------
 

@@ -272,6 +272,9 @@ class Node:
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._broken: str | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._webhook_seq = 0  # the last stored webhook read
         self._tasks: set[asyncio.Task[None]] = set()
         self._stats = NodeStats()
         self._closed = False
@@ -316,7 +319,7 @@ class Node:
 
     async def _start(self) -> None:
         ready = asyncio.Event()
-        watcher = self._spawn(self._watch_leases(ready), "the lease watcher")
+        watcher = self._watcher = self._spawn(self._watch_leases(ready), "the lease watcher")
         # Know the owners before reading the webhooks (bounded: the engine may fail now).
         waiting = asyncio.ensure_future(ready.wait())
         limit = self.config.connect_timeout + self.config.engine_settings().request_timeout
@@ -324,7 +327,7 @@ class Node:
         waiting.cancel()
         if not ready.is_set():
             raise EngineUnavailable("the engine did not list the leases: cannot join the fleet")
-        self._spawn(self._read_webhooks(), "the webhook reader")
+        self._reader = self._spawn(self._read_webhooks(), "the webhook reader")
         self._spawn(self._ticker(), "the timer")
         log.info("node %s: joined the fleet (capacity %d)", self.name, self.config.capacity)
 
@@ -493,6 +496,7 @@ class Node:
         now = self._now()
         if up:
             log.info("node %s: engine back, accepting streams", self.name)
+            self._restart_readers()
             self._apply(self._policy.engine_back(now=now))
         else:
             log.warning("node %s: engine lost, taking no new stream", self.name)
@@ -557,6 +561,17 @@ class Node:
             lease = None
         self._apply(self._policy.release_done(action.stream_id, lease, now=self._now()))
 
+    def _restart_readers(self) -> None:
+        """Subscribe anew after a reconnect: the server may have lost the consumers
+        (restarted, or another server of the cluster); the webhooks go on after the
+        last one read, the leases are listed again."""
+        if self._closed or self._watcher is None or self._reader is None:
+            return
+        for task in (self._watcher, self._reader):
+            task.cancel()
+        self._watcher = self._spawn(self._watch_leases(asyncio.Event()), "the lease watcher")
+        self._reader = self._spawn(self._read_webhooks(), "the webhook reader")
+
     async def _watch_leases(self, ready: asyncio.Event) -> None:
         async for stream_id, lease in self._watch_entries(ready):
             self._apply(self._policy.lease_seen(stream_id, lease, now=self._now()))
@@ -566,8 +581,11 @@ class Node:
             yield item
 
     async def _read_webhooks(self) -> None:
-        async for event in self._engine.webhooks(self.config.allowed_hosts):
-            self._apply(self._policy.webhook(event, now=self._now()))
+        webhooks = self._engine.webhooks(self.config.allowed_hosts, after=self._webhook_seq)
+        async for sequence, event in webhooks:
+            self._webhook_seq = max(self._webhook_seq, sequence)
+            if event is not None:
+                self._apply(self._policy.webhook(event, now=self._now()))
 
     async def _ticker(self) -> None:
         while not self._closed:
