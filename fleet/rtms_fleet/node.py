@@ -572,20 +572,30 @@ class Node:
         self._watcher = self._spawn(self._watch_leases(asyncio.Event()), "the lease watcher")
         self._reader = self._spawn(self._read_webhooks(), "the webhook reader")
 
-    async def _watch_leases(self, ready: asyncio.Event) -> None:
-        async for stream_id, lease in self._watch_entries(ready):
-            self._apply(self._policy.lease_seen(stream_id, lease, now=self._now()))
+    def _again(self, what: str, exc: Exception) -> None:
+        """A subscription failed (the engine is moving, e.g. to another server)."""
+        log.warning("node %s: %s failed (%s), subscribing again", self.name, what, exc)
 
-    async def _watch_entries(self, ready: asyncio.Event) -> AsyncIterator[tuple[str, Lease | None]]:
-        async for item in self._engine.watch_leases(on_initial=ready.set):
-            yield item
+    async def _watch_leases(self, ready: asyncio.Event) -> None:
+        while True:
+            try:
+                async for stream_id, lease in self._engine.watch_leases(on_initial=ready.set):
+                    self._apply(self._policy.lease_seen(stream_id, lease, now=self._now()))
+            except Exception as exc:
+                self._again("the lease watch", exc)
+            await asyncio.sleep(self._policy.config.retry)
 
     async def _read_webhooks(self) -> None:
-        webhooks = self._engine.webhooks(self.config.allowed_hosts, after=self._webhook_seq)
-        async for sequence, event in webhooks:
-            self._webhook_seq = max(self._webhook_seq, sequence)
-            if event is not None:
-                self._apply(self._policy.webhook(event, now=self._now()))
+        while True:
+            try:
+                webhooks = self._engine.webhooks(self.config.allowed_hosts, after=self._webhook_seq)
+                async for sequence, event in webhooks:
+                    self._webhook_seq = max(self._webhook_seq, sequence)
+                    if event is not None:
+                        self._apply(self._policy.webhook(event, now=self._now()))
+            except Exception as exc:
+                self._again("reading the webhooks", exc)
+            await asyncio.sleep(self._policy.config.retry)
 
     async def _ticker(self) -> None:
         while not self._closed:
