@@ -80,7 +80,7 @@ async def fleet_node(url: str | list[str], name: str, **kwargs: object) -> Async
     servers = [url] if isinstance(url, str) else url
     settings: dict[str, object] = {"lease": LEASE, "allowed_hosts": LOOPBACK, **kwargs}
     config = NodeConfig(servers=servers, node=name, **settings)  # type: ignore[arg-type]
-    options = TransportOptions(fail_fast=False)
+    options = TransportOptions()  # fail_fast: the node turns it off
     async with Node.connect(config, options=options, session_config=factory) as node:
         recorder = Recorder(node)
         runner = asyncio.create_task(recorder.run())
@@ -546,3 +546,26 @@ def test_during_an_engine_outage_submit_fails_fast_and_drain_and_close_finish(
 
     with nats_server(tmp_path) as server:
         asyncio.run(asyncio.wait_for(main(server), 60))
+
+
+def test_a_server_not_reachable_at_first_is_retried_not_given_up(nats_url: str) -> None:
+    from nats_harness import free_port
+
+    async def main() -> None:
+        port = free_port()
+        config = ServerConfig(client_id=CLIENT_ID, client_secret=SECRET)
+        spec = StreamSpec(meeting_uuid="uuid-s1==", rtms_stream_id="s1")
+        async with serve(config, port=port) as running:
+            body = running.rtms_started_body(running.add_stream(spec))
+        started = parse_webhook(body, allowed_hosts=LOOPBACK)
+        assert isinstance(started, RtmsStarted)
+        async with fleet_node(nats_url, "a") as a:
+            await a.node.submit(started)  # nothing listens there yet: refused
+            await until(lambda: len(a.owned) == 1)
+            await asyncio.sleep(0.5)
+            async with serve(config, port=port) as running:
+                running.add_stream(spec)
+                await until(lambda: a.audio("s1") >= 3, timeout=20)
+            assert len(a.owned) == 1
+
+    run(main)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -261,9 +262,10 @@ class Node:
         self.config = config
         self.name = config.node
         self._engine = engine
-        # Let the session retry a first connection that fails (a takeover may race the
-        # previous owner's sockets); ``connect()`` would otherwise raise at once.
-        self._options = options if options is not None else TransportOptions(fail_fast=False)
+        # The session retries a first connection that fails (a takeover may race the
+        # previous owner's sockets); with fail_fast, ``connect()`` would raise at once
+        # and the stream would be given up for good.
+        self._options = dataclasses.replace(options or TransportOptions(), fail_fast=False)
         self._factory = session_config
         self._policy = Policy(config.policy_config())
         self._aio = asyncio.get_running_loop()
@@ -294,7 +296,9 @@ class Node:
 
         ``session_config`` makes a stream's :class:`SessionConfig` from its
         ``rtms_started`` (default: credentials from the environment, the
-        config's ``allowed_hosts``).  Leaving the block stops every session at
+        config's ``allowed_hosts``).  ``options`` are the driver's, with
+        ``fail_fast`` off: a stream a node owns is given up only when its
+        session gives up.  Leaving the block stops every session at
         once without releasing its lease (others take over when it expires);
         call :meth:`drain` first to hand the streams over.
         """
