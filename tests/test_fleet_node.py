@@ -569,3 +569,22 @@ def test_a_server_not_reachable_at_first_is_retried_not_given_up(nats_url: str) 
             assert len(a.owned) == 1
 
     run(main)
+
+
+def test_a_stream_that_ended_without_a_webhook_is_never_claimed_again(nats_url: str) -> None:
+    async def main() -> None:
+        async with rtms_server() as running:
+            async with fleet_node(nats_url, "a") as a:
+                await a.node.submit(add_stream(running, "s1"))
+                await until(lambda: a.audio("s1") >= 3)
+                running.end_stream("s1")  # no rtms_stopped reaches the fleet
+                await until(lambda: "s1" in a.ended)
+                await until(lambda: a.node.stats.ended == 1)
+            await asyncio.sleep(LEASE * 1.5)  # the ended entry has expired by now
+            # A node joining later reads the stored start, and the end recorded with it.
+            async with fleet_node(nats_url, "c") as c:
+                await asyncio.sleep(LEASE)
+                assert c.owned == []
+            assert running.status("s1").signaling_handshakes == 1
+
+    run(main)

@@ -277,6 +277,7 @@ class Node:
         self._watcher: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._webhook_seq = 0  # the last stored webhook read
+        self._ending: dict[str, RtmsStarted] = {}  # sessions over, leases being released
         self._tasks: set[asyncio.Task[None]] = set()
         self._stats = NodeStats()
         self._closed = False
@@ -493,8 +494,12 @@ class Node:
         self._wake.set()
 
     def _session_over(self, stream_id: str, over: bool) -> None:
-        self._owned.pop(stream_id, None)
-        self._apply(self._policy.session_ended(stream_id, over=over, now=self._now()))
+        owned = self._owned.pop(stream_id, None)
+        actions = self._policy.session_ended(stream_id, over=over, now=self._now())
+        ending = any(isinstance(a, Release) and a.stream_id == stream_id for a in actions)
+        if owned is not None and ending:
+            self._ending[stream_id] = owned.started
+        self._apply(actions)
 
     def _engine_changed(self, *, up: bool) -> None:
         now = self._now()
@@ -563,7 +568,27 @@ class Node:
         except Exception as exc:
             log.info("stream %s: release failed: %s", action.stream_id, type(exc).__name__)
             lease = None
+        started = self._ending.pop(action.stream_id, None)
+        if action.ended and started is not None:
+            await self._record_end(started)
         self._apply(self._policy.release_done(action.stream_id, lease, now=self._now()))
+
+    async def _record_end(self, started: RtmsStarted) -> None:
+        """Store an ``rtms_stopped`` for a stream that ended here (the same de-duplication
+        id as Zoom's own), so that no node claims it again from the stored start, even
+        one that joins after the ended entry expired."""
+        stop = RtmsStopped(
+            product=started.product,
+            event=started.event.replace("rtms_started", "rtms_stopped"),
+            event_ts=None,
+            instance_id=started.instance_id,
+            id_key=started.id_key,
+            rtms_stream_id=started.rtms_stream_id,
+        )
+        try:
+            await self._engine.submit(stop)
+        except EngineUnavailable as exc:
+            log.info("stream %s: end not recorded: %s", started.rtms_stream_id, exc)
 
     def _restart_readers(self) -> None:
         """Subscribe anew after a reconnect: the server may have lost the consumers
