@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -576,11 +577,12 @@ class Node:
     async def _record_end(self, started: RtmsStarted) -> None:
         """Store an ``rtms_stopped`` for a stream that ended here (the same de-duplication
         id as Zoom's own), so that no node claims it again from the stored start, even
-        one that joins after the ended entry expired."""
+        one that joins after the ended entry expired.  Stamped now (Unix milliseconds,
+        as Zoom's): a later ``rtms_started`` for the stream is still a new start."""
         stop = RtmsStopped(
             product=started.product,
             event=started.event.replace("rtms_started", "rtms_stopped"),
-            event_ts=None,
+            event_ts=int(time.time() * 1000),
             instance_id=started.instance_id,
             id_key=started.id_key,
             rtms_stream_id=started.rtms_stream_id,
