@@ -160,29 +160,31 @@ def test_the_same_webhook_to_two_nodes_gives_one_connection(nats_url: str) -> No
     run(main)
 
 
-def test_an_owner_that_leaves_without_releasing_is_taken_over_after_its_lease(
+def test_a_stream_the_application_stops_is_handed_to_another_node_at_once(
     nats_url: str,
 ) -> None:
     async def main() -> None:
         async with rtms_server() as running, contextlib.AsyncExitStack() as stack:
-            a_stack = await stack.enter_async_context(contextlib.AsyncExitStack())
-            a = await a_stack.enter_async_context(fleet_node(nats_url, "a"))
-            started = add_stream(running, "s1")
-            await a.node.submit(started)
+            a = await stack.enter_async_context(fleet_node(nats_url, "a"))
+            await a.node.submit(add_stream(running, "s1"))
             await until(lambda: a.audio("s1") >= 3)
             b = await stack.enter_async_context(fleet_node(nats_url, "b"))
             await asyncio.sleep(LEASE)  # b sees a renew and leaves the stream alone
             assert b.owned == []
-            # a goes: sockets closed, lease left to expire, as a crash would.
-            await a_stack.aclose()
+            # a's application stops reading the stream (its task is cancelled).
+            (task,) = a.tasks
+            task.cancel()
             loop = asyncio.get_running_loop()
             gone = loop.time()
             await until(lambda: b.audio("s1") >= 3, timeout=LEASE * 4)
             took = loop.time() - gone
             assert [o.takeover for o in b.owned] == [True]
             assert b.owned[0].revision > a.owned[0].revision
-            assert took < LEASE * 2, took
+            assert took < LEASE / 2, took  # released, not left to expire
             assert b.node.stats.takeovers == 1
+            # a does not take it back (it gave it up): still one owner, one connection more.
+            await asyncio.sleep(LEASE * 1.5)
+            assert a.node.owned() == [] and b.node.owned() == ["s1"]
             assert running.status("s1").signaling_handshakes == 2
 
     run(main)
@@ -452,11 +454,16 @@ def test_an_owner_paused_past_its_lease_is_replaced_and_writes_nothing_after(
                 await submitter.node.submit(add_stream(running, "s1"))
                 await until(lambda: a.audio("s1") >= 3)
                 b = await stack.enter_async_context(fleet_node(nats_url, "b"))
+                loop = asyncio.get_running_loop()
                 paused.pause(LEASE * 2)
+                froze = loop.time()
                 await asyncio.sleep(0.05)
                 frozen = len(a.events["s1"])
-                # b takes the stream over while a sleeps.
+                # b takes the stream over while a sleeps, once a's lease has expired: a
+                # renewed at most a third of a lease before it froze.
                 await until(lambda: b.node.owned() == ["s1"], timeout=LEASE * 2)
+                took = loop.time() - froze
+                assert LEASE * 2 / 3 <= took < LEASE * 2, took
                 assert [o.takeover for o in b.owned] == [True]
                 # a wakes up: its first look at the clock stops the stream; nothing is written.
                 await until(lambda: "s1" in a.ended, timeout=LEASE * 3)

@@ -153,6 +153,9 @@ class OwnedStream:
     fencing token (greater than any earlier owner's); :meth:`still_owner` says
     whether a write is allowed now.  ``stopped_why`` says why the iteration
     ended early (``LOST``, ``HANDOVER``) or that the stream ended (``ENDED``).
+    An application that stops iterating (``break``, cancellation) stops the
+    session; the lease is then released for another node, and this node waits
+    a lease before it would claim the stream again.
     """
 
     def __init__(self, node: Node, start: Start) -> None:
@@ -300,9 +303,9 @@ class Node:
         ``rtms_started`` (default: credentials from the environment, the
         config's ``allowed_hosts``).  ``options`` are the driver's, with
         ``fail_fast`` off: a stream a node owns is given up only when its
-        session gives up.  Leaving the block stops every session at
-        once without releasing its lease (others take over when it expires);
-        call :meth:`drain` first to hand the streams over.
+        session gives up.  Leaving the block stops the sessions still
+        running without releasing their leases (others take over when they
+        expire); call :meth:`drain` first to hand the streams over.
         """
         holder: list[Node] = []
 
