@@ -195,10 +195,11 @@ class OwnedStream:
         if self._done:
             return  # stopped before it was iterated: already reported
         try:
-            config = node._session_config(self.started)
+            connecting = self.started
+            config = node._session_config(connecting)
             async with connect(config, options=node._options) as stream:
                 self._stream = stream
-                self._apply_pending(stream)
+                self._apply_pending(stream, connecting)
                 async for event in stream:
                     if not self.still_owner():
                         log.info(
@@ -219,9 +220,12 @@ class OwnedStream:
             self._done = True
             node._session_over(self.stream_id, over)
 
-    def _apply_pending(self, stream: Stream) -> None:
+    def _apply_pending(self, stream: Stream, connected: RtmsStarted) -> None:
+        """What arrived while connecting: a stop, or a failover to a newer URL."""
         if self.stopped_why is not None:
             self._stop_stream(stream)
+        elif self.started is not connected:
+            self._failover(Failover(self.stream_id, self.started))
 
     def _stop(self, action: Stop) -> None:
         self.stopped_why = action.why
