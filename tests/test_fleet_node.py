@@ -598,3 +598,35 @@ def test_a_stream_that_ended_without_a_webhook_is_never_claimed_again(nats_url: 
             assert running.status("s1").signaling_handshakes == 1
 
     run(main)
+
+
+def test_leaving_the_node_stops_its_sessions_and_leaves_the_leases_to_expire(
+    nats_url: str,
+) -> None:
+    async def main() -> None:
+        async with rtms_server() as running, contextlib.AsyncExitStack() as stack:
+            config = NodeConfig(servers=[nats_url], node="a", lease=LEASE, allowed_hosts=LOOPBACK)
+            audio: list[ev.Event] = []
+            async with Node.connect(config, session_config=factory) as node:
+                await node.submit(add_stream(running, "s1"))
+                owned = await anext(aiter(node.streams()))
+
+                async def consume() -> None:
+                    async for event in owned.events():
+                        if isinstance(event, ev.AudioReceived):
+                            audio.append(event)
+
+                task = asyncio.create_task(consume())
+                await until(lambda: len(audio) >= 3)
+                b = await stack.enter_async_context(fleet_node(nats_url, "b"))
+                await asyncio.sleep(0.2)
+                loop = asyncio.get_running_loop()
+            left = loop.time()
+            await asyncio.wait_for(task, LEASE)  # the session stopped with the node
+            assert owned.stopped_why is StopWhy.HANDOVER
+            await until(lambda: b.node.owned() == ["s1"], timeout=LEASE * 2)
+            took = loop.time() - left
+            assert took >= LEASE * 2 / 3 - 0.2, took  # not released: it expired
+            assert [o.takeover for o in b.owned] == [True]
+
+    run(main)

@@ -346,11 +346,10 @@ class Node:
 
     async def _close(self) -> None:
         self._closed = True
+        # Stop every session here (those still connecting once they are connected);
+        # the leases are left to expire: another node takes the streams over then.
         for owned in list(self._owned.values()):
-            stream = owned._stream
-            if stream is not None:
-                with contextlib.suppress(Exception):
-                    stream.stop()
+            owned._stop(Stop(owned.stream_id, StopWhy.HANDOVER))
         self._new.put_nowait(None)
         for task in list(self._tasks):
             task.cancel()
@@ -373,6 +372,7 @@ class Node:
 
     @property
     def stats(self) -> NodeStats:
+        """The node's counters, up to date (the same object each time)."""
         counts = self._policy.counts
         s = self._stats
         s.owned = len(self._policy.owned())
