@@ -68,6 +68,7 @@ from rtms_proto.enums import AudioChannel, AudioSampleRate, Codec, DataOption
 from rtms_proto.webhooks import Disposition, RtmsStarted, WebhookErrorKind, WebhookRejected
 from rtms_transports import CA_ENV, CLIENT_ENV, SECRET_ENV, TransportOptions, session_config
 
+from .observability import Observability
 from .progress import Progress, format_bytes
 from .recording import FLAVOURS, OK_ENDS, StreamJob, run_job
 from .sinks import (
@@ -860,6 +861,7 @@ class _Streams:
         self.finished = 0
         self.failed = 0
         self.stopping = False
+        self.observability = Observability()
 
     def say(self, text: str, *, always: bool = False) -> None:
         if always or not self.args.quiet:
@@ -923,6 +925,7 @@ class _Streams:
             recorder_settings=_recorder_settings(self.args),
         )
         live = self.live[sid] = _Live(job, folder)
+        self.observability.add_stream(id(live), recorder.stats)
         self.say(f"stream {sid}: recording into {folder}/")
         if self.args.transport == "asyncio":
             task: asyncio.Future[Any] = self.loop.create_task(self._run_here(live))
@@ -943,6 +946,7 @@ class _Streams:
 
     def _ended(self, live: _Live, task: asyncio.Future[Any]) -> None:
         self.tasks.discard(task)
+        self.observability.remove_stream(id(live))
         live.running = False
         job = live.job
         sid = job.rtms_stream_id
@@ -972,6 +976,7 @@ class _Streams:
 
     def interrupt(self, signum: int) -> None:
         self.stopping = True
+        self.observability.stopping = "stopping"
         for live in self.live.values():
             if live.running:
                 live.job.request_interrupt(signum)
@@ -999,7 +1004,13 @@ async def _listen(
     loop = asyncio.get_running_loop()
     streams = _Streams(args, credentials, options, loop)
     receiver = WebhookReceiver(secret, allowed_hosts=_allowed_hosts(args))
-    server = WebhookServer(receiver, streams.on_action, clock=time.time)
+    server = WebhookServer(
+        receiver,
+        streams.on_action,
+        clock=time.time,
+        on_get=streams.observability.on_get,
+        on_status=streams.observability.webhook_status,
+    )
     try:
         await server.start(args.host, args.port)
     except OSError as exc:

@@ -129,6 +129,8 @@ class Stats:
     speaker: str | None = None
     speaker_id: int | None = None
     reconnects: int = 0
+    reconnect_scopes: dict[str, int] = field(default_factory=dict)
+    """Reconnects begun, by scope (``media``, ``signaling``)."""
     state: str = "connecting"
     events: int = 0
     ended: ev.SessionEnded | None = None
@@ -329,6 +331,8 @@ class Recorder:
             stats.state = "reconnecting"
         elif isinstance(event, ev.ReconnectStarted):
             stats.reconnects += 1
+            scope = event.scope.value
+            stats.reconnect_scopes[scope] = stats.reconnect_scopes.get(scope, 0) + 1
         elif isinstance(event, ev.ReconnectCompleted):
             stats.state = "connected"
         elif isinstance(event, ev.SessionEnded):
