@@ -263,6 +263,48 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _capacity(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number >= 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be a whole number >= 0")
+    return value
+
+
+def _add_fleet_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "fleet (many nodes on NATS JetStream; needs: pip install 'rtms-proto[fleet]')"
+    )
+    g.add_argument(
+        "--engine",
+        metavar="URLS",
+        help="nats://HOST:PORT[,nats://HOST2:PORT...]: run as one node of a fleet",
+    )
+    g.add_argument("--node", metavar="NAME", help="this node's name (default: <host>-<pid>)")
+    g.add_argument(
+        "--capacity",
+        type=_capacity,
+        default=10,
+        metavar="N",
+        help="streams recorded at once (default 10; 0: receive webhooks only)",
+    )
+    g.add_argument(
+        "--lease",
+        type=_positive,
+        default=10.0,
+        metavar="SECONDS",
+        help="ownership lease; a dead node's streams move after it (default 10)",
+    )
+    g.add_argument("--region", metavar="CODE", help="prefer streams on RTMS servers of this region")
+    g.add_argument(
+        "--publish",
+        action="store_true",
+        help="also publish every event on NATS subjects rtms.<stream id>.<kind>",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``rtms-proto`` argument parser."""
     parser = _Parser(
@@ -342,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_server_options(listen)
     _add_media_options(listen, "audio,transcript")
+    _add_fleet_options(listen)
     listen.set_defaults(func=_cmd_listen)
 
     rep = sub.add_parser(
@@ -986,6 +1029,14 @@ class _Streams:
 
 def _cmd_listen(args: argparse.Namespace) -> int:
     _check_flavour(args.transport)
+    if args.engine is None:
+        for flag, used in (
+            ("--node", args.node is not None),
+            ("--region", args.region is not None),
+            ("--publish", args.publish),
+        ):
+            if used:
+                raise UsageError(f"{flag} needs --engine")
     secret = args.webhook_secret or os.environ.get(WEBHOOK_SECRET_ENV)
     if not secret:
         raise UsageError(f"no webhook secret: set {WEBHOOK_SECRET_ENV} or pass --webhook-secret")
@@ -995,7 +1046,50 @@ def _cmd_listen(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create {str(args.out)!r}: {exc.strerror or exc}") from None
+    if args.engine is not None:
+        return _cmd_fleet(args, secret, credentials, options)
     return asyncio.run(_listen(args, secret, credentials, options))
+
+
+def _cmd_fleet(
+    args: argparse.Namespace, secret: str, credentials: Credentials, options: TransportOptions
+) -> int:
+    """``listen --engine``: one node of a fleet (:mod:`.fleet_listen`)."""
+    for flag, used in (
+        ("--once", args.once),
+        ("--save-wire", args.save_wire),
+        (f"--transport {args.transport}", args.transport != "asyncio"),
+    ):
+        if used:
+            raise UsageError(f"{flag} cannot be used with --engine")
+    try:
+        from .fleet_listen import FleetSettings, default_node_name, parse_servers, run_fleet
+    except ImportError:
+        raise UsageError(
+            "--engine needs the fleet extra: pip install 'rtms-proto[fleet]'"
+        ) from None
+    try:
+        servers = parse_servers(args.engine)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    settings = FleetSettings(
+        servers=servers,
+        node=args.node or default_node_name(),
+        capacity=args.capacity,
+        lease=args.lease,
+        region=args.region,
+        publish=args.publish,
+        host=args.host,
+        port=args.port,
+        out=args.out,
+        secret=secret,
+        allowed_hosts=_allowed_hosts(args),
+        gap_fill=args.gap_fill,
+        quiet=args.quiet,
+        options=options,
+        session_config=lambda started: _config(started, args, credentials),
+    )
+    return asyncio.run(run_fleet(settings))
 
 
 async def _listen(

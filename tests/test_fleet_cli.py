@@ -1,0 +1,313 @@
+"""``rtms-proto listen --engine``: real nodes (subprocesses), a real ``nats-server -js``,
+the fake RTMS server serving several streams and signed webhooks, all on 127.0.0.1.
+
+Leases are short (2 s) so that a dead node's streams move within seconds.
+Recordings are checked against the PCM the fake server sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cli_harness import (
+    CLIENT_ID,
+    SECRET,
+    WEBHOOK_SECRET,
+    cli_env,
+    fake_server,
+    read_jsonl,
+    read_wav,
+    tls,
+    wait_until,
+)
+from nats_harness import free_port, nats_cluster, nats_server
+
+from rtms_conformance.meeting import MeetingSpec
+from rtms_conformance.net import ServerThread, post_webhook
+from rtms_conformance.server import StreamInfo, StreamSpec
+from rtms_conformance.webhooks import rtms_stopped_body
+from rtms_proto import AudioParams
+from rtms_proto.enums import Product, StopReason
+
+LEASE = "2"
+PACKET = 640  # 20 ms of 16 kHz mono 16-bit audio
+
+
+@dataclass
+class NodeProc:
+    """One ``listen --engine`` node: its process, port and output files."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    stdout: Path
+    stderr: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhook"
+
+    def out(self) -> str:
+        return self.stdout.read_text("utf-8", "replace")
+
+    def err(self) -> str:
+        return self.stderr.read_text("utf-8", "replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGCONT)
+            self.proc.kill()
+        self.proc.wait(30)
+
+
+class Fleet:
+    """Starts nodes; kills whatever is left at the end."""
+
+    def __init__(self, tmp: Path, engine: str) -> None:
+        self.tmp = tmp
+        self.engine = engine
+        self.out = tmp / "recordings"
+        self.ca = tls().write_ca(tmp / "ca.pem")
+        self.nodes: list[NodeProc] = []
+
+    def start(self, name: str, *extra: str, engine: str | None = None) -> NodeProc:
+        stdout, stderr = self.tmp / f"{name}.out", self.tmp / f"{name}.err"
+        port = free_port()
+        args = [
+            *(sys.executable, "-m", "rtms_app", "listen", "-v", "--port", str(port)),
+            *("--out", str(self.out), "--ca-file", str(self.ca), "--allow-host", "127.0.0.1"),
+            *("--client-id", CLIENT_ID, "--engine", engine or self.engine, "--node", name),
+            *("--lease", LEASE, "--media", "audio,transcript"),
+            *extra,
+        ]
+        with stdout.open("wb") as out, stderr.open("wb") as err:
+            proc = subprocess.Popen(
+                args,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                env=cli_env({"ZM_RTMS_SECRET": SECRET, "ZM_RTMS_WEBHOOK_SECRET": WEBHOOK_SECRET}),
+            )
+        node = NodeProc(name, proc, port, stdout, stderr)
+        self.nodes.append(node)
+        return node
+
+    def ready(self, *nodes: NodeProc) -> None:
+        for node in nodes:
+            wait_until(lambda n=node: "listening for Zoom webhooks" in n.out() or not n.alive())
+            assert node.alive(), node.err()
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.kill()
+
+
+@pytest.fixture
+def nats_url(tmp_path: Path) -> Iterator[str]:
+    with nats_server(tmp_path) as server:
+        yield server.url
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, nats_url: str) -> Iterator[Fleet]:
+    f = Fleet(tmp_path, nats_url)
+    try:
+        yield f
+    finally:
+        f.close()
+
+
+def add(server: ServerThread, sid: str, duration: float) -> StreamInfo:
+    return server.add_stream(
+        StreamSpec(
+            meeting_uuid=f"{sid}-uuid==",
+            rtms_stream_id=sid,
+            meeting=MeetingSpec(duration=duration, chat_interval=None, share_at=None),
+        )
+    )
+
+
+def deliver(server: ServerThread, info: StreamInfo, *nodes: NodeProc) -> None:
+    body = server.rtms_started_body(info)
+    for node in nodes:
+        assert post_webhook(node.url, body, WEBHOOK_SECRET) == 200
+
+
+def owner(nodes: list[NodeProc], sid: str, verb: str = "recording") -> NodeProc | None:
+    found = [n for n in nodes if f"stream {sid}: {verb} into" in n.out()]
+    return found[-1] if found else None
+
+
+def ended(folder: Path) -> bool:
+    path = folder / "events.jsonl"
+    if not path.exists():
+        return False
+    lines = path.read_text("utf-8").splitlines()
+    return bool(lines) and json.loads(lines[-1]).get("type") == "SessionEnded"
+
+
+def expected_pcm(server: ServerThread, info: StreamInfo, ms: int) -> bytes:
+    epoch, sid = info.media_epoch_ms, info.rtms_stream_id
+    return server.call(lambda r: r.server.expected_audio(sid, AudioParams(), epoch, epoch + ms))
+
+
+def audio_of(folder: Path) -> bytes:
+    return read_wav(folder / "audio.wav")[2]
+
+
+def missing_packets(got: bytes, want: bytes) -> list[int]:
+    """The 20 ms packets of ``want`` that ``got`` has as silence; fails on any other
+    difference (a packet twice, or out of place)."""
+    assert len(got) == len(want), (len(got), len(want))
+    missing = []
+    for n in range(0, len(want), PACKET):
+        a, b = got[n : n + PACKET], want[n : n + PACKET]
+        if a != b:
+            assert a == bytes(len(a)), f"packet {n // PACKET} differs and is not silence"
+            missing.append(n // PACKET)
+    return missing
+
+
+def contiguous(packets: list[int]) -> bool:
+    return not packets or packets[-1] - packets[0] + 1 == len(packets)
+
+
+# --------------------------------------------------------------------------------- tests
+
+
+def test_engine_unreachable_at_start_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    f = Fleet(tmp_path, f"nats://127.0.0.1:{free_port()}")
+    try:
+        node = f.start("a")
+        assert node.proc.wait(60) == 1
+        err_lines = [x for x in node.err().splitlines() if "error:" in x]
+        assert len(err_lines) == 1, node.err()
+        assert err_lines[0].startswith("rtms-proto listen: error: cannot use the engine")
+        assert SECRET not in node.err() and WEBHOOK_SECRET not in node.err()
+    finally:
+        f.close()
+
+
+def test_the_same_webhook_to_two_nodes_gives_one_connection(fleet: Fleet) -> None:
+    a, b = fleet.start("a"), fleet.start("b")
+    fleet.ready(a, b)
+    with fake_server() as server:
+        info = add(server, "dup-1", 3.0)
+        deliver(server, info, a, b, a)  # and Zoom retried a delivery
+        folder = fleet.out / "dup-1"
+        wait_until(lambda: ended(folder), timeout=30)
+        assert server.status(info).signaling_handshakes == 1
+        want = expected_pcm(server, info, 3000)
+    assert [n.name for n in (a, b) if "stream dup-1: recording into" in n.out()] in (["a"], ["b"])
+    assert audio_of(folder) == want
+    assert sorted(p.name for p in fleet.out.iterdir()) == ["dup-1"]
+
+
+def test_kill_9_of_the_owner_mid_stream_continues_the_recording(fleet: Fleet) -> None:
+    a, b = fleet.start("a"), fleet.start("b")
+    fleet.ready(a, b)
+    with fake_server() as server:
+        info = add(server, "kill-1", 9.0)
+        deliver(server, info, a, b)
+        wait_until(lambda: owner([a, b], "kill-1") is not None)
+        first = owner([a, b], "kill-1")
+        assert first is not None
+        other = b if first is a else a
+        folder = fleet.out / "kill-1"
+        wait_until(lambda: (folder / "audio.wav").exists())
+        time.sleep(2.5)
+        first.proc.kill()  # kill -9 mid-stream
+        first.proc.wait(10)
+        wait_until(lambda: owner([other], "kill-1", "taking over") is not None, timeout=30)
+        wait_until(lambda: ended(folder), timeout=40)
+        want = expected_pcm(server, info, 9000)
+        assert server.status(info).signaling_handshakes == 2
+    missing = missing_packets(audio_of(folder), want)
+    # at most about one second around the death, in one piece, nothing twice
+    assert len(missing) <= 50 and contiguous(missing), missing
+    events = read_jsonl(folder / "events.jsonl")
+    resumed = [e for e in events if e["type"] == "RecordingResumed"]
+    assert [e["node"] for e in resumed] == [other.name]
+    transcript = read_jsonl(folder / "transcript.jsonl")
+    keys = [(t["start_time"], t["text"]) for t in transcript]
+    assert len(keys) == len(set(keys))  # no utterance twice
+
+
+def test_sigterm_drains_without_losing_a_frame(fleet: Fleet) -> None:
+    a, b = fleet.start("a"), fleet.start("b")
+    fleet.ready(a, b)
+    with fake_server() as server:
+        info = add(server, "drain-1", 8.0)
+        deliver(server, info, a, b)
+        wait_until(lambda: owner([a, b], "drain-1") is not None)
+        first = owner([a, b], "drain-1")
+        assert first is not None
+        other = b if first is a else a
+        folder = fleet.out / "drain-1"
+        wait_until(lambda: (folder / "audio.wav").exists())
+        time.sleep(2.0)
+        first.proc.send_signal(signal.SIGTERM)
+        assert first.proc.wait(30) == 0, first.err()
+        assert "stream drain-1: handed over" in first.out()
+        wait_until(lambda: owner([other], "drain-1", "taking over") is not None, timeout=20)
+        wait_until(lambda: ended(folder), timeout=30)
+        want = expected_pcm(server, info, 8000)
+        assert not server.status(info).stop_reason  # the stream was not ended in Zoom
+    assert missing_packets(audio_of(folder), want) == []
+
+
+def test_rtms_stopped_to_a_non_owner_ends_the_stream(fleet: Fleet) -> None:
+    a, b = fleet.start("a"), fleet.start("b")
+    fleet.ready(a, b)
+    with fake_server() as server:
+        info = add(server, "stop-1", 60.0)
+        deliver(server, info, a)
+        wait_until(lambda: owner([a, b], "stop-1") is not None)
+        first = owner([a, b], "stop-1")
+        other = b if first is a else a
+        folder = fleet.out / "stop-1"
+        wait_until(lambda: (folder / "audio.wav").exists())
+        body = rtms_stopped_body(
+            product=Product.MEETING,
+            instance_id=info.meeting_uuid,
+            rtms_stream_id="stop-1",
+            stop_reason=StopReason.MEETING_ENDED,
+            event_ts=int(time.time() * 1000),
+        )
+        assert post_webhook(other.url, body, WEBHOOK_SECRET) == 200
+        wait_until(lambda: ended(folder), timeout=20)
+    last = read_jsonl(folder / "events.jsonl")[-1]
+    assert last["type"] == "SessionEnded"
+    assert last["why"] in ("STREAM_STOPPED", "SESSION_STOPPED", "STREAM_TERMINATED")
+
+
+def test_capacity_is_respected(fleet: Fleet) -> None:
+    a, b = fleet.start("a", "--capacity", "1"), fleet.start("b", "--capacity", "1")
+    c = fleet.start("c", "--capacity", "0")
+    fleet.ready(a, b, c)
+    with fake_server() as server:
+        infos = [add(server, f"cap-{n}", 4.0) for n in range(3)]
+        for info in infos:
+            deliver(server, info, c)  # the receive-only node gets every webhook
+        wait_until(lambda: sum("recording into" in n.out() for n in (a, b)) >= 2, timeout=20)
+        time.sleep(1.0)
+        for n in (a, b):
+            assert n.out().count("recording into") <= 1 or "ended (" in n.out()
+        assert "recording into" not in c.out()
+        # the third stream is recorded once a node has room again
+        wait_until(
+            lambda: all(ended(fleet.out / i.rtms_stream_id) for i in infos), timeout=60
+        )
+    assert "recording into" not in c.out()
