@@ -22,8 +22,10 @@ What it keeps in NATS (names fixed so that every node finds the same things):
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import logging
@@ -178,19 +180,25 @@ class Engine:
             log.info("engine: %s", type(exc).__name__)
 
         nc = Client()
+        # Reconnects go on forever once connected; the first connection is bounded
+        # (nats-py would otherwise keep trying the servers).
+        first_try = settings.connect_timeout * len(settings.servers) + 1.0
         try:
-            await nc.connect(
-                servers=list(settings.servers),
-                name=settings.name,
-                connect_timeout=max(1, round(settings.connect_timeout)),
-                allow_reconnect=True,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=1,
-                disconnected_cb=disconnected,
-                reconnected_cb=reconnected,
-                error_cb=error,
-            )
+            async with asyncio.timeout(first_try):
+                await nc.connect(
+                    servers=list(settings.servers),
+                    name=settings.name,
+                    connect_timeout=max(1, round(settings.connect_timeout)),
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=1,
+                    disconnected_cb=disconnected,
+                    reconnected_cb=reconnected,
+                    error_cb=error,
+                )
         except Exception as exc:
+            with contextlib.suppress(Exception):
+                await nc.close()
             raise EngineUnavailable(
                 f"cannot reach the NATS engine at {where} ({type(exc).__name__})"
             ) from None

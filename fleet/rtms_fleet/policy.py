@@ -245,6 +245,7 @@ class Policy:
     def __init__(self, config: PolicyConfig) -> None:
         self.config = config
         self._streams: dict[str, _Stream] = {}
+        self._pending: dict[str, tuple[Lease, float]] = {}
         self._tracker = StreamTracker()
         self._engine_up = True
         self._draining = False
@@ -306,7 +307,10 @@ class Policy:
             if disposition is Disposition.NEW_STREAM or (
                 disposition is Disposition.FAILOVER and s is None
             ):
-                self._streams[event.rtms_stream_id] = _Stream(started=event, seen_at=now)
+                s = self._streams[event.rtms_stream_id] = _Stream(started=event, seen_at=now)
+                pending = self._pending.pop(event.rtms_stream_id, None)
+                if pending is not None:
+                    self._record(s, *pending)
             elif disposition is Disposition.FAILOVER and s is not None:
                 s.started = event
                 if s.phase is _Phase.RUNNING:
@@ -323,6 +327,12 @@ class Policy:
         """An entry of the bucket as watched (None: deleted or expired)."""
         s = self._streams.get(stream_id)
         if s is None:
+            # Its webhook has not been read yet (a node reads the entries first):
+            # keep the latest entry until it is, as many as the bucket holds.
+            if lease is None or lease.state is LeaseState.ENDED:
+                self._pending.pop(stream_id, None)
+            else:
+                self._pending[stream_id] = (lease, now)
             return []
         actions = self._observe(s, stream_id, lease, now)
         actions.extend(self.tick(now=now))
@@ -485,14 +495,14 @@ class Policy:
         return []
 
     def _record(self, s: _Stream, lease: Lease | None, now: float) -> None:
+        """Remember the entry; any entry means the stream had an owner."""
         if lease is None:
             s.lease = None
             return
         if s.lease is None or lease.revision != s.lease.revision:
             s.lease_seen_at = now
         s.lease = lease
-        if lease.state is LeaseState.OWNED:
-            s.had_owner = True
+        s.had_owner = True
 
     def _lose(self, s: _Stream, stream_id: str) -> list[Action]:
         """Stop recording at once: the lease is lost or could expire before we renew."""
