@@ -108,7 +108,7 @@ class Fleet:
 
     def ready(self, *nodes: NodeProc) -> None:
         for node in nodes:
-            wait_until(lambda n=node: "listening for Zoom webhooks" in n.out() or not n.alive())
+            wait_until(lambda: all("listening for Zoom" in n.out() or not n.alive() for n in nodes))
             assert node.alive(), node.err()
 
     def close(self) -> None:
@@ -233,7 +233,7 @@ def test_kill_9_of_the_owner_mid_stream_continues_the_recording(fleet: Fleet) ->
         assert first is not None
         other = b if first is a else a
         folder = fleet.out / "kill-1"
-        wait_until(lambda: (folder / "audio.wav").exists())
+        wait_until((folder / "audio.wav").exists)
         time.sleep(2.5)
         first.proc.kill()  # kill -9 mid-stream
         first.proc.wait(10)
@@ -264,7 +264,7 @@ def test_sigterm_drains_without_losing_a_frame(fleet: Fleet) -> None:
         assert first is not None
         other = b if first is a else a
         folder = fleet.out / "drain-1"
-        wait_until(lambda: (folder / "audio.wav").exists())
+        wait_until((folder / "audio.wav").exists)
         time.sleep(2.0)
         first.proc.send_signal(signal.SIGTERM)
         assert first.proc.wait(30) == 0, first.err()
@@ -286,7 +286,7 @@ def test_rtms_stopped_to_a_non_owner_ends_the_stream(fleet: Fleet) -> None:
         first = owner([a, b], "stop-1")
         other = b if first is a else a
         folder = fleet.out / "stop-1"
-        wait_until(lambda: (folder / "audio.wav").exists())
+        wait_until((folder / "audio.wav").exists)
         body = rtms_stopped_body(
             product=Product.MEETING,
             instance_id=info.instance_id,
@@ -342,7 +342,7 @@ def test_an_owner_paused_past_its_lease_is_replaced_and_writes_nothing_after(
         assert first is not None
         other = b if first is a else a
         folder = fleet.out / "pause-1"
-        wait_until(lambda: (folder / "audio.wav").exists())
+        wait_until((folder / "audio.wav").exists)
         time.sleep(2.0)
         os.kill(first.proc.pid, signal.SIGSTOP)
         try:
@@ -371,7 +371,7 @@ def test_one_nats_server_of_three_lost_changes_nothing(tmp_path: Path) -> None:
                 info = add(server, "cluster-1", 8.0)
                 deliver(server, info, a, b)
                 folder = f.out / "cluster-1"
-                wait_until(lambda: (folder / "audio.wav").exists())
+                wait_until((folder / "audio.wav").exists)
                 time.sleep(1.5)
                 servers[0].kill()
                 # a webhook delivered after the loss is stored and routed as before
