@@ -6,14 +6,16 @@ What it keeps in NATS (names fixed so that every node finds the same things):
     One key per stream (the stream id, base64url-encoded), value
     ``{"node": NAME, "state": "owned"|"released"|"ended"}``.  The bucket's TTL is
     the lease: an entry not rewritten for ``lease`` seconds expires, and the
-    server leaves a marker that watchers see (nats-server >= 2.11).  Claim =
+    server leaves a marker that watchers see (nats-server >= 2.11; with 2.10
+    the other nodes infer the expiry from when they saw the last write).  Claim =
     create-if-absent, or compare-and-set over a released entry; renew and
     release = compare-and-set over the owner's last revision.
 ``stream RTMS_WEBHOOKS``, subjects ``rtmsfleet.webhooks.<key>``
     Every accepted ``rtms_started``/``rtms_stopped``, published with a
     ``Nats-Msg-Id`` made of the stream id, the event and (for a start) its
     ``event_ts`` and URL: the server keeps one entry per stream and event
-    within its two-minute duplicate window however many nodes received it.
+    within its two-minute duplicate window (or ``history``, if shorter)
+    however many nodes received it.
     Every node reads all of it from the start (the stored ``rtms_started`` is
     what a takeover reconnects with); entries are kept ``history`` seconds.
 ``core subjects rtms.<stream id>.<kind>``
@@ -82,8 +84,9 @@ def encode_key(stream_id: str) -> str:
 
 def decode_key(key: str) -> str | None:
     """The stream id of a key made by :func:`encode_key`, or None for a foreign key."""
+    padded = key + "=" * (-len(key) % 4)
     try:
-        return base64.urlsafe_b64decode(key + "=" * (-len(key) % 4)).decode()
+        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
 
@@ -222,13 +225,15 @@ class Engine:
         try:
             kv = await js.key_value(LEASE_BUCKET)
         except nats.js.errors.BucketNotFoundError:
-            return await js.create_key_value(
-                bucket=LEASE_BUCKET,
-                history=1,
-                ttl=settings.lease,
-                replicas=settings.replicas,
-                limit_marker_ttl=settings.lease,
+            config = api.KeyValueConfig(
+                bucket=LEASE_BUCKET, history=1, ttl=settings.lease, replicas=settings.replicas
             )
+            try:
+                return await js.create_key_value(config, limit_marker_ttl=settings.lease)
+            except nats.js.errors.KeyValueLimitMarkerTTLNotSupportedError:
+                # nats-server 2.10 leaves no marker: expiry is then inferred from time only.
+                log.info("engine: the server leaves no expiry markers (nats-server < 2.11)")
+                return await js.create_key_value(config)
         status = await kv.status()
         if status.ttl is not None and abs(status.ttl - settings.lease) > 1e-3:
             raise EngineUnavailable(
@@ -243,7 +248,7 @@ class Engine:
             name=WEBHOOK_STREAM,
             subjects=[f"{WEBHOOK_SUBJECTS}.*"],
             max_age=settings.history,
-            duplicate_window=DUPLICATE_WINDOW,
+            duplicate_window=min(DUPLICATE_WINDOW, settings.history),
             num_replicas=settings.replicas,
             storage=api.StorageType.FILE,
         )
@@ -257,7 +262,11 @@ class Engine:
         return bool(self._nc.is_connected)
 
     async def close(self) -> None:
-        await self._nc.close()
+        """Close the connection; an engine already gone is no error here."""
+        try:
+            await self._nc.close()
+        except (OSError, nats.errors.Error) as exc:
+            log.info("engine: closed while unreachable (%s)", type(exc).__name__)
 
     # --- webhooks ------------------------------------------------------------------------
 
@@ -304,10 +313,18 @@ class Engine:
         key = encode_key(stream_id)
         value = self._value(LeaseState.OWNED)
         try:
-            if after is None:
+            if after is not None:
+                return await self._kv.update(key, value, last=after)
+            try:
                 return await self._kv.create(key, value)
-            return await self._kv.update(key, value, last=after)
-        except nats.js.errors.KeyWrongLastSequenceError:
+            except nats.js.errors.KeyWrongLastSequenceError:
+                # nats-py's create() knows delete markers, not the server's expiry
+                # markers (no lease in them): such a key is free, take it over the marker.
+                entry = await self._kv.get(key)
+                if entry.revision is None or _parse_lease(entry.value, 1, None) is not None:
+                    raise
+                return await self._kv.update(key, value, last=entry.revision)
+        except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError):
             raise LeaseLost(stream_id) from None
 
     async def write(self, stream_id: str, revision: int, state: LeaseState) -> int:

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from rtms_transports import TransportError, TransportOptions
 from rtms_transports import session_config as default_session_config
 from rtms_transports.asyncio import Stream, connect
 
-from .engine import Engine, EngineSettings, LeaseLost
+from .engine import Engine, EngineSettings, EngineUnavailable, LeaseLost
 from .policy import (
     Action,
     Claim,
@@ -262,13 +261,17 @@ class Node:
         self.config = config
         self.name = config.node
         self._engine = engine
-        self._options = options
+        # Let the session retry a first connection that fails (a takeover may race the
+        # previous owner's sockets); ``connect()`` would otherwise raise at once.
+        self._options = options if options is not None else TransportOptions(fail_fast=False)
         self._factory = session_config
         self._policy = Policy(config.policy_config())
         self._aio = asyncio.get_running_loop()
         self._owned: dict[str, OwnedStream] = {}
         self._new: asyncio.Queue[OwnedStream | None] = asyncio.Queue()
         self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._broken: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stats = NodeStats()
         self._closed = False
@@ -313,10 +316,16 @@ class Node:
 
     async def _start(self) -> None:
         ready = asyncio.Event()
-        self._spawn(self._watch_leases(ready))
-        await ready.wait()  # know the owners before reading the webhooks
-        self._spawn(self._read_webhooks())
-        self._spawn(self._ticker())
+        watcher = self._spawn(self._watch_leases(ready), "the lease watcher")
+        # Know the owners before reading the webhooks (bounded: the engine may fail now).
+        waiting = asyncio.ensure_future(ready.wait())
+        limit = self.config.connect_timeout + self.config.engine_settings().request_timeout
+        await asyncio.wait({watcher, waiting}, timeout=limit, return_when="FIRST_COMPLETED")
+        waiting.cancel()
+        if not ready.is_set():
+            raise EngineUnavailable("the engine did not list the leases: cannot join the fleet")
+        self._spawn(self._read_webhooks(), "the webhook reader")
+        self._spawn(self._ticker(), "the timer")
         log.info("node %s: joined the fleet (capacity %d)", self.name, self.config.capacity)
 
     async def _close(self) -> None:
@@ -339,7 +348,12 @@ class Node:
     @property
     def ready(self) -> bool:
         """The engine is reachable and this node accepts streams (not draining)."""
-        return self._engine.connected and self._policy.ready and not self._closed
+        return (
+            self._engine.connected
+            and self._policy.ready
+            and not self._closed
+            and self._broken is None
+        )
 
     @property
     def stats(self) -> NodeStats:
@@ -384,16 +398,15 @@ class Node:
     async def drain(self, timeout: float | None = None) -> bool:
         """Hand every stream over (sockets closed, leases released) and take no new one.
 
-        Returns True when all were handed over within ``timeout``.
+        Returns True when no stream is held any more within ``timeout`` (seconds,
+        None: no limit): each was released, or, when the engine could not be
+        reached, left to expire for another node to take over.
         """
         self._apply(self._policy.drain(now=self._now()))
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._policy.drained:
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            self._wake.set()
-            await asyncio.sleep(0.02)
-        return True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._drained.wait()
+        return self._policy.drained
 
     # --- policy plumbing -----------------------------------------------------------------
 
@@ -408,10 +421,26 @@ class Node:
             return self._factory(started)
         return default_session_config(started, allowed_hosts=self.config.allowed_hosts)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = self._aio.create_task(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str = "") -> asyncio.Task[None]:
+        task = self._aio.create_task(coro, name=name or None)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """A background task that fails leaves the node unready, and says why once."""
+        self._tasks.discard(task)
+        if task.cancelled() or self._closed:
+            return
+        exc = task.exception()
+        if exc is not None and self._broken is None:
+            self._broken = f"{type(exc).__name__}: {exc}"
+            log.error(
+                "node %s: %s failed (%s); the node is not ready",
+                self.name,
+                task.get_name(),
+                self._broken,
+            )
 
     def _apply(self, actions: list[Action]) -> None:
         if self._closed:
@@ -452,6 +481,8 @@ class Node:
                     target = self._owned.get(action.stream_id)
                     if target is not None:
                         target._failover(action)
+        if self._policy.drained:
+            self._drained.set()
         self._wake.set()
 
     def _session_over(self, stream_id: str, over: bool) -> None:

@@ -31,6 +31,8 @@ The rules
       ``rtms_started`` for a live stream becomes a :class:`Failover` on the owner.
     * Draining hands every stream over: stop the sockets (Zoom keeps the
       stream), then mark the entry released for another node to claim at once.
+      A node that gave a stream up (lost it, or its application stopped it)
+      waits a lease before claiming that stream again.
 """
 
 from __future__ import annotations
@@ -379,13 +381,13 @@ class Policy:
         s = self._streams.get(stream_id)
         if s is None or not s.renewing:
             return []
+        # Still renewing means still the owner: losing or ending clears ``renewing``.
         s.renewing = False
-        if s.phase in (_Phase.RUNNING, _Phase.STOPPING) and s.stopping is not StopWhy.LOST:
-            s.revision = revision
-            s.valid_until = s.sent_at + self.config.lease
-            s.next_renew = s.sent_at + self.config.renew_every
-            s.lease = Lease(self.config.node, LeaseState.OWNED, revision)
-            s.lease_seen_at = s.sent_at
+        s.revision = revision
+        s.valid_until = s.sent_at + self.config.lease
+        s.next_renew = s.sent_at + self.config.renew_every
+        s.lease = Lease(self.config.node, LeaseState.OWNED, revision)
+        s.lease_seen_at = s.sent_at
         return self.tick(now=now)
 
     def renew_failed(self, stream_id: str, *, lost: bool, now: float) -> list[Action]:
@@ -409,7 +411,7 @@ class Policy:
         s.renewing = False
         s.next_renew = math.inf
         if s.stopping is StopWhy.LOST or now >= s.valid_until - self.config.margin:
-            return self._forget_ownership(s, stream_id) + self.tick(now=now)
+            return self._forget_ownership(s, stream_id, now) + self.tick(now=now)
         ended = s.stopped or (over and s.stopping is not StopWhy.HANDOVER)
         if s.stopping is StopWhy.HANDOVER and not ended:
             self.counts.handovers += 1
@@ -423,7 +425,7 @@ class Policy:
         s = self._streams.get(stream_id)
         if s is None or s.phase is not _Phase.RELEASING:
             return []
-        actions = self._forget_ownership(s, stream_id)
+        actions = self._forget_ownership(s, stream_id, now)
         s = self._streams.get(stream_id)
         if s is not None and lease is not None:
             actions.extend(self._observe(s, stream_id, lease, now))
@@ -469,9 +471,11 @@ class Policy:
                 s = self._streams[sid]
                 s.phase = _Phase.CLAIMING
                 s.sent_at = now
+                # Over a released entry by compare-and-set; otherwise only if absent
+                # (an owned entry must have expired in the engine, whatever we think).
                 lease = s.lease
-                after = lease.revision if lease is not None else None
-                actions.append(Claim(sid, after))
+                released = lease is not None and lease.state is LeaseState.RELEASED
+                actions.append(Claim(sid, lease.revision if released and lease else None))
         return actions
 
     # --- internals -----------------------------------------------------------------------
@@ -513,7 +517,7 @@ class Policy:
         s.next_renew = math.inf
         return [Stop(stream_id, StopWhy.LOST)]
 
-    def _forget_ownership(self, s: _Stream, stream_id: str) -> list[Action]:
+    def _forget_ownership(self, s: _Stream, stream_id: str, now: float) -> list[Action]:
         if s.over or s.stopped:
             self.counts.ended += 1
             del self._streams[stream_id]
@@ -521,6 +525,9 @@ class Policy:
         s.phase = _Phase.IDLE
         s.stopping = None
         s.valid_until = -math.inf
+        # Given up here (lost, or stopped by the application): other nodes get the
+        # first chance, so that a stream that fails on this node does not bounce back.
+        s.retry_at = now + self.config.lease
         return []
 
     def _stopped(self, event: RtmsStopped) -> list[Action]:
@@ -552,10 +559,8 @@ class Policy:
                 due = s.seen_at
             elif lease.state is LeaseState.RELEASED:
                 due = s.lease_seen_at
-            elif lease.state is LeaseState.OWNED:
+            else:  # owned elsewhere (an ended entry makes the stream forgotten)
                 due = s.lease_seen_at + cfg.lease
-            else:
-                continue
             if cfg.region is not None and s.started.server_url.region != cfg.region:
                 due += cfg.region_delay
             yield sid, max(due + delay, s.retry_at)
