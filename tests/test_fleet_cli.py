@@ -386,3 +386,37 @@ def test_one_nats_server_of_three_lost_changes_nothing(tmp_path: Path) -> None:
                 assert "taking over" not in n.out()
         finally:
             f.close()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--node", "a"], "--node needs --engine"),
+        (["--publish"], "--publish needs --engine"),
+        (["--region", "us"], "--region needs --engine"),
+        (["--engine", "nats://127.0.0.1:1", "--once"], "--once cannot be used with --engine"),
+        (
+            ["--engine", "nats://127.0.0.1:1", "--transport", "blocking"],
+            "--transport blocking cannot be used with --engine",
+        ),
+        (["--engine", "http://127.0.0.1:1"], "--engine takes nats://HOST:PORT"),
+        (["--engine", " , "], "--engine needs at least one nats://HOST:PORT"),
+        (["--engine", "nats://127.0.0.1:1", "--capacity", "-1"], "--capacity: must be a whole"),
+        (["--engine", "nats://127.0.0.1:1", "--lease", "0"], "--lease"),
+    ],
+)
+def test_fleet_arguments_are_checked(tmp_path: Path, extra: list[str], message: str) -> None:
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "rtms_app", "listen", "--port", "0"),
+            *("--out", str(tmp_path / "out"), "--client-id", CLIENT_ID, *extra),
+        ],
+        capture_output=True,
+        text=True,
+        env=cli_env({"ZM_RTMS_SECRET": SECRET, "ZM_RTMS_WEBHOOK_SECRET": WEBHOOK_SECRET}),
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1

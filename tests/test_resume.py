@@ -23,7 +23,7 @@ from rtms_app.sinks import Recorder, RecorderOptions
 from rtms_app.sinks.resume import JOURNAL_NAME, NotOwner, Watermark, load
 from rtms_proto import AudioParams, MediaParams, SocketId, SocketRole
 from rtms_proto import events as ev
-from rtms_proto.enums import AudioSampleRate, MediaType
+from rtms_proto.enums import AudioSampleRate, Codec, MediaType
 from rtms_proto.messages import Participant
 
 AUDIO_SOCK = SocketId(2, SocketRole.AUDIO)
@@ -281,3 +281,48 @@ def test_watermark_skips_older_and_identical_records_only() -> None:
     assert not mark.seen(10, "c")
     assert not mark.seen(11, "a")
     assert not mark.seen(None, "a")
+
+
+def compressed_meeting(packets: int) -> list[Item]:
+    """Opus audio and H.264 video: kept as they came, with their indexes."""
+    items = []
+    for i in range(packets):
+        ts = T0 + i * PACKET_MS
+        opus = bytes([0xFC, i % 256]) * 20
+        items.append(Item(ts, ev.AudioReceived(data=opus, user_id=3, timestamp=ts)))
+        if i % 5 == 0:
+            nal = b"\x00\x00\x00\x01\x65" + i.to_bytes(4, "big") * 10
+            items.append(Item(ts, ev.VideoReceived(data=nal, user_id=3, timestamp=ts)))
+    return items
+
+
+def opus_connected() -> ev.MediaConnected:
+    return ev.MediaConnected(
+        sock=AUDIO_SOCK,
+        media_type=MediaType.AUDIO,
+        params=MediaParams(audio=AudioParams(codec=Codec.OPUS)),
+    )
+
+
+def test_compressed_audio_and_h264_continue_without_repeats(tmp_path: Path) -> None:
+    items = compressed_meeting(100)
+    ref = Recorder(tmp_path / "ref", RecorderOptions(expect=EXPECT))
+    ref.handle(opus_connected(), 0.0)
+    play(ref, items)
+    ref.close()
+    run = tmp_path / "run"
+    first = Recorder(run, RecorderOptions(expect=EXPECT, resumable=True))
+    first.handle(opus_connected(), 0.0)
+    play(first, items[:60])
+    first.abandon()
+    # killed mid-write: part of a packet and of an access unit, not indexed
+    for name in ("audio.opus.raw", "video/stream.h264"):
+        with (run / name).open("ab") as f:
+            f.write(b"\x00\x00\x00\x01partial")
+    second = Recorder(run, RecorderOptions(expect=EXPECT), resume=True)
+    second.handle(opus_connected(), 0.0)
+    play(second, items[40:])
+    second.close()
+    for name in ("audio.opus.raw", "audio.opus.jsonl", "video/stream.h264", "video/index.jsonl"):
+        assert (run / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
+    assert second.skipped == len(items[40:60])

@@ -11,7 +11,10 @@ Subcommands:
     ends.
 ``listen``
     receive Zoom's webhooks over HTTP and record every stream into its own
-    folder, concurrently.
+    folder, concurrently; with ``--engine``, as one node of a fleet sharing
+    the streams through NATS JetStream (:mod:`.fleet_listen`).  Every
+    ``listen`` answers ``GET /healthz``, ``/readyz`` and ``/metrics``
+    (:mod:`.observability`).
 ``replay``
     re-run a ``--save-wire`` recording through the core and rewrite the files.
 ``fake-server``
