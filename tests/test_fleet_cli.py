@@ -8,6 +8,7 @@ Recordings are checked against the PCM the fake server sent.
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import json
 import os
 import signal
@@ -152,6 +153,16 @@ def owner(nodes: list[NodeProc], sid: str, verb: str = "recording") -> NodeProc 
     return found[-1] if found else None
 
 
+def http_get(port: int, path: str) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        answer = conn.getresponse()
+        return answer.status, answer.read().decode()
+    finally:
+        conn.close()
+
+
 def ended(folder: Path) -> bool:
     path = folder / "events.jsonl"
     if not path.exists():
@@ -220,6 +231,21 @@ def test_the_same_webhook_to_two_nodes_gives_one_connection(fleet: Fleet) -> Non
     assert [n.name for n in (a, b) if "stream dup-1: recording into" in n.out()] in (["a"], ["b"])
     assert audio_of(folder) == want
     assert sorted(p.name for p in fleet.out.iterdir()) == ["dup-1"]
+    # the nodes' metrics say the same: one claim, one webhook stored, one duplicate
+    # (the retry to node a never left it: its receiver ignores repeated deliveries)
+    totals: dict[str, float] = {}
+    for node in (a, b):
+        status, text = http_get(node.port, "/readyz")
+        assert status == 200, text
+        for line in http_get(node.port, "/metrics")[1].splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                totals[key] = totals.get(key, 0.0) + float(value)
+    assert totals["rtms_stream_claims_total"] == 1
+    assert totals["rtms_stream_takeovers_total"] == 0
+    assert totals["rtms_webhooks_stored_total"] == 1
+    assert totals["rtms_webhooks_duplicate_total"] == 1
+    assert totals['rtms_messages_total{media="audio"}'] == len(want) // PACKET
 
 
 def test_kill_9_of_the_owner_mid_stream_continues_the_recording(fleet: Fleet) -> None:
