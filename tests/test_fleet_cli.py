@@ -446,3 +446,90 @@ def test_fleet_arguments_are_checked(tmp_path: Path, extra: list[str], message: 
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
     assert len(proc.stderr.splitlines()) == 1
+
+
+NODE_SCRIPT = """
+import asyncio, json, os, sys
+from pathlib import Path
+from rtms_app.fleet_listen import FleetSettings, run_fleet
+from rtms_transports import TransportOptions, session_config
+
+a = json.loads(sys.argv[1])
+hosts = ("127.0.0.1",)
+settings = FleetSettings(
+    servers=(a["engine"],), node="a", capacity=10, lease=2.0, region=None, publish=False,
+    host="127.0.0.1", port=a["port"], out=Path(a["out"]),
+    secret=os.environ["ZM_RTMS_WEBHOOK_SECRET"], allowed_hosts=hosts, gap_fill=True,
+    quiet=False, options=TransportOptions(ca_file=a["ca"]),
+    session_config=lambda s: session_config(
+        s, client_id=a["client_id"], client_secret=os.environ["ZM_RTMS_SECRET"],
+        allowed_hosts=hosts,
+    ),
+    submit_retry=0.5, submit_for=5.0, max_pending_submits=2,
+)
+sys.exit(asyncio.run(run_fleet(settings)))
+"""
+
+
+def test_webhooks_wait_for_an_engine_that_is_away_within_a_bound(tmp_path: Path) -> None:
+    with nats_server(tmp_path) as nats:
+        port = free_port()
+        out = tmp_path / "recordings"
+        settings = {
+            "engine": nats.url,
+            "port": port,
+            "out": str(out),
+            "ca": str(tls().write_ca(tmp_path / "ca.pem")),
+            "client_id": CLIENT_ID,
+        }
+        stdout, stderr = tmp_path / "a.out", tmp_path / "a.err"
+        with stdout.open("wb") as o, stderr.open("wb") as e:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", NODE_SCRIPT, json.dumps(settings)],
+                stdout=o,
+                stderr=e,
+                env=cli_env({"ZM_RTMS_SECRET": SECRET, "ZM_RTMS_WEBHOOK_SECRET": WEBHOOK_SECRET}),
+            )
+        node = NodeProc("a", proc, port, stdout, stderr)
+        try:
+            wait_until(lambda: "listening for Zoom webhooks" in node.out())
+            with fake_server() as server:
+                infos = [add(server, f"away-{n}", 20.0) for n in (1, 2, 3)]
+                nats.pause()
+                try:
+                    deliver(server, infos[0], node)
+                    deliver(server, infos[1], node)
+                    deliver(server, infos[2], node)  # answered, then refused: 2 wait already
+                    wait_until(lambda: "stream away-3: webhook not stored" in node.err())
+                    time.sleep(1.5)  # the two others are offered again meanwhile
+                finally:
+                    nats.resume()
+                wait_until(
+                    lambda: all((out / f"away-{n}" / "audio.wav").exists() for n in (1, 2)),
+                    timeout=30,
+                )
+                assert "stream away-1: the engine did not take the webhook; again" in node.err()
+                # away longer than submit_for (5 s): the webhook is given up, said once
+                late = add(server, "away-4", 20.0)
+                nats.pause()
+                try:
+                    deliver(server, late, node)
+                    wait_until(lambda: "away-4: the engine did not confirm" in node.err())
+                finally:
+                    nats.resume()
+            # (a paused server may still store what it had received: not checked here)
+            assert not (out / "away-3").exists()
+            lines = [x for x in node.err().splitlines() if "error:" in x]
+            assert len(lines) == 2
+            assert lines[0] == (
+                "rtms-proto listen: error: stream away-3: webhook not stored: "
+                "2 webhooks already wait for the engine"
+            )
+            assert lines[1].startswith(
+                "rtms-proto listen: error: stream away-4: the engine did not confirm the webhook "
+                "in 5 s (not offered again)"
+            )
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(30) == 0
+        finally:
+            node.kill()

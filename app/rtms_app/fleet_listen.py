@@ -18,6 +18,13 @@ streams the fleet gives it, up to ``--capacity``, each into
   stops at once: the sockets close, the files are closed, and the leases are
   left to expire (another node takes over after ``--lease`` seconds).
 * An engine that cannot be reached at start: one line on stderr, exit 1.
+  A webhook the engine does not take (it is unreachable for a while) was
+  answered already: it is offered again every ``submit_retry`` seconds for
+  ``submit_for`` seconds (the engine drops the repeats), then given up with
+  one line on stderr (an engine that was slow rather than away may still
+  have stored it); at most ``max_pending_submits`` wait at once, one more
+  is given up at once (:class:`FleetSettings`; defaults :data:`SUBMIT_RETRY`,
+  :data:`SUBMIT_FOR`, :data:`MAX_PENDING_SUBMITS`).
 
 ``/healthz``, ``/readyz`` and ``/metrics`` are on the webhook port (see
 :mod:`.observability`).  What each stream becomes is one line on stdout.
@@ -37,12 +44,11 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from rtms_fleet import StopWhy
+from rtms_fleet import EngineUnavailable, Node, NodeConfig, OwnedStream, StopWhy
 from rtms_proto import SessionConfig
 from rtms_proto import events as ev
-from rtms_proto.webhooks import Disposition, RtmsStarted
+from rtms_proto.webhooks import Disposition, RtmsStarted, RtmsStopped
 from rtms_transports import TransportOptions
 
 from .observability import Observability, QueueView
@@ -52,14 +58,18 @@ from .sinks.resume import NotOwner
 from .terminal import printable
 from .webhook_server import StreamAction, WebhookReceiver, WebhookServer
 
-if TYPE_CHECKING:
-    from rtms_fleet import Node, OwnedStream
-
 __all__ = ["FleetSettings", "run_fleet"]
 
 LOG = logging.getLogger("rtms_app.fleet")
 PROG = "rtms-proto listen"
 EXIT_OK, EXIT_FAILED = 0, 1
+
+SUBMIT_RETRY = 1.0
+"""Seconds between two offers of a webhook the engine did not take."""
+SUBMIT_FOR = 60.0
+"""Seconds a webhook is offered again (Zoom keeps a stream about a minute for a client)."""
+MAX_PENDING_SUBMITS = 1024
+"""Webhooks waiting for the engine at once; beyond it, a new one is given up at once."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,6 +91,9 @@ class FleetSettings:
     quiet: bool
     options: TransportOptions
     session_config: Callable[[RtmsStarted], SessionConfig]
+    submit_retry: float = SUBMIT_RETRY
+    submit_for: float = SUBMIT_FOR
+    max_pending_submits: int = MAX_PENDING_SUBMITS
 
 
 def default_node_name() -> str:
@@ -132,19 +145,38 @@ class _Fleet:
             if action.disposition is Disposition.INTERRUPTED:
                 self.say(f"stream {action.rtms_stream_id}: Zoom reports the stream interrupted")
             return
+        limit = self.settings.max_pending_submits
+        if len(self._submits) >= limit:
+            _error(
+                f"stream {event.rtms_stream_id}: webhook not stored: "
+                f"{limit} webhooks already wait for the engine"
+            )
+            return
         task = asyncio.get_running_loop().create_task(self._submit(event))
         self._submits.add(task)
         task.add_done_callback(self._submits.discard)
 
-    async def _submit(self, event: object) -> None:
-        from rtms_fleet import EngineUnavailable
-        from rtms_proto.webhooks import RtmsStopped
-
-        assert isinstance(event, RtmsStarted | RtmsStopped)
-        try:
-            await self.node.submit(event)
-        except EngineUnavailable as exc:
-            _error(f"stream {event.rtms_stream_id}: webhook not stored in the engine: {exc}")
+    async def _submit(self, event: RtmsStarted | RtmsStopped) -> None:
+        loop = asyncio.get_running_loop()
+        retry, lasting = self.settings.submit_retry, self.settings.submit_for
+        give_up = loop.time() + lasting
+        while True:
+            try:
+                await self.node.submit(event)
+                return
+            except EngineUnavailable as exc:
+                if loop.time() + retry > give_up:
+                    _error(
+                        f"stream {event.rtms_stream_id}: the engine did not confirm the "
+                        f"webhook in {lasting:g} s (not offered again): {exc}"
+                    )
+                    return
+                LOG.warning(
+                    "stream %s: the engine did not take the webhook; again in %g s",
+                    event.rtms_stream_id,
+                    retry,
+                )
+            await asyncio.sleep(retry)
 
     # --- streams
 
@@ -275,8 +307,6 @@ def _why(exc: BaseException | None) -> str:
 
 async def run_fleet(settings: FleetSettings) -> int:
     """Run one node until SIGTERM (drain) or SIGINT; the exit status."""
-    from rtms_fleet import EngineUnavailable, Node, NodeConfig
-
     config = NodeConfig(
         servers=list(settings.servers),
         node=settings.node,
