@@ -429,6 +429,8 @@ def test_one_nats_server_of_three_lost_changes_nothing(tmp_path: Path) -> None:
         (["--engine", " , "], "--engine needs at least one nats://HOST:PORT"),
         (["--engine", "nats://127.0.0.1:1", "--capacity", "-1"], "--capacity: must be a whole"),
         (["--engine", "nats://127.0.0.1:1", "--lease", "0"], "--lease"),
+        (["--engine", "nats://127.0.0.1:1", "--lease", "0.2"], "lease must be a number"),
+        (["--engine", "nats://127.0.0.1:1", "--node", ""], "node must be a non-empty name"),
     ],
 )
 def test_fleet_arguments_are_checked(tmp_path: Path, extra: list[str], message: str) -> None:

@@ -1077,7 +1077,7 @@ def _cmd_fleet(
         raise UsageError(str(exc)) from None
     settings = FleetSettings(
         servers=servers,
-        node=args.node or default_node_name(),
+        node=default_node_name() if args.node is None else args.node,
         capacity=args.capacity,
         lease=args.lease,
         region=args.region,

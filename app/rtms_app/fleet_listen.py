@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rtms_fleet import EngineUnavailable, Node, NodeConfig, OwnedStream, StopWhy
-from rtms_proto import SessionConfig
+from rtms_proto import InvalidConfig, SessionConfig
 from rtms_proto import events as ev
 from rtms_proto.webhooks import Disposition, RtmsStarted, RtmsStopped
 from rtms_transports import TransportOptions
@@ -62,7 +62,7 @@ __all__ = ["FleetSettings", "run_fleet"]
 
 LOG = logging.getLogger("rtms_app.fleet")
 PROG = "rtms-proto listen"
-EXIT_OK, EXIT_FAILED = 0, 1
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 SUBMIT_RETRY = 1.0
 """Seconds between two offers of a webhook the engine did not take."""
@@ -306,16 +306,21 @@ def _why(exc: BaseException | None) -> str:
 
 
 async def run_fleet(settings: FleetSettings) -> int:
-    """Run one node until SIGTERM (drain) or SIGINT; the exit status."""
-    config = NodeConfig(
-        servers=list(settings.servers),
-        node=settings.node,
-        capacity=settings.capacity,
-        lease=settings.lease,
-        region=settings.region,
-        publish=settings.publish,
-        allowed_hosts=settings.allowed_hosts,
-    )
+    """Run one node until SIGTERM (drain) or SIGINT; the exit status (2: a setting the
+    node refuses, said in one line)."""
+    try:
+        config = NodeConfig(
+            servers=list(settings.servers),
+            node=settings.node,
+            capacity=settings.capacity,
+            lease=settings.lease,
+            region=settings.region,
+            publish=settings.publish,
+            allowed_hosts=settings.allowed_hosts,
+        )
+    except InvalidConfig as exc:
+        _error(str(exc))
+        return EXIT_USAGE
     try:
         async with Node.connect(
             config, options=settings.options, session_config=settings.session_config
