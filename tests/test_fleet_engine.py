@@ -151,6 +151,19 @@ def test_an_entry_not_renewed_expires_after_the_lease_and_watchers_see_it(
     run(main())
 
 
+def test_the_first_claim_of_a_stream_is_recorded_for_good(nats_url: str) -> None:
+    async def main() -> None:
+        async with engine(nats_url, "a") as a, engine(nats_url, "b") as b:
+            assert await a.first_claim("s1")
+            assert not await b.first_claim("s1")
+            assert not await a.first_claim("s1")
+            assert await b.first_claim("s2")
+            await asyncio.sleep(LEASE * 1.5)  # outlives the lease
+            assert not await b.first_claim("s1")
+
+    run(main())
+
+
 def test_every_node_must_use_the_same_lease(nats_url: str) -> None:
     async def main() -> None:
         async with engine(nats_url, "a", lease=LEASE):
@@ -206,9 +219,12 @@ def test_the_same_webhook_stored_by_two_nodes_is_one_entry(nats_url: str) -> Non
             assert await a.submit(stopped())
             assert not await b.submit(stopped())
             got: list[WebhookEvent] = []
+            sequences: list[int] = []
 
             async def read() -> None:
-                async for event in a.webhooks():
+                async for sequence, event in a.webhooks():
+                    sequences.append(sequence)
+                    assert event is not None
                     got.append(event)
 
             reader = asyncio.create_task(read())
@@ -218,6 +234,20 @@ def test_the_same_webhook_stored_by_two_nodes_is_one_entry(nats_url: str) -> Non
             await asyncio.sleep(0.2)
             reader.cancel()
             assert got == [started(), failover, stopped()]
+            # Reading on after a sequence gives what follows it only.
+            later: list[WebhookEvent | None] = []
+
+            async def read_after() -> None:
+                async for _, event in a.webhooks(after=sequences[0]):
+                    later.append(event)
+
+            reader = asyncio.create_task(read_after())
+            async with asyncio.timeout(5):
+                while len(later) < 2:
+                    await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)
+            reader.cancel()
+            assert later == [failover, stopped()]
 
     run(main())
 
@@ -233,7 +263,8 @@ def test_stored_webhooks_are_kept_for_the_history_only(tmp_path: Path) -> None:
             got: list[WebhookEvent] = []
 
             async def read() -> None:
-                async for event in old.webhooks():
+                async for _, event in old.webhooks():
+                    assert event is not None
                     got.append(event)
 
             reader = asyncio.create_task(read())
@@ -259,18 +290,19 @@ def test_a_stored_webhook_outside_the_allowed_hosts_is_skipped(
         async with engine(nats_url, "a") as a:
             await a.submit(started("s1"))
             await a.submit(started("s2", host="rtms-iad1.zoom.us"))
-            got: list[WebhookEvent] = []
+            got: list[WebhookEvent | None] = []
 
             async def read() -> None:
-                async for event in a.webhooks(allowed_hosts=("rtms-iad1.zoom.us",)):
+                async for _, event in a.webhooks(allowed_hosts=("rtms-iad1.zoom.us",)):
                     got.append(event)
 
             reader = asyncio.create_task(read())
             async with asyncio.timeout(5):
-                while not got:
+                while len(got) < 2:
                     await asyncio.sleep(0.02)
             await asyncio.sleep(0.2)
             reader.cancel()
+            assert got[0] is None  # the unusable one, counted but not given
             assert [e.rtms_stream_id for e in got if isinstance(e, RtmsStarted)] == ["s2"]
 
     run(main())

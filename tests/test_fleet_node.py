@@ -80,7 +80,7 @@ async def fleet_node(url: str | list[str], name: str, **kwargs: object) -> Async
     servers = [url] if isinstance(url, str) else url
     settings: dict[str, object] = {"lease": LEASE, "allowed_hosts": LOOPBACK, **kwargs}
     config = NodeConfig(servers=servers, node=name, **settings)  # type: ignore[arg-type]
-    options = TransportOptions(fail_fast=False)
+    options = TransportOptions()  # fail_fast: the node turns it off
     async with Node.connect(config, options=options, session_config=factory) as node:
         recorder = Recorder(node)
         runner = asyncio.create_task(recorder.run())
@@ -184,6 +184,20 @@ def test_an_owner_that_leaves_without_releasing_is_taken_over_after_its_lease(
             assert took < LEASE * 1.6, took
             assert b.node.stats.takeovers == 1
             assert running.status("s1").signaling_handshakes == 2
+
+    run(main)
+
+
+def test_a_node_that_never_saw_the_previous_owner_still_takes_over(nats_url: str) -> None:
+    async def main() -> None:
+        async with rtms_server() as running:
+            async with fleet_node(nats_url, "a") as a:
+                await a.node.submit(add_stream(running, "s1"))
+                await until(lambda: a.audio("s1") >= 3)
+            await asyncio.sleep(LEASE * 1.5)  # a's lease is gone from the engine
+            async with fleet_node(nats_url, "c") as c:
+                await until(lambda: c.audio("s1") >= 3)
+                assert [o.takeover for o in c.owned] == [True]
 
     run(main)
 
@@ -350,6 +364,9 @@ def test_the_whole_engine_lost_keeps_recording_while_fenced_then_resumes(
             await until(lambda: a.node.ready, timeout=10)
             await until(lambda: len(a.owned) == 2 and a.audio("s1") > before + 3, timeout=15)
             assert a.owned[1].takeover and a.owned[1].revision > a.owned[0].revision
+            # Webhooks flow again (the node reads the stored ones anew after the outage).
+            await a.node.submit(add_stream(running, "s2"))
+            await until(lambda: a.audio("s2") >= 3)
 
     with nats_server(tmp_path) as server:
         asyncio.run(asyncio.wait_for(main(server), 60))
@@ -529,3 +546,26 @@ def test_during_an_engine_outage_submit_fails_fast_and_drain_and_close_finish(
 
     with nats_server(tmp_path) as server:
         asyncio.run(asyncio.wait_for(main(server), 60))
+
+
+def test_a_server_not_reachable_at_first_is_retried_not_given_up(nats_url: str) -> None:
+    from nats_harness import free_port
+
+    async def main() -> None:
+        port = free_port()
+        config = ServerConfig(client_id=CLIENT_ID, client_secret=SECRET)
+        spec = StreamSpec(meeting_uuid="uuid-s1==", rtms_stream_id="s1")
+        async with serve(config, port=port) as running:
+            body = running.rtms_started_body(running.add_stream(spec))
+        started = parse_webhook(body, allowed_hosts=LOOPBACK)
+        assert isinstance(started, RtmsStarted)
+        async with fleet_node(nats_url, "a") as a:
+            await a.node.submit(started)  # nothing listens there yet: refused
+            await until(lambda: len(a.owned) == 1)
+            await asyncio.sleep(0.5)
+            async with serve(config, port=port) as running:
+                running.add_stream(spec)
+                await until(lambda: a.audio("s1") >= 3, timeout=20)
+            assert len(a.owned) == 1
+
+    run(main)

@@ -24,7 +24,7 @@ from rtms_fleet.policy import (
 )
 from rtms_proto import InvalidConfig, parse_server_url
 from rtms_proto.enums import Product, StopReason
-from rtms_proto.webhooks import RtmsStarted, RtmsStopped
+from rtms_proto.webhooks import OtherWebhook, RtmsStarted, RtmsStopped, UrlValidation
 
 LEASE = 10.0
 RENEW = LEASE / 3
@@ -90,6 +90,22 @@ def test_a_new_stream_is_claimed_at_once_and_started_when_the_claim_succeeds() -
     assert p.counts.claims == 1 and p.counts.takeovers == 0
     # Valid from when the claim was sent: renew a third of a lease later.
     assert p.next_deadline() == pytest.approx(5.0 + RENEW)
+
+
+def test_a_claim_the_engine_knows_was_owned_before_is_a_takeover() -> None:
+    p = policy()
+    p.webhook(started(), now=0.0)  # this node never saw an owner
+    assert p.claimed("s1", 1, owned_before=True, now=0.1) == [Start("s1", started(), 1, True)]
+    assert p.counts.takeovers == 1
+
+
+def test_webhooks_about_no_stream_change_nothing() -> None:
+    p = policy()
+    validation = UrlValidation(plain_token="t", event_ts=1)
+    other_event = OtherWebhook(event="rtms.concurrency_limited", event_ts=1, payload={})
+    assert p.webhook(validation, now=0.0) == []
+    assert p.webhook(other_event, now=0.0) == []
+    assert p.known() == [] and p.next_deadline() is None
 
 
 def test_a_duplicate_start_changes_nothing() -> None:
@@ -196,6 +212,24 @@ def test_the_owner_renews_every_third_of_a_lease_and_stays_valid() -> None:
     assert p.next_deadline() == pytest.approx(2 * RENEW)
     assert p.tick(now=2 * RENEW) == [Renew("s1", 2)]
     assert p.renewed("nope", 3, now=2 * RENEW) == []
+
+
+def test_a_long_run_of_renewals_keeps_exact_deadlines() -> None:
+    p = policy()
+    owning(p, "s1")
+    owning(p, "s2", revision=2)
+    at = 0.0
+    revisions = {"s1": 1, "s2": 2}
+    for _ in range(300):  # many superseded timers: the old ones are dropped, never fired
+        at += RENEW
+        assert p.next_deadline() == pytest.approx(at)
+        actions = p.tick(now=at)
+        assert actions == [Renew(sid, revisions[sid]) for sid in ("s1", "s2")]
+        for sid in ("s1", "s2"):
+            revisions[sid] += 2
+            assert p.renewed(sid, revisions[sid], now=at + 0.01) == []
+    assert p.still_owner("s1", now=at + LEASE - MARGIN - 0.01)
+    assert p.counts.lost == 0
 
 
 def test_an_owner_that_cannot_renew_stops_before_its_lease_can_expire() -> None:
@@ -411,6 +445,24 @@ def test_capacity_bounds_claims_and_a_freed_slot_is_used() -> None:
     p.webhook(stopped("s1"), now=1.0)
     p.session_ended("s1", over=True, now=1.1)
     assert p.release_done("s1", None, now=1.2) == [Claim("s2", None)]
+
+
+def test_deadlines_stay_exact_while_claims_come_and_go_over_many_streams() -> None:
+    p = policy(spread=0.1, capacity=100)
+    waiting = [f"w{i}" for i in range(40)]
+    for sid in waiting:
+        p.lease_seen(sid, other(1), now=0.0)
+        assert p.webhook(started(sid), now=0.0) == []
+    for i in range(10):  # each claim shifts every other claim by the spread, and back
+        assert p.webhook(started(f"n{i}"), now=1.0) == [Claim(f"n{i}", None)]
+        assert p.next_deadline() is None or p.next_deadline() == pytest.approx(LEASE + 0.1)
+        assert p.claim_failed(f"n{i}", other(7), now=1.0) == []
+        assert p.webhook(stopped(f"n{i}"), now=1.0) == []
+    assert p.next_deadline() == pytest.approx(LEASE)
+    claims = p.tick(now=LEASE)
+    assert claims[0] == Claim("w0", None)
+    # The spread: each claim made in this tick does not delay the others of the same tick.
+    assert claims == [Claim(sid, None) for sid in waiting]
 
 
 def test_capacity_zero_only_receives() -> None:

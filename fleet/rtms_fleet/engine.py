@@ -18,6 +18,10 @@ What it keeps in NATS (names fixed so that every node finds the same things):
     however many nodes received it.
     Every node reads all of it from the start (the stored ``rtms_started`` is
     what a takeover reconnects with); entries are kept ``history`` seconds.
+``stream RTMS_WEBHOOKS``, subjects ``rtmsfleet.owners.<key>``
+    One message per stream, written by its first claim only (expected last
+    subject sequence 0): a later claim that finds it is a takeover, even by a
+    node that never saw the earlier owner.  Kept ``history`` seconds too.
 ``core subjects rtms.<stream id>.<kind>``
     The ``--publish`` fan-out (formats in :mod:`rtms_fleet.publish`).
 """
@@ -64,6 +68,8 @@ __all__ = [
 LEASE_BUCKET = "rtms_leases"
 WEBHOOK_STREAM = "RTMS_WEBHOOKS"
 WEBHOOK_SUBJECTS = "rtmsfleet.webhooks"
+OWNER_SUBJECTS = "rtmsfleet.owners"
+_WRONG_LAST_SEQUENCE = 10071  # JetStream's err_code for a failed expected-sequence check
 DUPLICATE_WINDOW = 120.0
 
 log = logging.getLogger("rtms_fleet")
@@ -246,7 +252,7 @@ class Engine:
     async def _stream(js: JetStreamContext, settings: EngineSettings) -> None:
         config = api.StreamConfig(
             name=WEBHOOK_STREAM,
-            subjects=[f"{WEBHOOK_SUBJECTS}.*"],
+            subjects=[f"{WEBHOOK_SUBJECTS}.*", f"{OWNER_SUBJECTS}.*"],
             max_age=settings.history,
             duplicate_window=min(DUPLICATE_WINDOW, settings.history),
             num_replicas=settings.replicas,
@@ -282,23 +288,32 @@ class Engine:
         return not ack.duplicate
 
     async def webhooks(
-        self, allowed_hosts: Sequence[str] = DEFAULT_ALLOWED_HOSTS
-    ) -> AsyncIterator[WebhookEvent]:
-        """Every stored webhook, oldest first, then each new one as it is stored."""
+        self, allowed_hosts: Sequence[str] = DEFAULT_ALLOWED_HOSTS, *, after: int = 0
+    ) -> AsyncIterator[tuple[int, WebhookEvent | None]]:
+        """Every stored webhook after stream sequence ``after`` (0: all of them), oldest
+        first, then each new one as it is stored: (sequence, event, or None when the
+        entry is unusable here)."""
+        config = (
+            api.ConsumerConfig(
+                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1
+            )
+            if after > 0
+            else api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL)
+        )
         sub = await self._js.subscribe(
-            f"{WEBHOOK_SUBJECTS}.*",
-            stream=WEBHOOK_STREAM,
-            ordered_consumer=True,
-            deliver_policy=api.DeliverPolicy.ALL,
+            f"{WEBHOOK_SUBJECTS}.*", stream=WEBHOOK_STREAM, ordered_consumer=True, config=config
         )
         try:
             async for msg in sub.messages:
+                sequence = msg.metadata.sequence.stream
                 try:
-                    yield parse_webhook(msg.data, allowed_hosts=allowed_hosts)
+                    yield sequence, parse_webhook(msg.data, allowed_hosts=allowed_hosts)
                 except WebhookError as exc:
                     log.warning("engine: a stored webhook is unusable here: %s", exc)
+                    yield sequence, None
         finally:
-            await sub.unsubscribe()
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     # --- leases --------------------------------------------------------------------------
 
@@ -333,6 +348,26 @@ class Engine:
             return await self._kv.update(encode_key(stream_id), self._value(state), last=revision)
         except nats.js.errors.KeyWrongLastSequenceError:
             raise LeaseLost(stream_id) from None
+
+    async def first_claim(self, stream_id: str) -> bool:
+        """Record that ``stream_id`` has been owned; False when it had been before.
+
+        Raise :class:`EngineUnavailable` when the engine cannot say.
+        """
+        subject = f"{OWNER_SUBJECTS}.{encode_key(stream_id)}"
+        try:
+            await self._js.publish(
+                subject,
+                self.settings.name.encode(),
+                headers={"Nats-Expected-Last-Subject-Sequence": "0"},
+            )
+        except nats.js.errors.APIError as exc:
+            if exc.err_code == _WRONG_LAST_SEQUENCE:
+                return False
+            raise EngineUnavailable(f"the engine did not record the owner ({exc!s})") from None
+        except Exception as exc:
+            raise EngineUnavailable(f"the engine did not record the owner ({exc!s})") from None
+        return True
 
     async def current(self, stream_id: str) -> Lease | None:
         """The entry as it is now, None when there is none (absent, expired, deleted)."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -261,9 +262,10 @@ class Node:
         self.config = config
         self.name = config.node
         self._engine = engine
-        # Let the session retry a first connection that fails (a takeover may race the
-        # previous owner's sockets); ``connect()`` would otherwise raise at once.
-        self._options = options if options is not None else TransportOptions(fail_fast=False)
+        # The session retries a first connection that fails (a takeover may race the
+        # previous owner's sockets); with fail_fast, ``connect()`` would raise at once
+        # and the stream would be given up for good.
+        self._options = dataclasses.replace(options or TransportOptions(), fail_fast=False)
         self._factory = session_config
         self._policy = Policy(config.policy_config())
         self._aio = asyncio.get_running_loop()
@@ -272,6 +274,9 @@ class Node:
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._broken: str | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._webhook_seq = 0  # the last stored webhook read
         self._tasks: set[asyncio.Task[None]] = set()
         self._stats = NodeStats()
         self._closed = False
@@ -291,7 +296,9 @@ class Node:
 
         ``session_config`` makes a stream's :class:`SessionConfig` from its
         ``rtms_started`` (default: credentials from the environment, the
-        config's ``allowed_hosts``).  Leaving the block stops every session at
+        config's ``allowed_hosts``).  ``options`` are the driver's, with
+        ``fail_fast`` off: a stream a node owns is given up only when its
+        session gives up.  Leaving the block stops every session at
         once without releasing its lease (others take over when it expires);
         call :meth:`drain` first to hand the streams over.
         """
@@ -316,7 +323,7 @@ class Node:
 
     async def _start(self) -> None:
         ready = asyncio.Event()
-        watcher = self._spawn(self._watch_leases(ready), "the lease watcher")
+        watcher = self._watcher = self._spawn(self._watch_leases(ready), "the lease watcher")
         # Know the owners before reading the webhooks (bounded: the engine may fail now).
         waiting = asyncio.ensure_future(ready.wait())
         limit = self.config.connect_timeout + self.config.engine_settings().request_timeout
@@ -324,7 +331,7 @@ class Node:
         waiting.cancel()
         if not ready.is_set():
             raise EngineUnavailable("the engine did not list the leases: cannot join the fleet")
-        self._spawn(self._read_webhooks(), "the webhook reader")
+        self._reader = self._spawn(self._read_webhooks(), "the webhook reader")
         self._spawn(self._ticker(), "the timer")
         log.info("node %s: joined the fleet (capacity %d)", self.name, self.config.capacity)
 
@@ -493,6 +500,7 @@ class Node:
         now = self._now()
         if up:
             log.info("node %s: engine back, accepting streams", self.name)
+            self._restart_readers()
             self._apply(self._policy.engine_back(now=now))
         else:
             log.warning("node %s: engine lost, taking no new stream", self.name)
@@ -509,7 +517,16 @@ class Node:
             log.info("stream %s: claim failed: %s", action.stream_id, type(exc).__name__)
             self._apply(self._policy.claim_failed(action.stream_id, None, now=self._now()))
             return
-        self._apply(self._policy.claimed(action.stream_id, revision, now=self._now()))
+        try:
+            owned_before = not await self._engine.first_claim(action.stream_id)
+        except EngineUnavailable as exc:
+            log.warning("stream %s: %s; counting on what this node saw", action.stream_id, exc)
+            owned_before = False
+        self._apply(
+            self._policy.claimed(
+                action.stream_id, revision, owned_before=owned_before, now=self._now()
+            )
+        )
 
     async def _current(self, stream_id: str) -> Lease | None:
         try:
@@ -548,17 +565,41 @@ class Node:
             lease = None
         self._apply(self._policy.release_done(action.stream_id, lease, now=self._now()))
 
-    async def _watch_leases(self, ready: asyncio.Event) -> None:
-        async for stream_id, lease in self._watch_entries(ready):
-            self._apply(self._policy.lease_seen(stream_id, lease, now=self._now()))
+    def _restart_readers(self) -> None:
+        """Subscribe anew after a reconnect: the server may have lost the consumers
+        (restarted, or another server of the cluster); the webhooks go on after the
+        last one read, the leases are listed again."""
+        if self._closed or self._watcher is None or self._reader is None:
+            return
+        for task in (self._watcher, self._reader):
+            task.cancel()
+        self._watcher = self._spawn(self._watch_leases(asyncio.Event()), "the lease watcher")
+        self._reader = self._spawn(self._read_webhooks(), "the webhook reader")
 
-    async def _watch_entries(self, ready: asyncio.Event) -> AsyncIterator[tuple[str, Lease | None]]:
-        async for item in self._engine.watch_leases(on_initial=ready.set):
-            yield item
+    def _again(self, what: str, exc: Exception) -> None:
+        """A subscription failed (the engine is moving, e.g. to another server)."""
+        log.warning("node %s: %s failed (%s), subscribing again", self.name, what, exc)
+
+    async def _watch_leases(self, ready: asyncio.Event) -> None:
+        while True:
+            try:
+                async for stream_id, lease in self._engine.watch_leases(on_initial=ready.set):
+                    self._apply(self._policy.lease_seen(stream_id, lease, now=self._now()))
+            except Exception as exc:
+                self._again("the lease watch", exc)
+            await asyncio.sleep(self._policy.config.retry)
 
     async def _read_webhooks(self) -> None:
-        async for event in self._engine.webhooks(self.config.allowed_hosts):
-            self._apply(self._policy.webhook(event, now=self._now()))
+        while True:
+            try:
+                webhooks = self._engine.webhooks(self.config.allowed_hosts, after=self._webhook_seq)
+                async for sequence, event in webhooks:
+                    self._webhook_seq = max(self._webhook_seq, sequence)
+                    if event is not None:
+                        self._apply(self._policy.webhook(event, now=self._now()))
+            except Exception as exc:
+                self._again("reading the webhooks", exc)
+            await asyncio.sleep(self._policy.config.retry)
 
     async def _ticker(self) -> None:
         while not self._closed:

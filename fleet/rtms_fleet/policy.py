@@ -38,8 +38,9 @@ The rules
 from __future__ import annotations
 
 import enum
+import heapq
+import itertools
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rtms_proto import InvalidConfig
@@ -213,11 +214,9 @@ class _Stream:
     lease_seen_at: float = 0.0
     had_owner: bool = False
     stopped: bool = False
-    stop_reason: StopReason | int | None = None
     phase: _Phase = _Phase.IDLE
     retry_at: float = -math.inf
     sent_at: float = 0.0  # when the pending claim or renewal was sent
-    claim_revision: int = 0
     revision: int = 0
     valid_until: float = -math.inf
     next_renew: float = math.inf
@@ -251,7 +250,16 @@ class Policy:
         self._tracker = StreamTracker()
         self._engine_up = True
         self._draining = False
+        self._held = 0
         self.counts = Counts()
+        # The timers: each stream's next due time, and a heap of them with stale entries
+        # skipped, recomputed for the streams an input touched (for all of them when
+        # something global changed), so that one input costs O(log n), not O(n).
+        self._due: dict[str, float] = {}
+        self._heap: list[tuple[float, int, str]] = []
+        self._order = itertools.count()
+        self._dirty: set[str] = set()
+        self._all_dirty = False
 
     # --- what the node asks --------------------------------------------------------------
 
@@ -272,7 +280,7 @@ class Policy:
     @property
     def held(self) -> int:
         """Streams counted against capacity: claiming, recording, stopping or releasing."""
-        return sum(1 for s in self._streams.values() if s.phase is not _Phase.IDLE)
+        return self._held
 
     def owned(self) -> list[str]:
         """The streams whose sessions run here (recording or stopping)."""
@@ -295,8 +303,11 @@ class Policy:
 
     def next_deadline(self) -> float | None:
         """When :meth:`tick` has something to do, or None."""
-        times = [t for _, t in self._timers()]
-        return min(times) if times else None
+        self._flush()
+        heap = self._heap
+        while heap and self._due.get(heap[0][2]) != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     # --- inputs --------------------------------------------------------------------------
 
@@ -304,6 +315,8 @@ class Policy:
         """A webhook read back from the engine (every node reads every one)."""
         disposition = self._tracker.observe(event)
         actions: list[Action] = []
+        if isinstance(event, RtmsStarted | RtmsStopped):
+            self._dirty.add(event.rtms_stream_id)
         if isinstance(event, RtmsStarted):
             s = self._streams.get(event.rtms_stream_id)
             if disposition is Disposition.NEW_STREAM or (
@@ -327,6 +340,7 @@ class Policy:
 
     def lease_seen(self, stream_id: str, lease: Lease | None, *, now: float) -> list[Action]:
         """An entry of the bucket as watched (None: deleted or expired)."""
+        self._dirty.add(stream_id)
         s = self._streams.get(stream_id)
         if s is None:
             # Its webhook has not been read yet (a node reads the entries first):
@@ -340,22 +354,26 @@ class Policy:
         actions.extend(self.tick(now=now))
         return actions
 
-    def claimed(self, stream_id: str, revision: int, *, now: float) -> list[Action]:
-        """The claim succeeded with ``revision``."""
+    def claimed(
+        self, stream_id: str, revision: int, *, owned_before: bool = False, now: float
+    ) -> list[Action]:
+        """The claim succeeded with ``revision``; ``owned_before`` when the engine
+        knows an earlier owner (this policy may not have seen it)."""
+        self._dirty.add(stream_id)
         s = self._streams[stream_id]
         cfg = self.config
-        s.claim_revision = s.revision = revision
+        s.revision = revision
         s.valid_until = s.sent_at + cfg.lease
         s.next_renew = s.sent_at + cfg.renew_every
         s.lease = Lease(cfg.node, LeaseState.OWNED, revision)
         s.lease_seen_at = s.sent_at
         if s.stopped or self._draining:
             # Nothing to record (ended) or to keep (draining): give it back unused.
-            s.phase = _Phase.RELEASING
+            self._set_phase(s, _Phase.RELEASING)
             s.over = s.stopped
             return [Release(stream_id, revision, ended=s.stopped)]
-        s.phase = _Phase.RUNNING
-        takeover = s.had_owner
+        self._set_phase(s, _Phase.RUNNING)
+        takeover = s.had_owner or owned_before
         s.had_owner = True
         self.counts.claims += 1
         if takeover:
@@ -367,10 +385,11 @@ class Policy:
     def claim_failed(self, stream_id: str, current: Lease | None, *, now: float) -> list[Action]:
         """The claim failed: ``current`` is the entry that won, or None when the
         engine could not be reached (try again after ``retry``)."""
+        self._dirty.add(stream_id)
         s = self._streams.get(stream_id)
         if s is None or s.phase is not _Phase.CLAIMING:
             return []
-        s.phase = _Phase.IDLE
+        self._set_phase(s, _Phase.IDLE)
         s.retry_at = now + self.config.retry
         actions = [] if current is None else self._observe(s, stream_id, current, now)
         actions.extend(self.tick(now=now))
@@ -378,6 +397,7 @@ class Policy:
 
     def renewed(self, stream_id: str, revision: int, *, now: float) -> list[Action]:
         """The renewal succeeded with ``revision``: valid ``lease`` after it was sent."""
+        self._dirty.add(stream_id)
         s = self._streams.get(stream_id)
         if s is None or not s.renewing:
             return []
@@ -393,6 +413,7 @@ class Policy:
     def renew_failed(self, stream_id: str, *, lost: bool, now: float) -> list[Action]:
         """The renewal failed: ``lost`` when the entry is not ours any more (changed or
         expired), else the engine could not be reached (try again after ``retry``)."""
+        self._dirty.add(stream_id)
         s = self._streams.get(stream_id)
         if s is None or not s.renewing:
             return []
@@ -405,6 +426,7 @@ class Policy:
     def session_ended(self, stream_id: str, *, over: bool, now: float) -> list[Action]:
         """The node's session of the stream is over; ``over`` when the stream itself
         ended (in Zoom, or for good), not just the sockets here."""
+        self._dirty.add(stream_id)
         s = self._streams.get(stream_id)
         if s is None or s.phase not in (_Phase.RUNNING, _Phase.STOPPING):
             return []
@@ -416,12 +438,13 @@ class Policy:
         if s.stopping is StopWhy.HANDOVER and not ended:
             self.counts.handovers += 1
         s.over = ended
-        s.phase = _Phase.RELEASING
+        self._set_phase(s, _Phase.RELEASING)
         return [Release(stream_id, s.revision, ended=ended)]
 
     def release_done(self, stream_id: str, lease: Lease | None, *, now: float) -> list[Action]:
         """The release was written (``lease``, the entry written) or failed (None:
         the entry will expire by itself)."""
+        self._dirty.add(stream_id)
         s = self._streams.get(stream_id)
         if s is None or s.phase is not _Phase.RELEASING:
             return []
@@ -435,20 +458,23 @@ class Policy:
     def engine_lost(self, *, now: float) -> list[Action]:
         """The engine is unreachable: claim nothing; owned streams go on while fenced."""
         self._engine_up = False
+        self._all_dirty = True
         return self.tick(now=now)
 
     def engine_back(self, *, now: float) -> list[Action]:
         """The engine answers again."""
         self._engine_up = True
+        self._all_dirty = True
         return self.tick(now=now)
 
     def drain(self, *, now: float) -> list[Action]:
         """Hand every stream over and claim no more (:attr:`drained` says when done)."""
         self._draining = True
+        self._all_dirty = True
         actions: list[Action] = []
         for sid, s in self._streams.items():
             if s.phase is _Phase.RUNNING:
-                s.phase = _Phase.STOPPING
+                self._set_phase(s, _Phase.STOPPING)
                 s.stopping = StopWhy.HANDOVER
                 actions.append(Stop(sid, StopWhy.HANDOVER))
         actions.extend(self.tick(now=now))
@@ -456,9 +482,19 @@ class Policy:
 
     def tick(self, *, now: float) -> list[Action]:
         """Perform what is due at ``now``: renewals, fencing stops, claims."""
-        actions: list[Action] = []
+        self._flush()
         cfg = self.config
-        for sid, s in list(self._streams.items()):
+        heap = self._heap
+        due: list[str] = []
+        while heap and heap[0][0] <= now:
+            at, _, sid = heapq.heappop(heap)
+            if self._due.get(sid) == at:
+                del self._due[sid]
+                due.append(sid)
+        actions: list[Action] = []
+        for sid in due:
+            self._dirty.add(sid)
+            s = self._streams[sid]
             if s.phase in (_Phase.RUNNING, _Phase.STOPPING) and s.stopping is not StopWhy.LOST:
                 if now >= s.valid_until - cfg.margin:
                     actions.extend(self._lose(s, sid))
@@ -466,10 +502,12 @@ class Policy:
                     s.renewing = True
                     s.sent_at = now
                     actions.append(Renew(sid, s.revision))
-        for sid, due in self._claims():
-            if due <= now and self.held < cfg.capacity:
-                s = self._streams[sid]
-                s.phase = _Phase.CLAIMING
+        held = self._held  # the spread delay counts what was held before this tick
+        for sid in due:
+            s = self._streams[sid]
+            claim = self._claim_due(s, held)
+            if claim is not None and claim <= now and self._held < cfg.capacity:
+                self._set_phase(s, _Phase.CLAIMING)
                 s.sent_at = now
                 # Over a released entry by compare-and-set; otherwise only if absent
                 # (an owned entry must have expired in the engine, whatever we think).
@@ -495,7 +533,7 @@ class Policy:
             return []  # the claim's or release's own answer decides
         self._record(s, lease, now)
         if lease is not None and lease.state is LeaseState.ENDED:
-            del self._streams[stream_id]
+            self._delete(stream_id)
         return []
 
     def _record(self, s: _Stream, lease: Lease | None, now: float) -> None:
@@ -511,7 +549,7 @@ class Policy:
     def _lose(self, s: _Stream, stream_id: str) -> list[Action]:
         """Stop recording at once: the lease is lost or could expire before we renew."""
         self.counts.lost += 1
-        s.phase = _Phase.STOPPING
+        self._set_phase(s, _Phase.STOPPING)
         s.stopping = StopWhy.LOST
         s.renewing = False
         s.next_renew = math.inf
@@ -520,9 +558,9 @@ class Policy:
     def _forget_ownership(self, s: _Stream, stream_id: str, now: float) -> list[Action]:
         if s.over or s.stopped:
             self.counts.ended += 1
-            del self._streams[stream_id]
+            self._delete(stream_id)
             return []
-        s.phase = _Phase.IDLE
+        self._set_phase(s, _Phase.IDLE)
         s.stopping = None
         s.valid_until = -math.inf
         # Given up here (lost, or stopped by the application): other nodes get the
@@ -536,41 +574,74 @@ class Policy:
         if s is None:
             return []
         s.stopped = True
-        s.stop_reason = event.stop_reason
         if s.phase is _Phase.RUNNING:
-            s.phase = _Phase.STOPPING
+            self._set_phase(s, _Phase.STOPPING)
             s.stopping = StopWhy.ENDED
             return [Stop(sid, StopWhy.ENDED, event.stop_reason)]
         if s.phase is _Phase.IDLE:
-            del self._streams[sid]
+            self._delete(sid)
         return []
 
-    def _claims(self) -> Iterator[tuple[str, float]]:
-        """The streams this node would claim, with when."""
+    def _set_phase(self, s: _Stream, phase: _Phase) -> None:
+        if (s.phase is _Phase.IDLE) != (phase is _Phase.IDLE):
+            self._held += 1 if s.phase is _Phase.IDLE else -1
+            self._all_dirty = True  # room and the spread delay changed for every claim
+        s.phase = phase
+
+    def _delete(self, stream_id: str) -> None:
+        self._set_phase(self._streams[stream_id], _Phase.IDLE)
+        del self._streams[stream_id]
+        self._due.pop(stream_id, None)
+
+    def _claim_due(self, s: _Stream, held: int) -> float | None:
+        """When this node would claim ``s`` (None: it would not), ``held`` streams held."""
         cfg = self.config
         if not self._engine_up or self._draining or cfg.capacity == 0:
-            return
-        delay = cfg.spread * self.held
-        for sid, s in self._streams.items():
-            if s.phase is not _Phase.IDLE or s.stopped:
-                continue
-            lease = s.lease
-            if lease is None:
-                due = s.seen_at
-            elif lease.state is LeaseState.RELEASED:
-                due = s.lease_seen_at
-            else:  # owned elsewhere (an ended entry makes the stream forgotten)
-                due = s.lease_seen_at + cfg.lease
-            if cfg.region is not None and s.started.server_url.region != cfg.region:
-                due += cfg.region_delay
-            yield sid, max(due + delay, s.retry_at)
+            return None
+        if s.phase is not _Phase.IDLE or s.stopped:
+            return None
+        lease = s.lease
+        if lease is None:
+            due = s.seen_at
+        elif lease.state is LeaseState.RELEASED:
+            due = s.lease_seen_at
+        else:  # owned elsewhere (an ended entry makes the stream forgotten)
+            due = s.lease_seen_at + cfg.lease
+        if cfg.region is not None and s.started.server_url.region != cfg.region:
+            due += cfg.region_delay
+        return max(due + cfg.spread * held, s.retry_at)
 
-    def _timers(self) -> Iterator[tuple[str, float]]:
+    def _due_of(self, s: _Stream) -> float | None:
+        """The earliest of the stream's timers: fence, renewal, claim."""
         cfg = self.config
-        for sid, s in self._streams.items():
-            if s.phase in (_Phase.RUNNING, _Phase.STOPPING) and s.stopping is not StopWhy.LOST:
-                yield sid, s.valid_until - cfg.margin
-                if not s.renewing:
-                    yield sid, s.next_renew
-        if self.held < cfg.capacity:
-            yield from self._claims()
+        times: list[float] = []
+        if s.phase in (_Phase.RUNNING, _Phase.STOPPING) and s.stopping is not StopWhy.LOST:
+            times.append(s.valid_until - cfg.margin)
+            if not s.renewing:
+                times.append(s.next_renew)
+        if self._held < cfg.capacity:
+            claim = self._claim_due(s, self._held)
+            if claim is not None:
+                times.append(claim)
+        return min(times) if times else None
+
+    def _flush(self) -> None:
+        """Recompute the due times of the touched streams (of all, if need be)."""
+        if self._all_dirty:
+            self._all_dirty = False
+            self._dirty.clear()
+            touched: list[str] = list(self._streams)
+        else:
+            touched = list(self._dirty)
+            self._dirty.clear()
+        for sid in touched:
+            s = self._streams.get(sid)
+            due = None if s is None else self._due_of(s)
+            if due is None:
+                self._due.pop(sid, None)
+            elif self._due.get(sid) != due:
+                self._due[sid] = due
+                heapq.heappush(self._heap, (due, next(self._order), sid))
+        if len(self._heap) > 2 * len(self._due) + 64:
+            self._heap = [(due, next(self._order), sid) for sid, due in self._due.items()]
+            heapq.heapify(self._heap)
