@@ -391,7 +391,9 @@ def test_one_nats_server_of_three_lost_changes_nothing(tmp_path: Path) -> None:
         urls = ",".join(s.url for s in servers)
         f = Fleet(tmp_path, urls)
         try:
-            a, b = f.start("a"), f.start("b")
+            # The default lease: a JetStream leader election (the killed server led the
+            # bucket) takes a few seconds, which renewals must outlast.
+            a, b = f.start("a", "--lease", "10"), f.start("b", "--lease", "10")
             f.ready(a, b)
             with fake_server() as server:
                 info = add(server, "cluster-1", 8.0)
@@ -400,10 +402,12 @@ def test_one_nats_server_of_three_lost_changes_nothing(tmp_path: Path) -> None:
                 wait_until((folder / "audio.wav").exists)
                 time.sleep(1.5)
                 servers[0].kill()
-                # a webhook delivered after the loss is stored and routed as before
-                second = add(server, "cluster-2", 4.0)
+                # a webhook delivered after the loss is stored and routed as before (once
+                # the bucket has a new leader: seconds, well inside Zoom's connect window)
+                second = add(server, "cluster-2", 12.0)
                 deliver(server, second, b)
                 wait_until(lambda: ended(folder) and ended(f.out / "cluster-2"), timeout=40)
+                assert server.status(second).signaling_handshakes == 1
                 want = expected_pcm(server, info, 8000)
                 assert server.status(info).signaling_handshakes == 1  # no takeover
             assert missing_packets(audio_of(folder), want) == []
