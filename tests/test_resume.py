@@ -23,7 +23,7 @@ from rtms_app.sinks import Recorder, RecorderOptions
 from rtms_app.sinks.resume import JOURNAL_NAME, NotOwner, Watermark, load
 from rtms_proto import AudioParams, MediaParams, SocketId, SocketRole
 from rtms_proto import events as ev
-from rtms_proto.enums import AudioSampleRate, Codec, MediaType
+from rtms_proto.enums import AudioSampleRate, Codec, DataOption, MediaType
 from rtms_proto.messages import Participant
 
 AUDIO_SOCK = SocketId(2, SocketRole.AUDIO)
@@ -326,3 +326,32 @@ def test_compressed_audio_and_h264_continue_without_repeats(tmp_path: Path) -> N
     for name in ("audio.opus.raw", "audio.opus.jsonl", "video/stream.h264", "video/index.jsonl"):
         assert (run / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
     assert second.skipped == len(items[40:60])
+
+
+def test_per_speaker_tracks_continue_each_in_its_file(tmp_path: Path) -> None:
+    multi = ev.MediaConnected(
+        sock=AUDIO_SOCK,
+        media_type=MediaType.AUDIO,
+        params=MediaParams(audio=AudioParams(data_opt=DataOption.AUDIO_MULTI_STREAMS)),
+    )
+    items = [Item(T0, ev.FirstPacketReceived(timestamp=T0))]
+    for i in range(200):
+        ts = T0 + i * PACKET_MS
+        speaker = 11 if (i // 40) % 2 == 0 else 22  # turns of 0.8 s
+        items.append(Item(ts, ev.AudioReceived(data=pcm(i), user_id=speaker, timestamp=ts)))
+    ref = Recorder(tmp_path / "ref", RecorderOptions(expect=EXPECT))
+    ref.handle(multi, 0.0)
+    play(ref, items)
+    ref.close()
+    run = tmp_path / "run"
+    first = Recorder(run, RecorderOptions(expect=EXPECT, resumable=True))
+    first.handle(multi, 0.0)
+    play(first, items[:130])
+    first.abandon()
+    second = Recorder(run, RecorderOptions(expect=EXPECT), resume=True)
+    second.handle(multi, 0.0)
+    play(second, items[90:])
+    second.close()
+    for name in ("audio-11.wav", "audio-22.wav"):
+        assert wav_frames(run / name) == wav_frames(tmp_path / "ref" / name), name
+    assert second.skipped == 40

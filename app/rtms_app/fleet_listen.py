@@ -238,6 +238,12 @@ class _Fleet:
                 recorder.abandon()
             else:
                 recorder.close()
+        if recorder.skipped:
+            LOG.info(
+                "stream %s: %d replayed messages were on disk already, not written again",
+                sid,
+                recorder.skipped,
+            )
         why = owned.stopped_why.value if owned.stopped_why is not None else None
         if lost:
             self.say(f"stream {sid}: lost to another node; nothing more written here")

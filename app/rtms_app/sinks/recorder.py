@@ -212,9 +212,14 @@ class Recorder:
             self._transcript = TranscriptSink(folder, append=resume)
         if MediaType.CHAT in self.options.expect or (resume and (folder / "chat.jsonl").exists()):
             self._chat = ChatSink(folder, append=resume)
-        self.skipped = 0
-        """Records not written because they were already on disk (a resumed recording)."""
+        self._skipped = 0
         self._closed = False
+
+    @property
+    def skipped(self) -> int:
+        """Records not written because they were already on disk (a resumed recording)."""
+        tracks = [*self._closed_tracks, *self._tracks.values()]
+        return self._skipped + sum(track.skipped for track in tracks)
 
     def claimed(self, node: str, revision: int) -> None:
         """Say in the journal and the events log which node writes from here on."""
@@ -270,7 +275,7 @@ class Recorder:
             if self._resume is not None and self._resume.transcript.seen(
                 start, transcript_key(event.user_id, event.text)
             ):
-                self.skipped += 1
+                self._skipped += 1
                 return
             if self._transcript is None:
                 self._transcript = TranscriptSink(self.folder, append=self._append)
@@ -280,7 +285,7 @@ class Recorder:
             if self._resume is not None and self._resume.chat.seen(
                 event.timestamp, transcript_key(event.user_id, event.text)
             ):
-                self.skipped += 1
+                self._skipped += 1
                 return
             if self._chat is None:
                 self._chat = ChatSink(self.folder, append=self._append)
@@ -293,7 +298,7 @@ class Recorder:
                 and isinstance(stamp, int)
                 and self._resume.events.seen(stamp, event_key(event_to_json(event)))
             ):
-                self.skipped += 1
+                self._skipped += 1
                 return
             self.events.add(event, t)
 
@@ -302,7 +307,7 @@ class Recorder:
             return False
         mark = self._resume.frames.get(kind)
         if mark is not None and mark.seen(stamp, frame_key(user, size)):
-            self.skipped += 1
+            self._skipped += 1
             return True
         return False
 
@@ -403,7 +408,7 @@ class Recorder:
         user = event.user_id if event.channel_id is None else event.channel_id
         mark = None if self._resume is None else self._resume.raw.get(raw.path.name)
         if mark is not None and mark.seen(event.timestamp, frame_key(user, len(event.data))):
-            self.skipped += 1
+            self._skipped += 1
             return
         self._touch(key, raw)
         raw.add(
