@@ -1,15 +1,20 @@
-"""Render docs/reference.md from the code, so the page cannot drift.
+"""Render docs/reference.md (the protocol core's tables) and docs/api.md (the
+Python API of the drivers and the sinks) from the code, so the pages cannot drift.
 
-python docs/generate.py          # rewrite docs/reference.md
-python docs/generate.py --check  # exit 1 when the page is stale (CI runs this via a test)
+python docs/generate.py          # rewrite both pages
+python docs/generate.py --check  # exit 1 when a page is stale (CI runs this via a test)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
+import inspect
 import pathlib
+import re
 import sys
 import typing
+from collections.abc import Callable
 
 from rtms_proto import BackoffPolicy, Jitter, SessionConfig, SessionPhase, backoff_delay
 from rtms_proto import events as ev
@@ -18,6 +23,7 @@ from rtms_proto._phases import PHASES, RULES, SessionInput
 from rtms_proto.enums import FailureReason
 
 PAGE = pathlib.Path(__file__).with_name("reference.md")
+API_PAGE = pathlib.Path(__file__).with_name("api.md")
 
 
 def _doc(obj: object) -> str:
@@ -146,15 +152,298 @@ def render() -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------- docs/api.md
+
+_ROLE = re.compile(r":(?:class|meth|func|mod|attr|data|exc|obj):`~?([^`]+)`")
+
+
+def _markdown(text: str) -> str:
+    """reST inline markup as Markdown: roles and double backquotes become code."""
+    text = _ROLE.sub(lambda m: f"`{m.group(1)}`", text)
+    return text.replace("``", "`")
+
+
+def _docstring(obj: object) -> str:
+    """The whole docstring, dedented, as Markdown (empty when there is none, or when
+    it is the one dataclasses make up from the signature)."""
+    text = inspect.cleandoc(getattr(obj, "__doc__", None) or "")
+    if isinstance(obj, type) and text.startswith(f"{obj.__name__}("):
+        return ""
+    return _markdown(text)
+
+
+def _summary(obj: object) -> str:
+    """The first paragraph of a docstring, on one line."""
+    text = inspect.cleandoc(getattr(obj, "__doc__", None) or "")
+    return _markdown(" ".join(text.split("\n\n", 1)[0].split()))
+
+
+def _value(value: object) -> str:
+    """A default as it would be written in code (no addresses, so the page is stable)."""
+    if isinstance(value, enum.Enum):
+        return f"{type(value).__name__}.{value.name}"
+    if callable(value):
+        owner = getattr(value, "__self__", None)
+        name = getattr(value, "__name__", "")
+        if owner is not None and not isinstance(owner, type):
+            # A bound method of a module's instance: random.random is Random().random.
+            return f"{type(owner).__module__}.{name}"
+        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', name)}"
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1 << 16:
+        return f"{value:_}"
+    return repr(value)
+
+
+def _signature(
+    name: str, fn: Callable[..., object], *, skip_self: bool = False, show_return: bool = True
+) -> str:
+    """``name(params) -> return`` with the annotations as written in the source."""
+    sig = inspect.signature(fn)
+    parts: list[str] = []
+    star = False
+    for param in sig.parameters.values():
+        if skip_self and param.name in ("self", "cls"):
+            continue
+        if param.kind is param.KEYWORD_ONLY and not star:
+            parts.append("*")
+            star = True
+        if param.kind is param.VAR_POSITIONAL:
+            star = True
+        text = param.name
+        if param.kind is param.VAR_POSITIONAL:
+            text = "*" + text
+        elif param.kind is param.VAR_KEYWORD:
+            text = "**" + text
+        if param.annotation is not param.empty:
+            text += f": {param.annotation}"
+        if param.default is not param.empty:
+            text += f" = {_value(param.default)}"
+        parts.append(text)
+    returns = sig.return_annotation
+    tail = "" if returns in (sig.empty, None, "None") or not show_return else f" -> {returns}"
+    head = f"{name}({', '.join(parts)}){tail}"
+    if len(head) <= 90:
+        return head
+    inner = "".join(f"\n    {part}," for part in parts)
+    return f"{name}({inner}\n){tail}"
+
+
+def _code(text: str) -> list[str]:
+    """A signature as a code block (it may span lines)."""
+    return ["```text", text, "```"]
+
+
+def _members(cls: type) -> list[tuple[str, object]]:
+    """Public methods and properties, in definition order along the MRO (base first)."""
+    seen: dict[str, object] = {}
+    for klass in reversed(cls.__mro__):
+        if klass.__module__.startswith(("builtins", "typing", "abc")):
+            continue
+        for name, member in vars(klass).items():
+            if name.startswith("_"):
+                continue
+            if isinstance(member, property | staticmethod | classmethod) or inspect.isfunction(
+                member
+            ):
+                seen[name] = member
+    return list(seen.items())
+
+
+def _member_lines(cls: type) -> list[str]:
+    lines: list[str] = []
+    for name, member in _members(cls):
+        if isinstance(member, property):
+            head = f"`{name}` (property)"
+            doc = _summary(member.fget)
+        else:
+            fn = member.__func__ if isinstance(member, staticmethod | classmethod) else member
+            assert callable(fn)
+            head = f"`{_signature(name, fn, skip_self=True)}`"
+            if inspect.iscoroutinefunction(fn):
+                head = f"`await {head[1:]}"
+            doc = _summary(fn)
+        lines.append(f"- {head}: {doc}" if doc else f"- {head}")
+    return lines
+
+
+def _section_of(docstring: str, title: str) -> str:
+    """One titled section (``Title`` then an indented paragraph) of a module docstring."""
+    match = re.search(rf"^{re.escape(title)}\n((?:    .*\n?)+)", docstring, flags=re.M)
+    if match is None:
+        raise SystemExit(f"docs/generate.py: no {title!r} section in the docstring")
+    return _markdown(inspect.cleandoc(match.group(1)))
+
+
+def render_api() -> str:
+    import rtms_transports
+    from rtms_app import sinks
+    from rtms_transports import _errors, _proxy
+    from rtms_transports import asyncio as aio_driver
+    from rtms_transports import blocking as blocking_driver
+    from rtms_transports import trio as trio_driver
+    from rtms_transports._stream import AsyncStream
+
+    package_doc = rtms_transports.__doc__ or ""
+    lines = [
+        "# rtms-proto Python API",
+        "",
+        "Generated by `python docs/generate.py` from the docstrings and signatures;",
+        "a test fails when it is stale.  The protocol core's tables are in",
+        "[reference.md](reference.md), the wire in [protocol.md](protocol.md).",
+        "",
+        "## connect()",
+        "",
+        "One function per driver, with the same parameters: `rtms_transports.asyncio`",
+        "(`async with`), `rtms_transports.trio` (`async with`) and",
+        "`rtms_transports.blocking` (`with`).",
+        "",
+    ]
+    for module in (aio_driver, trio_driver, blocking_driver):
+        opener = "with" if module is blocking_driver else "async with"
+        lines += [
+            f"### `{module.__name__}.connect`",
+            "",
+            "```text",
+            f"{opener} {_signature('connect', module.connect, show_return=False)} as stream",
+            "```",
+            "",
+            _docstring(module.connect),
+            "",
+        ]
+    lines += [
+        "## Leaving connect(): cancellation and timeouts",
+        "",
+        _section_of(package_doc, "Leaving a stream"),
+        "",
+        "## Stream",
+        "",
+        "What `connect()` yields.  The asyncio and trio `Stream` are iterated with",
+        "`async for`, the blocking one with `for`; the commands are the same.",
+        "",
+        "### asyncio and trio",
+        "",
+        _docstring(aio_driver.Stream),
+        "",
+    ]
+    lines += _member_lines(AsyncStream)
+    lines += ["", "### blocking", "", _docstring(blocking_driver.Stream), ""]
+    lines += _member_lines(blocking_driver.Stream)
+    lines += [
+        "",
+        "## TransportOptions",
+        "",
+        "`rtms_transports.TransportOptions`, a frozen dataclass (keyword arguments only).",
+        "",
+        _docstring(rtms_transports.TransportOptions),
+        "",
+        "| field | type | default |",
+        "|---|---|---|",
+    ]
+    for f in dataclasses.fields(rtms_transports.TransportOptions):
+        kind = str(f.type).replace("|", "\\|")  # a bar inside a table cell is escaped
+        lines.append(f"| `{f.name}` | `{kind}` | `{_value(f.default)}` |")
+    lines += ["", "### Backpressure", "", _docstring(rtms_transports.Backpressure), ""]
+    lines += [
+        "## Proxies",
+        "",
+        _section_of(package_doc, "Proxies"),
+        "",
+        "### Which proxy a socket uses",
+        "",
+        _docstring(_proxy.choose_proxy),
+        "",
+        "### `no_proxy`",
+        "",
+        _docstring(_proxy.bypassed),
+        "",
+    ]
+    lines += ["## Lower level: SessionRunner and run_session", ""]
+    for module in (aio_driver, trio_driver, blocking_driver):
+        lines += [
+            f"### `{module.__name__}.SessionRunner`",
+            "",
+            *_code(_signature("SessionRunner", module.SessionRunner.__init__, skip_self=True)),
+            "",
+            _docstring(module.SessionRunner),
+            "",
+        ]
+        lines += _member_lines(module.SessionRunner)
+        lines += ["", *_code(_signature("run_session", module.run_session)), ""]
+    lines += [
+        "## Errors",
+        "",
+        "Raised by `connect()` when a socket cannot be opened (`rtms_transports`):",
+        "",
+    ]
+    for name in _errors.__all__:
+        error = getattr(_errors, name)
+        if isinstance(error, type) and issubclass(error, BaseException):
+            bases = ", ".join(b.__name__ for b in error.__bases__)
+            lines.append(f"- `{name}({bases})`: {_summary(error)}")
+    lines += [
+        "",
+        "## Sinks",
+        "",
+        _docstring(sinks),
+        "",
+    ]
+    for name in sinks.__all__:
+        obj = getattr(sinks, name)
+        if isinstance(obj, type):
+            if issubclass(obj, BaseException | enum.Enum):
+                lines += [f"### `{name}`", "", _docstring(obj), ""]
+                continue
+            lines += [
+                f"### `{name}`",
+                "",
+                *_code(_signature(name, obj.__init__, skip_self=True)),
+                "",
+                _docstring(obj),
+                "",
+            ]
+            if not issubclass(obj, rtms_transports_session_type()):
+                lines += _member_lines(obj)
+                lines.append("")
+        elif inspect.isfunction(obj):
+            lines += [f"### `{name}()`", "", *_code(_signature(name, obj)), "", _docstring(obj), ""]
+    while lines[-1] == "":
+        lines.pop()
+    return "\n".join(_squeeze(lines)) + "\n"
+
+
+def rtms_transports_session_type() -> type:
+    """The core's ``Session``: a sink that extends it lists only its own docstring."""
+    from rtms_proto import Session
+
+    return Session
+
+
+def _squeeze(lines: list[str]) -> list[str]:
+    """Drop repeated blank lines (an empty docstring leaves one)."""
+    out: list[str] = []
+    for line in "\n".join(lines).split("\n"):
+        if line == "" and out and out[-1] == "":
+            continue
+        out.append(line)
+    return out
+
+
+PAGES: dict[pathlib.Path, Callable[[], str]] = {PAGE: render, API_PAGE: render_api}
+
+
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        current = PAGE.read_text() if PAGE.exists() else ""
-        if current != text:
-            print("docs/reference.md is stale: run python docs/generate.py", file=sys.stderr)
-            return 1
-        return 0
-    PAGE.write_text(text)
+    stale = []
+    for page, make in PAGES.items():
+        text = make()
+        if "--check" in argv:
+            current = page.read_text(encoding="utf-8") if page.exists() else ""
+            if current != text:
+                stale.append(page.name)
+        else:
+            page.write_text(text, encoding="utf-8")
+    if stale:
+        print(f"docs/{', docs/'.join(stale)} stale: run python docs/generate.py", file=sys.stderr)
+        return 1
     return 0
 
 

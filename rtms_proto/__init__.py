@@ -6,10 +6,11 @@ transports in ``rtms_transports`` (asyncio, trio, blocking sockets) do that.
 
 Public modules: :mod:`rtms_proto.events` (what the application receives),
 :mod:`rtms_proto.actions` (what a driver performs), :mod:`rtms_proto.enums`,
-:mod:`rtms_proto.messages` (the wire codec) and :mod:`rtms_proto.webhooks`.
+:mod:`rtms_proto.messages` (the wire codec), :mod:`rtms_proto.webhooks` and
+:mod:`rtms_proto.audio` (the audio format, and PCM cut into chunks for speech-to-text).
 """
 
-from . import actions, enums, events, messages, webhooks
+from . import actions, audio, enums, events, messages, webhooks
 from ._auth import Credentials, handshake_signature
 from ._backoff import BackoffPolicy, Jitter, backoff_delay
 from ._config import ConnectionOptions, StreamIdentity
@@ -86,6 +87,7 @@ __all__ = [
     "VideoParams",
     "WebhookError",
     "actions",
+    "audio",
     "backoff_delay",
     "enums",
     "events",

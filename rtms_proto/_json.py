@@ -1,7 +1,8 @@
 """JSON in and out, and read-only copies of parsed JSON.
 
-One place for the parser (orjson, with the standard library behind it for what
-orjson refuses), the compact encoder, and :func:`freeze`, which the codec and
+One place for the parser (orjson when installed, with the standard library
+behind it for what orjson refuses, and alone where orjson is missing: PyPy, a
+platform with no wheel), the compact encoder, and :func:`freeze`, which the codec and
 the webhooks both use so that "kept raw" means the same everywhere.
 """
 
@@ -14,8 +15,6 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeAlias
 
-import orjson
-
 from ._errors import InvalidConfig
 
 __all__ = [
@@ -27,8 +26,10 @@ __all__ = [
     "JsonLimitError",
     "JsonValue",
     "OrjsonError",
+    "FAST_PARSER",
     "count_items",
     "dumps",
+    "fast_parser",
     "freeze",
     "frozen_copy",
     "loads",
@@ -41,9 +42,6 @@ JsonValue: TypeAlias = (
     bool | int | float | str | tuple["JsonValue", ...] | Mapping[str, "JsonValue"] | None
 )
 """A JSON value as the codec hands it out: arrays are tuples, objects read-only mappings."""
-
-orjson_loads = orjson.loads
-OrjsonError = orjson.JSONDecodeError
 
 
 def _reject_constant(name: str) -> float:
@@ -109,7 +107,7 @@ _scan_once: Callable[[str, int], tuple[Any, int]] = vars(_decoder)["scan_once"]
 
 
 def loads(text: str) -> Any:
-    """Parse JSON: orjson for speed, the stdlib decoder for what orjson refuses.
+    """Parse JSON: orjson for speed when installed, the stdlib decoder for the rest.
 
     orjson is several times faster on media packets (the hot path).  It
     refuses lone surrogate escapes, which JSON allows; those and every error
@@ -130,6 +128,29 @@ def stdlib_loads(text: str) -> Any:
     if end != len(text):
         return _decoder.decode(text)
     return value
+
+
+class _NeverRaised(Exception):
+    """Stands for orjson's error when orjson is missing: nothing raises it."""
+
+
+def fast_parser() -> tuple[Callable[[str], Any], type[Exception], bool]:
+    """orjson's parser and error when orjson imports, else :func:`stdlib_loads`.
+
+    Returns ``(loads, error, is_orjson)``.  The stdlib parser gives the same
+    values (:func:`_parse_int`), so callers never see which one they got;
+    with it, ``error`` is never raised and a bad text fails with the stdlib's
+    own message at once.
+    """
+    try:
+        import orjson
+    except ImportError:
+        return stdlib_loads, _NeverRaised, False
+    return orjson.loads, orjson.JSONDecodeError, True
+
+
+orjson_loads, OrjsonError, FAST_PARSER = fast_parser()
+"""The parser for short texts; ``FAST_PARSER`` says whether it is orjson."""
 
 
 _STRING_END = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.S)

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import re
 import signal
 import subprocess
 import threading
@@ -334,7 +335,9 @@ def test_listen_records_streams_over_http(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["stream-a", "stream-b"]
     assert "stream stream-a: recording into" in stdout
     assert "stream stream-a: failover to 127.0.0.1" in stdout
-    assert "stream stream-b: ended (stream_terminated)" in stdout
+    # the stream state (terminated) and the rtms_stopped webhook (stopped) race: both are
+    # the normal end of a stream
+    assert re.search(r"stream stream-b: ended \((stream_terminated|stream_stopped)\)", stdout)
     assert SECRET not in stdout and WEBHOOK_SECRET not in stdout
     for sid, want in (("stream-a", want_a), ("stream-b", want_b)):
         folder = out / sid

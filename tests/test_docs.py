@@ -3,10 +3,16 @@ protocol notes must have every section the code cites."""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import importlib.util
 import pathlib
 import re
 import subprocess
 import sys
+import types
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -110,3 +116,116 @@ def test_every_cited_protocol_section_exists() -> None:
     assert len(cited) > 40, sorted(cited)
     missing = {n: where for n, where in sorted(cited.items()) if n not in headings}
     assert not missing, f"sections cited but not in docs/protocol.md: {missing}"
+
+
+# --- docs/api.md: the Python API, generated -------------------------------------------------
+
+
+def _generator() -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("docs_generate", ROOT / "docs" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_stale_page_is_reported_and_regenerated(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    generate = _generator()
+    page = tmp_path / "api.md"
+    page.write_text("# an old page\n", encoding="utf-8")
+    monkeypatch.setattr(generate, "PAGES", {page: generate.render_api})
+    assert generate.main(["--check"]) == 1
+    assert "docs/api.md stale" in capsys.readouterr().err
+    assert generate.main([]) == 0
+    assert generate.main(["--check"]) == 0
+    assert page.read_text(encoding="utf-8") == (ROOT / "docs" / "api.md").read_text(
+        encoding="utf-8"
+    )
+
+
+def test_the_api_page_covers_connect_stream_options_sinks_and_leaving() -> None:
+    import rtms_transports
+    from rtms_app import sinks
+    from rtms_transports import blocking
+    from rtms_transports._stream import AsyncStream
+
+    page = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    for driver in ("asyncio", "trio", "blocking"):
+        assert f"### `rtms_transports.{driver}.connect`" in page
+        assert f"### `rtms_transports.{driver}.SessionRunner`" in page
+    leaving = page[page.index("## Leaving connect()") : page.index("## Stream")]
+    assert "closes every socket at once" in leaving
+    assert "Zoom is not asked to end the stream" in leaving
+    assert "close_stream()" in leaving
+    for cls in (AsyncStream, blocking.Stream):
+        for name in dir(cls):
+            if not name.startswith("_"):
+                assert f"- `{name}" in page or f"- `await {name}" in page, name
+    proxies = page[page.index("## Proxies") : page.index("## Lower level")]
+    for name in ("socks5h://", "no_proxy", "wss_proxy", "https_proxy", "all_proxy"):
+        assert name in proxies, name
+    for field in dataclasses.fields(rtms_transports.TransportOptions):
+        assert f"| `{field.name}` |" in page
+    for name in sinks.__all__:
+        if not name.isupper():  # constants are not documented one by one
+            assert f"### `{name}" in page, name
+    assert "0x" not in page  # no object addresses: the page is the same on every run
+
+
+# --- the product points only inside the repository ----------------------------------------
+
+_MD_NAME = re.compile(r"(?<![\w/.-])((?:\.\./|[\w-]+/)*[\w-]+\.md)\b")
+
+
+def _help_text() -> str:
+    """Every help screen of the command, as a user reads them."""
+    from rtms_app.cli import build_parser
+
+    parser = build_parser()
+    texts = [parser.format_help()]
+    for action in parser._actions:  # the subcommands' parsers
+        if isinstance(action, argparse._SubParsersAction):
+            texts += [sub.format_help() for sub in action.choices.values()]
+    from rtms_conformance.cli import build_parser as fake_server_parser
+
+    texts.append(fake_server_parser().format_help())
+    return "\n".join(texts)
+
+
+def _dangling(text: str, base: pathlib.Path) -> list[str]:
+    """The ``*.md`` names in ``text`` that are not files of the repository (resolved
+    from the repository root, or from ``base`` for a Markdown page's own links)."""
+    missing = []
+    for name in _MD_NAME.findall(text):
+        found = [(where / name).resolve() for where in (ROOT, base)]
+        if not any(path.is_file() and ROOT in path.parents for path in found):
+            missing.append(name)
+    return missing
+
+
+def test_readme_docs_docstrings_and_help_name_only_files_in_the_repository() -> None:
+    sources = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for package in ("rtms_proto", "transports", "conformance", "app"):
+        sources += sorted((ROOT / package).rglob("*.py"))
+    dangling = {}
+    for path in sources:
+        missing = _dangling(path.read_text(encoding="utf-8"), path.parent)
+        if missing:
+            dangling[str(path.relative_to(ROOT))] = missing
+    help_missing = _dangling(_help_text(), ROOT)
+    if help_missing:
+        dangling["rtms-proto --help"] = help_missing
+    assert not dangling, dangling
+    # The check finds what it looks for: these are what the README links to.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert {"docs/protocol.md", "docs/architecture.md", "docs/api.md"} <= set(
+        _MD_NAME.findall(readme)
+    )
+
+
+def test_the_dangling_check_catches_names_outside_the_repository() -> None:
+    text = "see protocol.md §5, design.md, ../shared/protocol.md and docs/protocol.md"
+    assert _dangling(text, ROOT) == ["protocol.md", "design.md", "../shared/protocol.md"]
+    assert _dangling("[notes](protocol.md)", ROOT / "docs") == []

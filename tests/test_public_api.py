@@ -99,6 +99,7 @@ def test_public_names_are_frozen() -> None:
             "VideoParams",
             "WebhookError",
             "actions",
+            "audio",
             "backoff_delay",
             "enums",
             "events",
@@ -112,7 +113,7 @@ def test_public_names_are_frozen() -> None:
         assert getattr(rtms_proto, name) is not None
 
 
-PUBLIC_MODULES = {"actions", "enums", "events", "messages", "webhooks"}
+PUBLIC_MODULES = {"actions", "audio", "enums", "events", "messages", "webhooks"}
 
 
 def test_only_the_public_modules_have_public_names() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pathlib
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -50,6 +52,35 @@ def test_a_missing_or_empty_section_fails() -> None:
         section("Absent", text)
     with pytest.raises(pytest.fail.Exception, match="'## Empty' section has no python block"):
         section("Empty", text)
+
+
+@pytest.mark.parametrize("index", range(len(python_blocks())))
+def test_every_python_block_runs_when_copied_alone(index: int, tmp_path: pathlib.Path) -> None:
+    """Each block in a fresh interpreter, with nothing from the blocks before it."""
+    block = python_blocks()[index]
+    result = subprocess.run(
+        [sys.executable, "-"],
+        input=block,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, f"README block {index + 1}:\n{block}\n{result.stderr}"
+
+
+def test_a_block_that_needs_an_earlier_one_fails_alone(tmp_path: pathlib.Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-"],
+        input="def f() -> Session: ...\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1 and "NameError" in result.stderr
 
 
 def test_drive_a_connection_yourself_runs() -> None:

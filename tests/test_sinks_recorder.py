@@ -260,3 +260,116 @@ def test_format_bytes() -> None:
     assert format_bytes(12_345) == "12.3 kB"
     assert format_bytes(3_100_000) == "3.1 MB"
     assert format_bytes(5 * 10**15) == "5000.0 TB"
+
+
+def _ending(reason: FailureReason = FailureReason.CLOSED_BY_SERVER) -> list[ev.Event]:
+    """Zoom closes the audio socket, then says the stream is over."""
+    from rtms_proto.enums import StreamState
+
+    return [
+        ev.SocketClosed(sock=AUDIO_SOCK, by_peer=True, code=1000),
+        ev.ReconnectScheduled(
+            scope=ev.ReconnectScope.MEDIA,
+            media_type=MediaType.AUDIO,
+            attempt=1,
+            delay=0.8,
+            reason=reason,
+        ),
+        ev.StreamStateChanged(state=StreamState.TERMINATED, reason=None, timestamp=5),
+    ]
+
+
+def _types(path: Path) -> list[object]:
+    return [line["type"] for line in jsonl(path / "events.jsonl")]
+
+
+def test_a_clean_end_drops_the_reconnect_it_never_made(tmp_path: Path) -> None:
+    rec = Recorder(tmp_path)
+    for i, event in enumerate(_ending()):
+        rec.handle(event, 3.0 + i / 1000)
+    assert rec.stats.state != "reconnecting"  # held back: the display does not flicker
+    rec.handle(ev.SessionEnded(why=ev.EndReason.STREAM_TERMINATED, detail="over"), 3.01)
+    rec.close()
+    assert _types(tmp_path) == ["SocketClosed", "StreamStateChanged", "SessionEnded"]
+    assert rec.stats.reconnects == 0
+
+
+def test_a_reconnect_that_happens_or_a_failure_keeps_every_line(tmp_path: Path) -> None:
+    made = tmp_path / "made"
+    rec = Recorder(made)
+    events = _ending()[:2]
+    for event in events:
+        rec.handle(event, 1.0)
+    rec.handle(
+        ev.ReconnectStarted(scope=ev.ReconnectScope.MEDIA, media_type=MediaType.AUDIO, attempt=1),
+        1.8,
+    )
+    rec.close()
+    assert _types(made) == ["SocketClosed", "ReconnectScheduled", "ReconnectStarted"]
+    assert [line["t"] for line in jsonl(made / "events.jsonl")] == [1.0, 1.0, 1.8]
+
+    failed = tmp_path / "failed"
+    rec = Recorder(failed)
+    for event in _ending():
+        rec.handle(event, 1.0)
+    rec.handle(ev.SessionEnded(why=ev.EndReason.FATAL_ERROR, detail="broken"), 1.1)
+    rec.close()
+    assert _types(failed) == [
+        "SocketClosed",
+        "ReconnectScheduled",
+        "StreamStateChanged",
+        "SessionEnded",
+    ]
+    # other reasons are never held back
+    other = tmp_path / "other"
+    rec = Recorder(other)
+    rec.handle(_ending(FailureReason.KEEPALIVE_TIMEOUT)[1], 1.0)
+    assert rec.stats.state == "reconnecting"
+    rec.close()
+
+
+def test_held_events_are_bounded(tmp_path: Path) -> None:
+    from rtms_app.sinks.recorder import HOLD_EVENTS, HOLD_SECONDS
+
+    by_count = tmp_path / "count"
+    rec = Recorder(by_count)
+    rec.handle(_ending()[1], 0.0)
+    for i in range(HOLD_EVENTS - 2):
+        rec.handle(ev.ActiveSpeakerChanged(user_id=i, user_name=None, timestamp=i), 0.1)
+    assert rec.events.lines == 0  # all held so far
+    rec.handle(ev.ActiveSpeakerChanged(user_id=0, user_name=None, timestamp=0), 0.1)
+    assert rec.events.lines == HOLD_EVENTS  # the 64th event writes them all
+    rec.close()
+
+    by_time = tmp_path / "time"
+    rec = Recorder(by_time)
+    rec.handle(_ending()[1], 0.0)
+    rec.handle(ev.ActiveSpeakerChanged(user_id=1, user_name=None, timestamp=1), HOLD_SECONDS)
+    assert rec.events.lines == 0
+    rec.handle(ev.ActiveSpeakerChanged(user_id=2, user_name=None, timestamp=2), HOLD_SECONDS + 0.1)
+    assert rec.events.lines == 3
+    rec.close()
+    assert _types(by_time) == ["ReconnectScheduled", "ActiveSpeakerChanged", "ActiveSpeakerChanged"]
+
+    at_close = tmp_path / "close"
+    rec = Recorder(at_close)
+    rec.handle(_ending()[1], 0.0)
+    rec.close()
+    assert _types(at_close) == ["ReconnectScheduled"]
+
+
+def test_discard_removes_what_a_recording_left_and_the_folder_it_made(tmp_path: Path) -> None:
+    made = tmp_path / "new"
+    rec = Recorder(made, RecorderOptions(expect=MediaType.TRANSCRIPT | MediaType.CHAT))
+    rec.handle(ev.VideoReceived(data=b"\xff\xd8\xff", user_id=1, timestamp=1), 0.0)
+    rec.handle(ev.SessionEnded(why=ev.EndReason.FATAL_ERROR, detail="x"), 0.1)
+    rec.discard()
+    assert not made.exists()
+
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "mine.txt").write_text("not the recorder's")
+    rec = Recorder(kept)
+    rec.handle(ev.SessionEnded(why=ev.EndReason.FATAL_ERROR, detail="x"), 0.1)
+    rec.discard()
+    assert sorted(p.name for p in kept.iterdir()) == ["mine.txt"]

@@ -77,3 +77,62 @@ def test_log_lines_escape_server_text(capsys: pytest.CaptureFixture[str]) -> Non
     assert err.count("\n") == 1 and err.endswith("\n")
     assert not RAW_CONTROL.search(err[:-1])
     assert "WARNING socket failed: rejected: \\x1b]0;pwned\\x07" in err
+
+
+def test_fit_counts_terminal_columns() -> None:
+    from rtms_app.terminal import columns, fit
+
+    assert columns("山田太郎") == 8 and columns("e\u0301") == 1 and columns("👩\u200d💻") == 4
+    assert fit("abcdef", 6) == "abcdef"
+    assert fit("abcdefg", 6) == "abcde…"
+    assert fit("山田太郎", 6) == "山田…"  # a wide character is never cut in half
+    assert columns(fit("山田太郎", 6)) <= 6
+    assert fit("abc", 0) == ""
+
+
+def test_progress_lines_fit_a_narrow_terminal() -> None:
+    stats = Stats()
+    stats.participants = {i: f"Participant with a long name {i}" for i in range(9)}
+    stats.speaker = "Participant with a long name 3"
+    stats.count("audio", 640)
+    stats.audio_seconds = 12.34
+    out = io.StringIO()
+    progress = Progress(out, enabled=True, clock=lambda: 0.0, columns=lambda: 40)
+    progress.update(stats)
+    lines = [re.sub(r"\x1b\[\d*[A-Za-z]", "", line) for line in out.getvalue().splitlines()]
+    assert lines and all(len(line) <= 39 for line in lines), lines
+    assert lines[-1].startswith("  participants: 9 (") and lines[-1].endswith("…")
+    assert "12.3 s" in render(stats, 1.0)[1]
+
+
+def test_vv_turns_on_debug_for_our_loggers_only(capsys: pytest.CaptureFixture[str]) -> None:
+    from rtms_app.cli import OUR_LOGGERS
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in OUR_LOGGERS}
+    try:
+        _setup_logging(2)
+        logging.getLogger("asyncio").debug("Using selector: EpollSelector")
+        logging.getLogger("rtms_transports").debug("[s signaling#1] sent 120 bytes")
+        logging.getLogger("rtms_app.webhook").info("webhook: answered")
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+        for name, old in levels.items():
+            logging.getLogger(name).setLevel(old)
+    err = capsys.readouterr().err
+    assert "Using selector" not in err
+    assert "DEBUG [s signaling#1] sent 120 bytes" in err
+    assert "INFO webhook: answered" in err
+
+
+def test_progress_width_has_a_floor() -> None:
+    out = io.StringIO()
+    progress = Progress(out, enabled=True, clock=lambda: 0.0, columns=lambda: 3)
+    progress.update(Stats())
+    lines = [re.sub(r"\x1b\[\d*[A-Za-z]", "", line) for line in out.getvalue().splitlines()]
+    assert lines and all(len(line) <= 10 for line in lines)  # never below 10 columns
+    assert any(len(line) == 10 for line in lines)

@@ -134,7 +134,7 @@ def test_transport_options_are_validated_and_never_show_secrets() -> None:
         {"max_events": 0},
         {"read_size": 10},
         {"backpressure": "block"},
-        {"proxy": "socks5://p:1"},
+        {"proxy": "https://p:1"},
         {"proxy": "http://:1"},
         {"proxy": "http://p:1/path"},
         {"proxy": "http://p:notaport"},

@@ -60,9 +60,10 @@ from rtms_proto import events
 from rtms_transports import TransportOptions
 from rtms_transports.blocking import connect
 
-def speakers(webhook_body: bytes, proxy: str | None = None, allowed_hosts=("zoom.us",)) -> set:
+def speakers(webhook_body: bytes, proxy: str | bool = True, allowed_hosts=("zoom.us",)) -> set:
     names = set()
-    options = TransportOptions(proxy=proxy)  # e.g. "http://user:password@proxy:3128"
+    # True: from https_proxy / no_proxy; or e.g. "socks5h://user:password@proxy:1080"
+    options = TransportOptions(proxy=proxy)
     with connect(webhook_body, options=options, allowed_hosts=allowed_hosts) as stream:
         for event in stream:  # the stream's own thread answers keep-alives meanwhile
             if isinstance(event, events.TranscriptReceived) and event.user_name:

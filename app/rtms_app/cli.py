@@ -16,9 +16,18 @@ Subcommands:
     ``listen`` answers ``GET /healthz``, ``/readyz`` and ``/metrics``
     (:mod:`.observability`).
 ``replay``
-    re-run a ``--save-wire`` recording through the core and rewrite the files.
+    re-run a ``--save-wire`` recording through the core and write the files
+    again, into a new or empty ``--out`` folder (``--in-place``: the
+    recording's own folder).
 ``fake-server``
-    the fake RTMS server alone (see ``rtms-proto fake-server --help``).
+    the fake RTMS server alone, a fresh meeting for every client (see
+    ``rtms-proto fake-server --help``); ``rtms-proto fake-server | rtms-proto
+    record --payload -`` records from it.
+
+``record`` refuses an ``--out`` folder that is not empty (``--force``: write
+into it anyway) and ``demo`` takes the next free ``DIR-2``, ``DIR-3`` ...,
+so that two recordings are never mixed; a recording that never connected
+leaves no folder behind.
 
 Exit status: 0 when the stream ended normally, 1 when it could not be joined
 or ended on an error (a file that cannot be written: the line names the file
@@ -44,7 +53,6 @@ import signal
 import ssl
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -65,12 +73,14 @@ from rtms_proto import (
     SessionConfig,
     VideoParams,
     WebhookError,
+    __version__,
 )
 from rtms_proto import events as ev
 from rtms_proto.enums import AudioChannel, AudioSampleRate, Codec, DataOption
 from rtms_proto.webhooks import Disposition, RtmsStarted, WebhookErrorKind, WebhookRejected
 from rtms_transports import CA_ENV, CLIENT_ENV, SECRET_ENV, TransportOptions, session_config
 
+from ._signals import on_signals
 from .observability import Observability
 from .progress import Progress, format_bytes
 from .recording import FLAVOURS, OK_ENDS, StreamJob, run_job
@@ -208,6 +218,16 @@ def _add_media_options(p: argparse.ArgumentParser, default_media: str) -> None:
         help="video and screen share as JPEG files (default), PNG files or an H.264 stream",
     )
     g.add_argument(
+        "--buffer-data",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Zoom keeps a stream's audio from the moment it started (up to 60 s) until you "
+        "connect, and delivers that backlog first: a recording started 10 s into a meeting "
+        "then begins with those 10 s of audio, while video and transcript start when you "
+        "connect.  --no-buffer-data starts the audio when you connect (default: Zoom's, "
+        "which keeps the backlog; docs/protocol.md §6.7)",
+    )
+    g.add_argument(
         "--no-gap-fill",
         dest="gap_fill",
         action="store_false",
@@ -237,7 +257,9 @@ def _add_run_options(p: argparse.ArgumentParser, *, wire: bool = True) -> None:
         "--verbose",
         action="count",
         default=0,
-        help="log connections to stderr (-vv: debug); secrets are never logged",
+        help="log connections, reconnects (socket, delay, reason) and, for listen, every "
+        "webhook decision with its reason to stderr (-vv: also our debug lines); "
+        "secrets are never logged",
     )
 
 
@@ -263,6 +285,14 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         metavar="HOST",
         help="also connect to this host (and its subdomains): server URLs outside "
         f"Zoom's domains ({', '.join(DEFAULT_ALLOWED_HOSTS)}) are refused otherwise",
+    )
+    g.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="connect through this proxy: http://, socks5:// (name resolved here) or "
+        "socks5h:// (by the proxy), [user:password@]host[:port]; 'direct' for none. "
+        "Default: from the environment (no_proxy, wss_proxy, https_proxy, all_proxy), "
+        "where a password is not in the process list",
     )
 
 
@@ -316,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
         "transcripts as JSON lines and WebVTT, chat, events, video frames.",
         epilog="Start with 'rtms-proto demo': it needs no Zoom account and no network.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = sub.add_parser(
@@ -325,7 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
         "CA), record its synthetic meeting with live progress, and list the files written.",
     )
     demo.add_argument(
-        "--out", type=Path, default=Path("rtms-demo"), metavar="DIR", help="default: rtms-demo"
+        "--out",
+        type=Path,
+        default=Path("rtms-demo"),
+        metavar="DIR",
+        help="default: rtms-demo; when DIR is not empty, a fresh DIR-2, DIR-3 ... is used "
+        "(and named)",
     )
     demo.add_argument(
         "--duration",
@@ -349,9 +385,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--payload",
         required=True,
         metavar="FILE",
-        help="the webhook body or its payload, as JSON ('-': standard input)",
+        help="the webhook body or its payload, as JSON ('-': standard input, where the "
+        "first JSON document is read without waiting for the end of input, so that "
+        "'rtms-proto fake-server | rtms-proto record --payload -' works)",
     )
-    record.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    record.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="output folder; one that is not empty is refused unless --force",
+    )
+    record.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder that is not empty (files of the same name are replaced, "
+        "others stay: two recordings may then be mixed)",
+    )
     _add_run_options(record)
     _add_server_options(record)
     _add_media_options(record, "audio,transcript")
@@ -392,13 +442,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser(
         "replay",
-        help="re-run a --save-wire recording and rewrite its files",
+        help="re-run a --save-wire recording and write its files again",
         description="Feed the raw inbound frames saved with --save-wire through a fresh "
-        "session (no network) and write the files again.",
+        "session (no network) and write the files again: into a new or empty --out folder, "
+        "or with --in-place over the recording's own files.",
     )
     rep.add_argument("file", type=Path, metavar="FILE", help="the wire recording")
+    where = rep.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where to write; one that is not empty is refused unless --force",
+    )
+    where.add_argument(
+        "--in-place",
+        action="store_true",
+        help="rewrite the files in FILE's folder (the recording's own files are replaced)",
+    )
     rep.add_argument(
-        "--out", type=Path, metavar="DIR", help="where to write (default: FILE's folder)"
+        "--force", action="store_true", help="write into an --out folder that is not empty"
     )
     rep.add_argument(
         "--gap-fill",
@@ -412,7 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser(
         "fake-server",
-        help="serve a synthetic meeting to any RTMS client (see: fake-server --help)",
+        help="serve a synthetic meeting to every RTMS client until stopped "
+        "(see: fake-server --help)",
         add_help=False,
     )
     return parser
@@ -427,13 +491,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list and args_list[0] == "fake-server":
         from rtms_conformance.cli import fake_server_main
 
-        return fake_server_main(args_list[1:])
+        try:
+            return fake_server_main(args_list[1:])
+        except ImportError as exc:  # --tls without trustme: one line, not a traceback
+            if exc.name != "trustme":
+                raise
+            _error(f"{PROG} fake-server", _DEMO_EXTRA)
+            return EXIT_USAGE
     parser = build_parser()
     args = parser.parse_args(args_list)
     _setup_logging(args.verbose)
     func: Callable[[argparse.Namespace], int] = args.func
     prog = f"{PROG} {args.command}"
     try:
+        if args.command == "demo":
+            _need_demo_extra()
         return func(args)
     except UsageError as exc:
         _error(prog, str(exc))
@@ -443,7 +515,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signal.SIGINT
 
 
+_DEMO_EXTRA = (
+    "the fake server's TLS needs trustme, which the 'demo' extra installs:"
+    " pip install 'rtms-proto[demo]'"
+)
+
+
+def _need_demo_extra() -> None:
+    """Refuse before anything is written when trustme (the demo's throwaway CA) is missing."""
+    try:
+        import trustme  # noqa: F401
+    except ImportError:
+        raise UsageError(_DEMO_EXTRA) from None
+
+
+OUR_LOGGERS = ("rtms_proto", "rtms_transports", "rtms_app", "rtms_conformance")
+"""The loggers ``-vv`` turns to DEBUG (other libraries' debug lines stay hidden)."""
+
+
 def _setup_logging(verbose: int) -> None:
+    """No log by default; ``-v``: INFO and above; ``-vv``: also our own DEBUG lines."""
     root = logging.getLogger()
     if verbose <= 0:
         # A handler somewhere keeps logging's last-resort printer quiet.
@@ -452,7 +543,10 @@ def _setup_logging(verbose: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    root.setLevel(logging.INFO)
+    if verbose > 1:
+        for name in OUR_LOGGERS:
+            logging.getLogger(name).setLevel(logging.DEBUG)
 
 
 class _PrintableFormatter(logging.Formatter):
@@ -528,7 +622,13 @@ def _transport_options(args: argparse.Namespace) -> TransportOptions:
         except (OSError, ssl.SSLError) as exc:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise UsageError(f"cannot load the CA file {ca!r} ({source}): {why}") from None
-    return TransportOptions(ca_file=ca)
+    proxy: str | bool | None = True  # from the environment
+    if args.proxy is not None:
+        proxy = None if args.proxy.strip().lower() == "direct" else args.proxy
+    try:
+        return TransportOptions(ca_file=ca, proxy=proxy)
+    except InvalidConfig as exc:  # the message never holds the password
+        raise UsageError(f"--proxy: {exc}") from None
 
 
 def _check_flavour(flavour: str) -> None:
@@ -554,6 +654,7 @@ def _config(
             media=args.media,
             layout=Layout(args.layout),
             params=_params(args),
+            buffer_data=args.buffer_data,
             allowed_hosts=_allowed_hosts(args),
         )
     except WebhookRejected as exc:
@@ -570,9 +671,43 @@ def _config(
         raise UsageError(str(exc)) from None
 
 
+PAYLOAD_LIMIT = 1 << 20
+"""The most bytes of a webhook body ``--payload`` reads (Zoom's are under 2 kB)."""
+
+
+def _read_document(stream: IO[bytes]) -> bytes:
+    """The first JSON document on ``stream``, returned as soon as it is whole: the
+    writer (``rtms-proto fake-server | rtms-proto record --payload -``) may keep its
+    end of the pipe open.  Anything after the document is left unread."""
+    data = b""
+    decoder = json.JSONDecoder()
+    while True:
+        read1 = getattr(stream, "read1", None)
+        chunk = read1(65536) if read1 is not None else stream.read(65536)
+        data += chunk
+        text = data.decode("utf-8", "replace").lstrip()
+        if text:
+            try:
+                _, end = decoder.raw_decode(text)
+            except (ValueError, RecursionError):
+                pass
+            else:
+                return text[:end].encode()
+        if not chunk:
+            return data  # the end: not one whole document, reported by the caller
+        if len(data) > PAYLOAD_LIMIT:
+            raise UsageError(f"the payload is larger than {PAYLOAD_LIMIT} bytes")
+
+
 def _read_payload(name: str) -> bytes | Mapping[str, object]:
     try:
-        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        if name == "-":
+            raw = _read_document(sys.stdin.buffer)
+        else:
+            with Path(name).open("rb") as f:
+                raw = f.read(PAYLOAD_LIMIT + 1)
+            if len(raw) > PAYLOAD_LIMIT:
+                raise UsageError(f"the payload is larger than {PAYLOAD_LIMIT} bytes")
     except OSError as exc:
         raise UsageError(f"cannot read the payload {name!r}: {exc.strerror or exc}") from None
     try:
@@ -584,6 +719,40 @@ def _read_payload(name: str) -> bytes | Mapping[str, object]:
     if "event" in obj and "payload" in obj:
         return raw  # the whole body, parsed from the bytes as received
     return obj
+
+
+def _is_empty(folder: Path) -> bool:
+    """True when ``folder`` does not exist or holds nothing (a file is not a folder:
+    creating it fails later, with its own message)."""
+    try:
+        return not folder.is_dir() or next(folder.iterdir(), None) is None
+    except OSError:
+        return True  # unreadable: creating the files says why
+
+
+def _check_empty(folder: Path, *, force: bool) -> None:
+    """Refuse to write a recording over another one (two would be mixed silently)."""
+    if not force and not _is_empty(folder):
+        raise UsageError(
+            f"{str(folder)!r} is not empty: choose another --out, or pass --force "
+            "to write into it anyway"
+        )
+
+
+def _fresh_folder(folder: Path) -> Path:
+    """``folder`` when empty, else the first empty ``folder-2``, ``folder-3`` ..."""
+    if _is_empty(folder):
+        return folder
+    if not folder.name:  # ".": number the folder's own name
+        folder = folder.resolve()
+    if not folder.name:
+        raise UsageError(f"{str(folder)!r} is not empty: choose another --out")
+    n = 2
+    chosen = folder
+    while not _is_empty(chosen):
+        chosen = folder.with_name(f"{folder.name}-{n}")
+        n += 1
+    return chosen
 
 
 def _recorder(folder: Path, args: argparse.Namespace, media: MediaType) -> Recorder:
@@ -627,6 +796,7 @@ def _wire_path(args: argparse.Namespace, folder: Path) -> Path | None:
 
 
 def _recorder_settings(args: argparse.Namespace) -> dict[str, object]:
+    """What the wire log keeps of the recorder's settings, for ``replay``."""
     return {"gap_fill": bool(args.gap_fill)}
 
 
@@ -666,6 +836,14 @@ def _exit_status(job: StreamJob, ended: ev.SessionEnded, prog: str) -> int:
     return EXIT_FAILED
 
 
+def _recorded_seconds(job: StreamJob) -> float:
+    """How long the recording is: its seconds of audio, else the session's duration."""
+    audio = job.recorder.stats.audio_seconds
+    if audio > 0:
+        return audio
+    return job.session.elapsed or 0.0
+
+
 def _summary(files: list[WrittenFile], folder: Path, out: IO[str]) -> None:
     if not files:
         return
@@ -686,12 +864,26 @@ def _summary(files: list[WrittenFile], folder: Path, out: IO[str]) -> None:
 
 
 def _close(job: StreamJob) -> tuple[list[WrittenFile], OSError | None]:
-    """Close the job's files; what was written, and the first write that failed."""
+    """Close the job's files; what was written, and the first write that failed.
+
+    A job that never connected keeps nothing: its files (empty text files, the
+    events of the failed attempt, which the error line sums up) and the folder
+    it created are removed, so no half-made recording is left behind.
+    """
+    failure: OSError | None
     try:
         files = job.close()
     except OSError as exc:  # the wire log's last write
-        return job.recorder.files(), job.recorder.failure or exc
-    return files, job.recorder.failure
+        files, failure = job.recorder.files(), job.recorder.failure or exc
+    else:
+        failure = job.recorder.failure
+    if not job.connected:
+        if job.wire is not None:
+            with contextlib.suppress(OSError):
+                job.wire.path.unlink(missing_ok=True)
+        job.recorder.discard()
+        return [], failure
+    return files, failure
 
 
 def _run(
@@ -733,6 +925,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     config = _config(source, args, _credentials(args))
     options = _transport_options(args)
     folder: Path = args.out
+    _check_empty(folder, force=args.force)
     recorder = _recorder(folder, args, config.media)
     progress = Progress(
         sys.stderr, title=f"recording {config.stream.rtms_stream_id}", kinds=_kinds(config.media)
@@ -749,7 +942,8 @@ def _cmd_record(args: argparse.Namespace) -> int:
     status, files = _run(job, args, options, prog, progress)
     if not args.quiet and job.connected:
         sid = printable(config.stream.rtms_stream_id)
-        sys.stdout.write(f"Recorded stream {sid} into {folder}/:\n")
+        seconds = _recorded_seconds(job)
+        sys.stdout.write(f"Recorded {seconds:.1f} s of stream {sid} into {folder}/:\n")
         _summary(files, folder, sys.stdout)
     return status
 
@@ -778,7 +972,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     prog = f"{PROG} demo"
     _check_flavour(args.transport)
-    folder: Path = args.out
+    folder: Path = _fresh_folder(args.out)
+    if folder != args.out:
+        sys.stderr.write(f"{args.out}/ is not empty: recording into {folder}/\n")
     recorder = _recorder(folder, args, args.media)
     client_id = "demo-" + secrets.token_hex(4)
     client_secret = secrets.token_urlsafe(24)
@@ -787,6 +983,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         client_id=client_id,
         client_secret=client_secret,
         epoch_ms=round(time.time() * 1000 - time.monotonic() * 1000),
+        video_pictures=True,
     )
     with tempfile.TemporaryDirectory(prefix="rtms-demo-") as tmp:
         ca_path = tls.write_ca(Path(tmp) / "ca.pem")
@@ -811,6 +1008,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 media=args.media,
                 layout=Layout(args.layout),
                 params=_params(args),
+                buffer_data=args.buffer_data,
                 allowed_hosts=("127.0.0.1",),
             )
             progress = Progress(sys.stderr, title="rtms-proto demo", kinds=_kinds(args.media))
@@ -827,7 +1025,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             options = TransportOptions(ca_file=str(ca_path))
             status, files = _run(job, args, options, prog, progress)
     if not args.quiet and job.connected:
-        sys.stdout.write(f"Recorded a {args.duration:g} s synthetic meeting into {folder}/:\n")
+        seconds = _recorded_seconds(job)
+        if job.interrupt is not None or seconds < args.duration - 0.5:
+            what = f"the first {seconds:.1f} s of a {args.duration:g} s synthetic meeting"
+        else:
+            what = f"a {args.duration:g} s synthetic meeting"
+        sys.stdout.write(f"Recorded {what} into {folder}/:\n")
         _summary(files, folder, sys.stdout)
         wav = folder / "audio.wav"
         if wav.exists():
@@ -844,6 +1047,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     prog = f"{PROG} replay"
     path: Path = args.file
     folder: Path = args.out if args.out is not None else path.parent
+    if args.out is not None:
+        _check_empty(folder, force=args.force)
     try:
         header = read_wire_header(path)
     except OSError as exc:
@@ -852,9 +1057,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     settings = header.get("recorder") or {}
     gap_fill = bool(settings.get("gap_fill", True)) if args.gap_fill is None else args.gap_fill
-    recorder = Recorder(
-        folder, RecorderOptions(gap_fill=gap_fill, expect=MediaType(int(header["media"])))
-    )
+    try:
+        recorder = Recorder(
+            folder, RecorderOptions(gap_fill=gap_fill, expect=MediaType(int(header["media"])))
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot write to {str(folder)!r}: {exc.strerror or exc}") from None
     try:
         _, ended = replay(path, recorder.handle)
     except (RtmsError, ValueError, KeyError, OSError) as exc:
@@ -1112,7 +1320,8 @@ async def _listen(
         await server.start(args.host, args.port)
     except OSError as exc:
         raise UsageError(
-            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+            f"cannot listen on {args.host}:{args.port}: "
+            f"{os.strerror(exc.errno) if exc.errno else exc}"
         ) from None
     interrupted: list[int] = []
 
@@ -1125,11 +1334,8 @@ async def _listen(
         interrupted.append(signum)
         streams.interrupt(signum)
 
-    installed = []
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal, int(sig))
-            installed.append(sig)
+    signals = contextlib.ExitStack()
+    signals.enter_context(on_signals(loop, on_signal))  # Windows: signal.signal
     host = f"[{args.host}]" if ":" in args.host else args.host
     streams.say(
         f"listening for Zoom webhooks on http://{host}:{server.port}/ (Ctrl-C to stop)",
@@ -1141,8 +1347,7 @@ async def _listen(
         if streams.tasks:
             await asyncio.wait(streams.tasks, timeout=options.close_timeout + 15)
     finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
+        signals.close()
     return EXIT_FAILED if streams.failed and args.once else EXIT_OK
 
 

@@ -39,7 +39,6 @@ import os
 import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ from rtms_proto import events as ev
 from rtms_proto.webhooks import Disposition, RtmsStarted, RtmsStopped
 from rtms_transports import TransportOptions
 
+from ._signals import on_signals
 from .observability import Observability, QueueView
 from .sinks import Recorder, RecorderOptions
 from .sinks._files import safe_name
@@ -356,37 +356,42 @@ async def _serve(settings: FleetSettings, node: Node) -> int:
         return EXIT_FAILED
     runner = loop.create_task(fleet.run())
     signals: asyncio.Queue[int] = asyncio.Queue()
-    installed = []
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, signals.put_nowait, int(sig))
-            installed.append(sig)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    sys.stdout.write(
-        f"listening for Zoom webhooks on http://{host}:{server.port}/ as node "
-        f"{printable(settings.node)} of the fleet (SIGTERM: hand over and stop)\n"
-    )
-    sys.stdout.flush()
     try:
-        first = await signals.get()
-        if first == signal.SIGTERM:
-            obs.stopping = "draining"
-            LOG.info("node %s: draining", settings.node)
-            drain = loop.create_task(node.drain())
-            second = loop.create_task(signals.get())
-            await asyncio.wait({drain, second}, return_when=asyncio.FIRST_COMPLETED)
-            if not drain.done():
-                drain.cancel()
-            second.cancel()
-        obs.stopping = "stopping"
-        fleet.stop_now()
-        if fleet.tasks:
-            await asyncio.wait(set(fleet.tasks), timeout=settings.options.close_timeout + 5)
+        with on_signals(loop, signals.put_nowait):
+            sys.stdout.write(
+                f"listening for Zoom webhooks on http://{host}:{server.port}/ as node "
+                f"{printable(settings.node)} of the fleet (SIGTERM: hand over and stop)\n"
+            )
+            sys.stdout.flush()
+            await _until_stopped(settings, node, fleet, obs, signals)
     finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
         runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await runner
         await server.close()
     return EXIT_OK
+
+
+async def _until_stopped(
+    settings: FleetSettings,
+    node: Node,
+    fleet: _Fleet,
+    obs: Observability,
+    signals: asyncio.Queue[int],
+) -> None:
+    """SIGTERM: drain (a second signal cuts it short); SIGINT: stop at once."""
+    loop = asyncio.get_running_loop()
+    first = await signals.get()
+    if first == signal.SIGTERM:
+        obs.stopping = "draining"
+        LOG.info("node %s: draining", settings.node)
+        drain = loop.create_task(node.drain())
+        second = loop.create_task(signals.get())
+        await asyncio.wait({drain, second}, return_when=asyncio.FIRST_COMPLETED)
+        drain.cancel()
+        second.cancel()
+    obs.stopping = "stopping"
+    fleet.stop_now()
+    if fleet.tasks:
+        await asyncio.wait(set(fleet.tasks), timeout=settings.options.close_timeout + 5)

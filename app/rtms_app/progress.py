@@ -7,17 +7,21 @@ and does nothing when the stream is not a terminal (pipes, files, CI logs).
 Participant and speaker names and the title come from the network: they are
 shown through :func:`~.terminal.printable` (control characters escaped, each
 name at most 40 characters), so a name cannot move the cursor or break the block.
+Every line is cut to the terminal's width (read again at each redraw, so a
+resized window is followed): a line that wrapped would make the redraw, which
+moves the cursor up one row per line, leave stale rows behind.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
 from .sinks.recorder import MEDIA_KINDS, Stats
-from .terminal import printable
+from .terminal import fit, printable
 
 __all__ = ["Progress", "format_bytes", "render"]
 
@@ -45,11 +49,17 @@ def _clock(seconds: float) -> str:
 
 
 def render(
-    stats: Stats, elapsed: float, *, title: str = "rtms-proto", kinds: Iterable[str] = ()
+    stats: Stats,
+    elapsed: float,
+    *,
+    title: str = "rtms-proto",
+    kinds: Iterable[str] = (),
+    width: int | None = None,
 ) -> list[str]:
     """The progress block for ``stats`` after ``elapsed`` seconds.
 
     Media types listed in ``kinds`` are shown even while nothing has arrived.
+    With ``width``, every line takes at most that many terminal columns.
     """
     shown = set(kinds)
     lines = [
@@ -59,7 +69,10 @@ def render(
     for kind in MEDIA_KINDS:
         c = stats.counts[kind]
         if c.messages or kind in shown:
-            lines.append(f"  {kind:<11}{c.messages:>8} msgs {format_bytes(c.bytes):>10}")
+            line = f"  {kind:<11}{c.messages:>8} msgs {format_bytes(c.bytes):>10}"
+            if kind == "audio" and stats.audio_seconds:
+                line += f"  {stats.audio_seconds:7.1f} s recorded"
+            lines.append(line)
     count = len(stats.participants)
     names = [
         printable(name or f"user {uid}", _NAME)
@@ -70,6 +83,8 @@ def render(
     if stats.speaker:
         line += f"; speaking: {printable(stats.speaker, _NAME)}"
     lines.append(line)
+    if width is not None:
+        lines = [fit(line, width) for line in lines]
     return lines
 
 
@@ -79,6 +94,9 @@ class Progress:
     ``enabled`` None means "when ``stream.isatty()``".  Call :meth:`update`
     as often as you like (it redraws at most every ``interval`` seconds) and
     :meth:`finish` at the end, which draws the last state and moves below it.
+    ``columns`` gives the terminal's width (default: asked of ``stream``, 80
+    when it cannot say); lines are kept one column narrower, so that none
+    reaches the last column (where some terminals wrap at once).
     """
 
     def __init__(
@@ -90,8 +108,10 @@ class Progress:
         enabled: bool | None = None,
         interval: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
+        columns: Callable[[], int] | None = None,
     ) -> None:
         self.stream = stream
+        self._columns = columns if columns is not None else self._ask_columns
         self.title = title
         self.kinds = tuple(kinds)
         if enabled is None:
@@ -112,7 +132,8 @@ class Progress:
         if not force and self._last is not None and now - self._last < self.interval:
             return
         self._last = now
-        lines = render(stats, now - self._started, title=self.title, kinds=self.kinds)
+        width = max(10, self._columns() - 1)
+        lines = render(stats, now - self._started, title=self.title, kinds=self.kinds, width=width)
         out = []
         if self._drawn:
             out.append(f"\x1b[{self._drawn}F")  # back to the first line of the block
@@ -122,6 +143,12 @@ class Progress:
         self.stream.write("".join(out))
         self.stream.flush()
         self._drawn = max(self._drawn, len(lines))
+
+    def _ask_columns(self) -> int:
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns or 80
+        except (AttributeError, OSError, ValueError):
+            return 80
 
     def clear(self) -> None:
         """Erase the block (before printing an error line in its place)."""

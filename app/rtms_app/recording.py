@@ -37,6 +37,7 @@ from rtms_proto import events as ev
 from rtms_proto.enums import FailureReason
 from rtms_transports import TransportOptions
 
+from ._signals import on_signals
 from .sinks import (
     Recorder,
     Stats,
@@ -246,16 +247,10 @@ async def _run_asyncio(job: StreamJob, options: TransportOptions) -> ev.SessionE
     runner = SessionRunner(job.session, job.handle, options=options)
     job.bind(runner.command, runner.abort)
     loop = asyncio.get_running_loop()
-    installed = []
-    if threading.current_thread() is threading.main_thread():
-        for sig in _SIGNALS:
-            loop.add_signal_handler(sig, job.request_interrupt, int(sig))
-            installed.append(sig)
     try:
-        return await runner.run()
+        with on_signals(loop, job.request_interrupt):  # Windows: signal.signal
+            return await runner.run()
     finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
         job.bind(None)
 
 

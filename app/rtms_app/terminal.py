@@ -10,8 +10,9 @@ the ``rtms-proto`` command prints with text from the network goes through it.
 from __future__ import annotations
 
 import re
+import unicodedata
 
-__all__ = ["printable"]
+__all__ = ["columns", "fit", "printable"]
 
 # C0 and C1 controls and DEL (ESC, BEL, CR, LF, TAB, CSI ...), line and paragraph
 # separators, the bidi embedding, override and isolate controls and marks, and lone
@@ -38,3 +39,32 @@ def printable(text: object, limit: int | None = 300) -> str:
         value = value[:limit]
     value = _UNSAFE.sub(_escape, value)
     return value + "…" if cut else value
+
+
+def _cells(char: str) -> int:
+    """Terminal cells one character takes: 0 (combining, format), 2 (wide) or 1."""
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def columns(text: str) -> int:
+    """How many terminal columns ``text`` (printable, one line) takes."""
+    return sum(_cells(c) for c in text)
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` columns (wide characters count two), ending in
+    ``…`` when cut, so that a line never wraps on a terminal that wide."""
+    if columns(text) <= width:
+        return text
+    room = max(0, width - 1)
+    used = 0
+    out = []
+    for char in text:
+        cells = _cells(char)
+        if used + cells > room:
+            break
+        used += cells
+        out.append(char)
+    return "".join(out) + "…" if width > 0 else ""

@@ -19,7 +19,11 @@ Two layers:
   reply is written before the action runs ("reply 200 at once"); an action
   that fails is logged, never silent.
 
-Nothing here logs or returns a secret or a signature.
+Every decision is logged at INFO on ``rtms_app.webhook`` with its reason (a
+refusal and why, a URL validation answered, a duplicate delivery ignored, a
+stream started, failed over, interrupted or stopped): ``rtms-proto listen -v``
+shows them.  Nothing here logs or returns a secret, a signature or a token,
+and text from the request is logged through :func:`~.terminal.printable`.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import h11
 from rtms_proto import DEFAULT_ALLOWED_HOSTS, WebhookError
 from rtms_proto.webhooks import (
     Disposition,
+    OtherWebhook,
     RtmsInterrupted,
     RtmsStarted,
     RtmsStopped,
@@ -47,6 +52,8 @@ from rtms_proto.webhooks import (
     url_validation_response,
     verify_webhook,
 )
+
+from .terminal import printable
 
 __all__ = ["HttpReply", "StreamAction", "WebhookReceiver", "WebhookServer"]
 
@@ -113,9 +120,14 @@ class WebhookReceiver:
         headers: Iterable[tuple[str, str]],
         body: bytes,
         now: float,
+        *,
+        peer: str | None = None,
     ) -> tuple[HttpReply, StreamAction | None]:
-        """Answer one request; ``now`` is the Unix time in seconds."""
+        """Answer one request; ``now`` is the Unix time in seconds, ``peer`` (optional)
+        the client's address, for the log."""
+        source = f"webhook from {printable(peer, 100)}" if peer else "webhook"
         if method.upper() != "POST":
+            LOG.info("%s: 405: %s instead of POST", source, printable(method, 20))
             return HttpReply(405, _json({"error": "method_not_allowed"})), None
         try:
             verify_webhook(
@@ -128,13 +140,21 @@ class WebhookReceiver:
             event = parse_webhook(body, allowed_hosts=self.allowed_hosts)
         except WebhookRejected as exc:
             self.rejected += 1
-            return HttpReply(exc.kind.http_status, _json({"error": exc.kind.value})), None
-        except WebhookError:
+            status = exc.kind.http_status
+            why = str(exc)
+            if exc.__cause__ is not None and str(exc.__cause__) not in why:
+                why += f" ({exc.__cause__})"
+            LOG.info("%s: refused %d %s", source, status, printable(why))
+            return HttpReply(status, _json({"error": exc.kind.value})), None
+        except WebhookError as exc:
             self.rejected += 1
+            LOG.info("%s: refused 400 malformed: %s", source, printable(exc))
             return HttpReply(400, _json({"error": "bad_request"})), None
         if isinstance(event, UrlValidation):
+            LOG.info("%s: endpoint.url_validation answered (signature verified)", source)
             return HttpReply(200, url_validation_response(event.plain_token, self._secret)), None
         disposition = self.tracker.observe(event)
+        _log_disposition(source, event, disposition)
         if isinstance(event, RtmsStarted) and disposition in (
             Disposition.NEW_STREAM,
             Disposition.FAILOVER,
@@ -152,6 +172,38 @@ class WebhookReceiver:
         if isinstance(event, RtmsInterrupted) and disposition is Disposition.INTERRUPTED:
             return _OK, StreamAction(disposition=disposition, rtms_stream_id=event.rtms_stream_id)
         return _OK, None
+
+
+_SAID = {
+    Disposition.NEW_STREAM: "a new stream: recording it",
+    Disposition.DUPLICATE: "a duplicate delivery: ignored",
+    Disposition.FAILOVER: "the stream moved to another server: following it",
+    Disposition.STOPPED: "the stream ended: stopping its recording",
+    Disposition.UNKNOWN_STOP: "a stop for a stream not live here",
+    Disposition.INTERRUPTED: "Zoom lost the stream's signaling connection",
+    Disposition.IGNORED: "nothing to do",
+}
+
+
+def _log_disposition(
+    source: str,
+    event: RtmsStarted | RtmsStopped | RtmsInterrupted | OtherWebhook,
+    disposition: Disposition,
+) -> None:
+    sid = getattr(event, "rtms_stream_id", None)
+    about = f" for stream {printable(sid, 100)}" if sid is not None else ""
+    extra = ""
+    if isinstance(event, RtmsStopped) and event.stop_reason is not None:
+        reason = event.stop_reason
+        extra = f" (stop reason {getattr(reason, 'name', reason)})"
+    LOG.info(
+        "%s: %s%s: %s%s",
+        source,
+        printable(event.event, 100),
+        about,
+        _SAID[disposition],
+        extra,
+    )
 
 
 def _header_map(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -359,12 +411,16 @@ class _Client(asyncio.BufferedProtocol):
         self._held = False
         self._answered = 0
         self._closed = False
+        self._peer: str | None = None
 
     # --- asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self._peer = f"{peer[0]}:{peer[1]}"
         # Replies are small: little room for those a client leaves unread, in
         # the kernel and here, so that backpressure (pause_writing) comes soon.
         sock = transport.get_extra_info("socket")
@@ -501,7 +557,7 @@ class _Client(asyncio.BufferedProtocol):
             reply = server.on_get(request.target.decode("ascii", "replace"))
         if reply is None:
             reply, action = server.receiver.handle(
-                method, headers, bytes(self._body), server.clock()
+                method, headers, bytes(self._body), server.clock(), peer=self._peer
             )
         if server.on_status is not None:
             server.on_status(reply.status)

@@ -3,8 +3,16 @@
 Prints (or writes) the ``meeting.rtms_started`` webhook body that points at
 this server, optionally POSTs it (and the later ``rtms_interrupted`` /
 ``rtms_stopped`` bodies) to a webhook URL with a valid ``x-zm-signature``, and
-serves until ``--duration`` has passed or Ctrl-C.  It binds to loopback unless
-told otherwise and never prints the client secret.
+serves a fresh meeting of that stream to every client that joins with it
+(``ServerConfig.fresh_meetings``) until Ctrl-C / SIGTERM, ``--duration``
+seconds, or ``--streams N`` meetings have ended.  The body is one line of
+JSON, so ``rtms-proto fake-server | rtms-proto record --payload -`` works.
+
+Credentials come from the options or, like the other commands, from Zoom's
+variable names ``ZM_RTMS_CLIENT``, ``ZM_RTMS_SECRET`` and
+``ZM_RTMS_WEBHOOK_SECRET``.  Usage errors and a port that cannot be bound are
+one line on stderr (exit status 2).  It binds to loopback unless told
+otherwise and never prints a secret.
 """
 
 from __future__ import annotations
@@ -12,7 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import ipaddress
+import math
 import os
 import secrets
 import signal
@@ -21,49 +31,122 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from rtms_proto.enums import StopReason
 
 from .meeting import MeetingSpec
 from .net import RunningServer, post_webhook, serve
-from .server import ServerConfig, StreamInfo, StreamSpec
+from .server import FakeRtmsServer, ServerConfig, StreamInfo, StreamSpec
 
-__all__ = ["build_parser", "fake_server_main"]
+__all__ = ["CLIENT_ENV", "SECRET_ENV", "WEBHOOK_SECRET_ENV", "build_parser", "fake_server_main"]
 
-SECRET_ENV = "RTMS_CLIENT_SECRET"
-WEBHOOK_SECRET_ENV = "RTMS_WEBHOOK_SECRET"
+CLIENT_ENV = "ZM_RTMS_CLIENT"
+SECRET_ENV = "ZM_RTMS_SECRET"
+WEBHOOK_SECRET_ENV = "ZM_RTMS_WEBHOOK_SECRET"
+"""Zoom's variable names, the ones ``rtms_transports`` and the other commands read."""
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad arguments, or a port that cannot be bound: one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Errors in one line, and never an echo of values (one of them may be a secret)."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments: "):
+            words = message.removeprefix("unrecognized arguments: ").split()
+            shown = [w.split("=", 1)[0] if w.startswith("-") else "<value>" for w in words]
+            message = "unrecognized arguments: " + " ".join(shown)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is 0..65535")
+    return value
 
 
 def build_parser(prog: str = "rtms-proto fake-server") -> argparse.ArgumentParser:
     """The argument parser of the ``fake-server`` subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=prog,
         description="Serve a synthetic RTMS meeting on loopback and print its rtms_started "
-        "webhook body, so that any RTMS client can be tested against it.",
+        "webhook body (one line of JSON), so that any RTMS client can be tested against it. "
+        "Every client that joins with that body gets a fresh meeting, until Ctrl-C, "
+        "--duration or --streams.",
+        epilog="Record from it in one line: rtms-proto fake-server --client-id ID --duration 10 "
+        "| rtms-proto record --payload - --out DIR --allow-host 127.0.0.1 --client-id ID "
+        f"(with {SECRET_ENV} set for both).",
     )
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
+    parser.add_argument("--port", type=_port, default=0, help="port to listen on (0: any free)")
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback)"
     )
     parser.add_argument(
         "--tls", action="store_true", help="serve wss:// with a throwaway CA (needs trustme)"
     )
-    parser.add_argument("--client-id", required=True, help="the app's Client ID")
+    parser.add_argument(
+        "--client-id", metavar="ID", help=f"the app's Client ID (or set {CLIENT_ENV})"
+    )
     parser.add_argument(
         "--client-secret",
-        help=f"the app's Client Secret (or set {SECRET_ENV}; never printed)",
+        metavar="SECRET",
+        help=f"the app's Client Secret (better: set {SECRET_ENV}); never printed",
     )
     parser.add_argument(
         "--duration",
-        type=float,
-        help="end the meeting after SEC seconds (default: run until Ctrl-C)",
+        type=_seconds,
+        metavar="SEC",
+        help="stop after SEC seconds, ending a live meeting as Zoom does (default: until Ctrl-C)",
     )
     parser.add_argument(
-        "--payload-out", type=Path, help="write the webhook body to FILE instead of stdout"
+        "--streams",
+        type=_count,
+        metavar="N",
+        help="stop once N meetings that a client joined have ended (default: no limit)",
     )
-    parser.add_argument("--webhook-url", help="POST the webhook bodies here (loopback only)")
     parser.add_argument(
-        "--webhook-secret", help=f"Secret Token to sign webhooks with (or {WEBHOOK_SECRET_ENV})"
+        "--payload-out",
+        type=Path,
+        metavar="FILE",
+        help="write the webhook body to FILE instead of stdout",
+    )
+    parser.add_argument(
+        "--webhook-url", metavar="URL", help="POST the webhook bodies here (loopback only)"
+    )
+    parser.add_argument(
+        "--webhook-secret",
+        metavar="SECRET",
+        help=f"Secret Token to sign webhooks with (better: set {WEBHOOK_SECRET_ENV}); "
+        "never printed",
     )
     parser.add_argument("--meeting-uuid", help="instance id to use (default: random)")
     parser.add_argument("--rtms-stream-id", help="stream id to use (default: random)")
@@ -84,21 +167,30 @@ def fake_server_main(argv: Sequence[str] | None = None) -> int:
     """Run the ``fake-server`` subcommand; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    secret = args.client_secret or os.environ.get(SECRET_ENV)
-    if not secret:
-        parser.error(f"--client-secret (or {SECRET_ENV}) is required")
-    webhook_secret = args.webhook_secret or os.environ.get(WEBHOOK_SECRET_ENV)
-    if args.webhook_url and not webhook_secret:
-        parser.error("--webhook-url needs --webhook-secret")
-    if args.duration is not None and not args.duration > 0:
-        parser.error("--duration must be positive")
     try:
-        return asyncio.run(_main(args, secret, webhook_secret))
+        client_id = args.client_id or os.environ.get(CLIENT_ENV)
+        if not client_id:
+            raise UsageError(f"no client id: pass --client-id or set {CLIENT_ENV}")
+        secret = args.client_secret or os.environ.get(SECRET_ENV)
+        if not secret:
+            raise UsageError(f"no client secret: set {SECRET_ENV} or pass --client-secret")
+        webhook_secret = args.webhook_secret or os.environ.get(WEBHOOK_SECRET_ENV)
+        if args.webhook_url and not webhook_secret:
+            raise UsageError(
+                f"--webhook-url needs a webhook secret: set {WEBHOOK_SECRET_ENV} "
+                "or pass --webhook-secret"
+            )
+        return asyncio.run(_main(args, client_id, secret, webhook_secret))
+    except UsageError as exc:
+        sys.stderr.write(f"{parser.prog}: error: {exc}\n")
+        return EXIT_USAGE
     except KeyboardInterrupt:  # pragma: no cover - Ctrl-C before the handler is installed
-        return 130
+        return 128 + signal.SIGINT
 
 
-async def _main(args: argparse.Namespace, secret: str, webhook_secret: str | None) -> int:
+async def _main(
+    args: argparse.Namespace, client_id: str, secret: str, webhook_secret: str | None
+) -> int:
     loop = asyncio.get_running_loop()
     ssl_context = None
     ca_path: Path | None = None
@@ -118,25 +210,34 @@ async def _main(args: argparse.Namespace, secret: str, webhook_secret: str | Non
         tls.write_ca(ca_path)
     # Message timestamps are epoch_ms + loop time: anchor them to the wall clock.
     config = ServerConfig(
-        client_id=args.client_id,
+        client_id=client_id,
         client_secret=secret,
         epoch_ms=round(time.time() * 1000 - loop.time() * 1000),
+        fresh_meetings=True,
+        video_pictures=True,
     )
     meeting_uuid = args.meeting_uuid or base64.b64encode(secrets.token_bytes(16)).decode()
     stream_id = args.rtms_stream_id or secrets.token_hex(16)
-    async with serve(
-        config,
-        host=args.host,
-        port=args.port,
-        ssl_context=ssl_context,
-        url_host=url_host,
-        webhook_url=args.webhook_url,
-        webhook_secret=webhook_secret,
-    ) as running:
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            running = await stack.enter_async_context(
+                serve(
+                    config,
+                    host=args.host,
+                    port=args.port,
+                    ssl_context=ssl_context,
+                    url_host=url_host,
+                    webhook_url=args.webhook_url,
+                    webhook_secret=webhook_secret,
+                )
+            )
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {args.host}:{args.port}: "
+                f"{os.strerror(exc.errno) if exc.errno else exc}"
+            ) from None
         spec = StreamSpec(
-            meeting_uuid=meeting_uuid,
-            rtms_stream_id=stream_id,
-            meeting=MeetingSpec(duration=args.duration),
+            meeting_uuid=meeting_uuid, rtms_stream_id=stream_id, meeting=MeetingSpec()
         )
         info = running.add_stream(spec)
         body = running.rtms_started_body(info)
@@ -148,7 +249,7 @@ async def _main(args: argparse.Namespace, secret: str, webhook_secret: str | Non
             sys.stdout.flush()
         if args.webhook_url:
             await _post(loop, args.webhook_url, body, webhook_secret)
-        await _serve_until_done(loop, running, info)
+        await _serve_until_done(loop, running, info, args)
     return 0
 
 
@@ -179,9 +280,13 @@ async def _post(loop: asyncio.AbstractEventLoop, url: str, body: bytes, secret: 
 
 
 async def _serve_until_done(
-    loop: asyncio.AbstractEventLoop, running: RunningServer, info: StreamInfo
+    loop: asyncio.AbstractEventLoop,
+    running: RunningServer,
+    info: StreamInfo,
+    args: argparse.Namespace,
 ) -> None:
-    """Serve until the stream has ended (and its sockets closed) or Ctrl-C / SIGTERM."""
+    """Serve meeting after meeting until Ctrl-C / SIGTERM, ``--duration`` or ``--streams``;
+    a live meeting is then ended as Zoom ends one (state updates, close frames, stop webhook)."""
     interrupted = asyncio.Event()
     installed: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -190,22 +295,44 @@ async def _serve_until_done(
             installed.append(sig)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows, threads
             pass
+    deadline = None if args.duration is None else loop.time() + args.duration
+    limit = args.streams
+    sid = info.rtms_stream_id
+    served = 0
     try:
-        ended = asyncio.ensure_future(
-            running.wait_for(lambda core: core.status(info).ended, timeout=None)
-        )
         stop = asyncio.ensure_future(interrupted.wait())
-        await asyncio.wait({ended, stop}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (ended, stop):
-            task.cancel()
-        if interrupted.is_set() and not running.status(info).ended:
-            print("stopping: ending the stream", file=sys.stderr)
-            running.end_stream(info, StopReason.MEETING_ENDED)
+        while limit is None or served < limit:
+            change = asyncio.ensure_future(_more_served(running, sid, served))
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            done, _ = await asyncio.wait(
+                {change, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if change not in done:
+                change.cancel()
+                break  # a signal or the deadline
+            served = running.status(sid).served
+            last = limit is not None and served >= limit
+            more = "" if last else "; the next client gets a fresh meeting"
+            print(f"stream {sid}: meeting {served} ended{more}", file=sys.stderr)
+        stop.cancel()
+        status = running.status(sid)
+        if not status.ended and status.signaling_handshakes:
+            print("stopping: ending the meeting", file=sys.stderr)
+            running.end_stream(sid, StopReason.MEETING_ENDED)
         # Let the close frames and the stop webhook go out.
         await asyncio.sleep(0.5)
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+async def _more_served(running: RunningServer, sid: str, seen: int) -> None:
+    """Return once more than ``seen`` meetings of the stream have ended."""
+
+    def more(core: FakeRtmsServer) -> bool:
+        return core.status(sid).served > seen
+
+    await running.wait_for(more, timeout=None)
 
 
 if __name__ == "__main__":  # pragma: no cover - python -m rtms_conformance.cli

@@ -7,9 +7,13 @@
   silence packets and G.722 zero bytes of the right size (no encoder in the
   standard library).  With ``content_type`` RTP each packet gets an RTP header.
 * Video and screen share: real baseline JPEGs and PNGs of the confirmed
-  resolution (mid-grey, with a comment naming the user and timestamp), and a
-  real, decodable H.264 Annex-B stream (SPS, PPS, an intra-coded grey IDR
-  picture, then all-skip P pictures).
+  resolution, with a comment naming the user and timestamp.  The server's
+  frames show a picture (:func:`picture`): the meeting clock in large digits,
+  the name of who is on screen and a square that moves with time, drawn in
+  8x8 blocks, so that someone checking "does video work" sees it move; the
+  bare :func:`jpeg_frame` / :func:`png_frame` are mid-grey.  H.264 is a real,
+  decodable Annex-B stream (SPS, PPS, an intra-coded grey IDR picture, then
+  all-skip P pictures).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ __all__ = [
     "h264_access_unit",
     "jpeg_frame",
     "l16_slot",
+    "picture",
     "png_frame",
     "sample_rate_hz",
     "tone_hz",
@@ -205,6 +210,65 @@ def jpeg_frame(width: int, height: int, comment: bytes = b"") -> bytes:
     return head + com + tail
 
 
+_DC_COUNTS = (0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0)
+"""Code lengths of the DC Huffman table of ITU-T T.81 Annex K.3 (categories 0..11)."""
+
+
+def _dc_codes() -> list[tuple[int, int]]:
+    """(code, length) per DC category: the canonical codes of :data:`_DC_COUNTS`."""
+    codes: list[tuple[int, int]] = []
+    code = 0
+    for length, count in enumerate(_DC_COUNTS, start=1):
+        for _ in range(count):
+            codes.append((code, length))
+            code += 1
+        code <<= 1
+    return codes
+
+
+_DC_CODES = _dc_codes()
+
+
+def jpeg_picture(width: int, height: int, levels: bytes, comment: bytes = b"") -> bytes:
+    """A valid baseline greyscale JPEG whose 8x8 blocks are flat, block ``i`` (rows of
+    ``ceil(width / 8)`` blocks) of grey level ``levels[i]``: only DC coefficients are
+    coded (Annex K DC table, an end-of-block right after each)."""
+    wide, high = math.ceil(width / 8), math.ceil(height / 8)
+    if len(levels) != wide * high:
+        raise ValueError(f"{wide * high} levels needed, got {len(levels)}")
+    app0 = _segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+    com = _segment(0xFE, comment[:65533]) if comment else b""
+    dqt = _segment(0xDB, b"\x00" + b"\x01" * 64)
+    sof0 = _segment(0xC0, struct.pack(">BHHB", 8, height, width, 1) + b"\x01\x11\x00")
+    dht = _segment(0xC4, b"\x00" + bytes(_DC_COUNTS) + bytes(range(12)))
+    dht += _segment(0xC4, b"\x10" + b"\x01" + bytes(15) + b"\x00")  # EOB is the code 0
+    sos = _segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+    out = bytearray()
+    acc = bits = 0
+    previous = 0
+    for level in levels:
+        dc = 8 * (level - 128)  # the DC coefficient of a flat block (quantizer 1)
+        diff, previous = dc - previous, dc
+        size = abs(diff).bit_length()
+        code, length = _DC_CODES[size]
+        value = diff if diff >= 0 else diff + (1 << size) - 1
+        acc = (acc << (length + size + 1)) | (code << (size + 1)) | (value << 1)  # then EOB
+        bits += length + size + 1
+        while bits >= 8:
+            bits -= 8
+            byte = (acc >> bits) & 0xFF
+            out.append(byte)
+            if byte == 0xFF:
+                out.append(0)  # byte stuffing
+        acc &= (1 << bits) - 1
+    if bits:
+        byte = ((acc << (8 - bits)) | ((1 << (8 - bits)) - 1)) & 0xFF  # pad with 1 bits
+        out.append(byte)
+        if byte == 0xFF:
+            out.append(0)
+    return b"\xff\xd8" + app0 + com + dqt + sof0 + dht + sos + bytes(out) + b"\xff\xd9"
+
+
 # --- PNG --------------------------------------------------------------------------------------
 
 
@@ -225,6 +289,116 @@ def png_frame(width: int, height: int, comment: bytes = b"") -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n" + header + text + _png_pixels(width, height) + _png_chunk(b"IEND", b"")
     )
+
+
+def png_picture(width: int, height: int, levels: bytes, comment: bytes = b"") -> bytes:
+    """A valid 8-bit greyscale PNG of the same 8x8-block picture as :func:`jpeg_picture`."""
+    wide = math.ceil(width / 8)
+    if len(levels) != wide * math.ceil(height / 8):
+        raise ValueError("one level per 8x8 block is needed")
+    rows = []
+    for y in range(height):
+        start = (y // 8) * wide
+        row = bytes(levels[start + x // 8] for x in range(width))
+        rows.append(b"\x00" + row)
+    header = _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    text = _png_chunk(b"tEXt", b"Comment\x00" + comment) if comment else b""
+    data = _png_chunk(b"IDAT", zlib.compress(b"".join(rows), 6))
+    return b"\x89PNG\r\n\x1a\n" + header + text + data + _png_chunk(b"IEND", b"")
+
+
+# --- pictures -----------------------------------------------------------------------------------
+
+_GLYPHS = {
+    "0": "01110 10001 10011 10101 11001 10001 01110",
+    "1": "00100 01100 00100 00100 00100 00100 01110",
+    "2": "01110 10001 00001 00010 00100 01000 11111",
+    "3": "11110 00001 00001 01110 00001 00001 11110",
+    "4": "00010 00110 01010 10010 11111 00010 00010",
+    "5": "11111 10000 11110 00001 00001 10001 01110",
+    "6": "00110 01000 10000 11110 10001 10001 01110",
+    "7": "11111 00001 00010 00100 01000 01000 01000",
+    "8": "01110 10001 10001 01110 10001 10001 01110",
+    "9": "01110 10001 10001 01111 00001 00010 01100",
+    ":": "00000 01100 01100 00000 01100 01100 00000",
+    ".": "00000 00000 00000 00000 00000 01100 01100",
+    "-": "00000 00000 00000 11111 00000 00000 00000",
+    "'": "00100 00100 01000 00000 00000 00000 00000",
+    " ": "00000 00000 00000 00000 00000 00000 00000",
+    "?": "01110 10001 00001 00010 00100 00000 00100",
+    "A": "01110 10001 10001 11111 10001 10001 10001",
+    "B": "11110 10001 10001 11110 10001 10001 11110",
+    "C": "01110 10001 10000 10000 10000 10001 01110",
+    "D": "11100 10010 10001 10001 10001 10010 11100",
+    "E": "11111 10000 10000 11110 10000 10000 11111",
+    "F": "11111 10000 10000 11110 10000 10000 10000",
+    "G": "01110 10001 10000 10111 10001 10001 01111",
+    "H": "10001 10001 10001 11111 10001 10001 10001",
+    "I": "01110 00100 00100 00100 00100 00100 01110",
+    "J": "00111 00010 00010 00010 00010 10010 01100",
+    "K": "10001 10010 10100 11000 10100 10010 10001",
+    "L": "10000 10000 10000 10000 10000 10000 11111",
+    "M": "10001 11011 10101 10101 10001 10001 10001",
+    "N": "10001 10001 11001 10101 10011 10001 10001",
+    "O": "01110 10001 10001 10001 10001 10001 01110",
+    "P": "11110 10001 10001 11110 10000 10000 10000",
+    "Q": "01110 10001 10001 10001 10101 10010 01101",
+    "R": "11110 10001 10001 11110 10100 10010 10001",
+    "S": "01111 10000 10000 01110 00001 00001 11110",
+    "T": "11111 00100 00100 00100 00100 00100 00100",
+    "U": "10001 10001 10001 10001 10001 10001 01110",
+    "V": "10001 10001 10001 10001 10001 01010 00100",
+    "W": "10001 10001 10001 10101 10101 10101 01010",
+    "X": "10001 10001 01010 00100 01010 10001 10001",
+    "Y": "10001 10001 01010 00100 00100 00100 00100",
+    "Z": "11111 00001 00010 00100 01000 10000 11111",
+}
+"""A 5x7 font: uppercase letters, digits and a little punctuation (others show as ``?``)."""
+
+BACKGROUND, INK, MARK = 48, 235, 160
+"""Grey levels of a :func:`picture`: a dark background, white text, a grey moving square."""
+
+
+def _draw_text(levels: bytearray, wide: int, high: int, text: str, *, top: int, scale: int) -> None:
+    """``text`` in :data:`_GLYPHS`, centred, ``scale`` blocks per font dot, cut to fit."""
+    fits = max(0, (wide + scale) // (6 * scale))
+    text = text.upper()[:fits]
+    left = max(0, (wide - (len(text) * 6 - 1) * scale) // 2)
+    for n, char in enumerate(text):
+        rows = _GLYPHS.get(char, _GLYPHS["?"]).split()
+        for gy, row in enumerate(rows):
+            for gx, dot in enumerate(row):
+                if dot != "1":
+                    continue
+                for dy in range(scale):
+                    for dx in range(scale):
+                        x = left + (n * 6 + gx) * scale + dx
+                        y = top + gy * scale + dy
+                        if 0 <= x < wide and 0 <= y < high:
+                            levels[y * wide + x] = INK
+
+
+@lru_cache(maxsize=64)
+def picture(width: int, height: int, clock_ms: int, name: str) -> bytes:
+    """One grey level per 8x8 block (rows of ``ceil(width / 8)``): the clock
+    ``MM:SS.d`` (``clock_ms`` into the meeting) in large digits, ``name`` below it,
+    and a square that crosses the bottom once every 8 seconds."""
+    wide, high = math.ceil(width / 8), math.ceil(height / 8)
+    levels = bytearray([BACKGROUND]) * (wide * high)
+    tenths = max(0, clock_ms) // 100
+    minutes, rest = divmod(tenths, 600)
+    clock = f"{minutes % 100:02d}:{rest // 10:02d}.{rest % 10}"
+    big = max(1, min(wide // (6 * len(clock)), high // 20))
+    small = max(1, big // 2)
+    top = max(0, (high - 7 * big - 3 * small - 7 * small) // 2)
+    _draw_text(levels, wide, high, clock, top=top, scale=big)
+    _draw_text(levels, wide, high, name, top=top + 7 * big + 3 * small, scale=small)
+    side = max(1, high // 12)
+    x = (clock_ms * (wide - side) // 8000) % max(1, wide - side)
+    for y in range(high - side - 1, high - 1):
+        for dx in range(side):
+            levels[y * wide + x + dx] = MARK
+    return bytes(levels)
 
 
 # --- H.264 ------------------------------------------------------------------------------------
@@ -374,11 +548,22 @@ def video_frame(
     frame_num: int,
     idr_id: int,
     label: bytes,
+    clock_ms: int | None = None,
+    name: str = "",
 ) -> bytes:
-    """One video or screen-share frame for confirmed ``codec`` and ``resolution``."""
+    """One video or screen-share frame for confirmed ``codec`` and ``resolution``.
+
+    With ``clock_ms``, JPEG and PNG frames show :func:`picture` (the clock and
+    ``name``); without it they are mid-grey.  H.264 frames are always grey.
+    """
     width, height = RESOLUTION_PIXELS.get(int(resolution), RESOLUTION_PIXELS[Resolution.HD])
     if codec == Codec.H264:
         return h264_access_unit(width, height, frame_num=frame_num, idr_id=idr_id)
+    if clock_ms is None:
+        if codec == Codec.PNG:
+            return png_frame(width, height, label)
+        return jpeg_frame(width, height, label)
+    levels = picture(width, height, clock_ms, name)
     if codec == Codec.PNG:
-        return png_frame(width, height, label)
-    return jpeg_frame(width, height, label)
+        return png_picture(width, height, levels, label)
+    return jpeg_picture(width, height, levels, label)

@@ -43,7 +43,10 @@ def make_test_ca(names: Sequence[str] = DEFAULT_NAMES) -> LoopbackTLS:
     try:
         import trustme
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise RuntimeError("TLS for the fake server needs the 'trustme' package") from exc
+        raise ImportError(
+            "TLS for the fake server needs trustme: pip install 'rtms-proto[demo]'",
+            name="trustme",
+        ) from exc
     unique = tuple(dict.fromkeys(names))
     ca = trustme.CA(organization_name="rtms-proto fake RTMS server (test only)")
     cert = ca.issue_cert(*unique)

@@ -20,9 +20,18 @@ TLS
     ``wss://`` certificates are always verified: against ``options.ssl_context``
     (which must verify), a CA file (``options.ca_file``, or the file named by
     ``ZM_RTMS_CA`` as in Zoom's SDK), or the system trust store.  ``ws://`` is
-    refused unless the host is loopback.  ``options.proxy`` tunnels every socket
-    through an HTTP proxy with CONNECT (optional basic auth); TLS runs inside
-    the tunnel.
+    refused unless the host is loopback.
+
+Proxies
+    Every socket may go through a proxy: HTTP ``CONNECT`` (``http://``, with
+    basic auth) or SOCKS5 (``socks5h://``, the proxy resolves the name;
+    ``socks5://``, it is resolved here; with user name and password).  TLS
+    runs inside the tunnel, end to end with Zoom.  ``options.proxy`` is a URL
+    (for every socket), None (no proxy), or True, the default: the
+    environment decides, as for ``websockets`` and ``requests``: a host in
+    ``no_proxy`` or a loopback host goes direct, else ``wss_proxy`` (for
+    ``ws://``, ``ws_proxy``), ``https_proxy``, (``ws://`` only) ``http_proxy``,
+    then ``all_proxy``; lower case wins over upper case.
 
 Credentials
     ``client_id``/``client_secret`` parameters, a :class:`~rtms_proto.Credentials`,
@@ -71,6 +80,21 @@ Write backpressure
     aborting it, so leaving ``connect()`` or a ``SessionRunner`` never waits
     for a peer that does not read.
 
+Leaving a stream
+    ``connect()`` never ends the stream at Zoom by itself.  Leaving its block
+    normally stops the session in order (close frames, bounded by
+    ``options.close_timeout``).  Leaving it by an exception, a cancellation or
+    a timeout (``asyncio.timeout``, ``trio.move_on_after``, ``KeyboardInterrupt``
+    in the blocking driver) closes every socket at once, with no close frames.
+    Either way Zoom is not asked to end the stream, and keeps it for a while:
+    to end it for everyone, call ``stream.close_stream()`` and read on until
+    ``SessionEnded``.
+
+Audio
+    ``audio_chunks(stream, seconds=...)`` (:mod:`rtms_transports.audio`) gives
+    the stream's audio as fixed-duration PCM chunks, mixed or per speaker,
+    for any of the three drivers; ``Stream.audio_format`` says what the audio is.
+
 Logging
     Through :mod:`logging` under ``rtms_transports``, each line prefixed with the
     stream id and socket (also set as the ``rtms_stream_id`` and ``rtms_socket``
@@ -97,6 +121,7 @@ from ._errors import (
     TransportError,
 )
 from ._proxy import ProxyConfig
+from .audio import audio_chunks
 
 __all__ = [
     "CA_ENV",
@@ -113,5 +138,6 @@ __all__ = [
     "TransportError",
     "TransportOptions",
     "WebhookSource",
+    "audio_chunks",
     "session_config",
 ]

@@ -34,7 +34,7 @@ from rtms_proto.enums import EventType
 from rtms_proto.webhooks import RtmsStarted, parse_webhook, parse_webhook_payload
 
 from ._errors import check_plaintext
-from ._proxy import ProxyConfig
+from ._proxy import ProxyConfig, choose_proxy
 
 __all__ = [
     "CA_ENV",
@@ -86,9 +86,14 @@ class TransportOptions:
 
     TLS certificates are always verified: against ``ssl_context`` if given
     (it must verify), else the CA file ``ca_file``, else the file named by
-    ``ZM_RTMS_CA``, else the system trust store.  ``proxy`` is an HTTP proxy
-    URL (``http://[user:password@]host:port``) used with CONNECT for every
-    socket.  ``connect_timeout`` bounds TCP, proxy and TLS together;
+    ``ZM_RTMS_CA``, else the system trust store.  ``proxy`` is a proxy URL
+    (``http://`` for HTTP CONNECT, ``socks5h://`` for SOCKS5 with the name
+    resolved by the proxy, ``socks5://`` with it resolved here; credentials as
+    ``user:password@``) used for every socket, loopback included; None for no
+    proxy; True (the default) to read ``no_proxy``, ``wss_proxy``,
+    ``https_proxy``, ``all_proxy`` ... as ``websockets`` and ``requests`` do
+    (see :func:`~rtms_transports._proxy.choose_proxy`; loopback hosts are
+    always reached directly then).  ``connect_timeout`` bounds TCP, proxy and TLS together;
     ``close_timeout`` bounds the flush of a closing socket and the wait for
     the session to end when a stream is left.  ``max_events``, ``backpressure``
     and ``read_size`` shape the event queue (see ``rtms_transports``).
@@ -106,7 +111,7 @@ class TransportOptions:
 
     ca_file: str | os.PathLike[str] | None = None
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
-    proxy: str | None = field(default=None, repr=False)
+    proxy: str | bool | None = field(default=True, repr=False)
     connect_timeout: float = 5.0
     close_timeout: float = 10.0
     max_events: int = 1024
@@ -145,19 +150,33 @@ class TransportOptions:
             raise InvalidConfig("backpressure must be a Backpressure member")
         if self.ssl_context is not None:
             _check_verifying(self.ssl_context)
-        if self.proxy is not None:
-            ProxyConfig.from_url(self.proxy)  # validates; the message never echoes a password
+        # Validates (the message never echoes a password); the environment is read later.
+        choose_proxy(self.proxy, "localhost", 443, secure=True, environ={})
 
     @property
     def proxy_config(self) -> ProxyConfig | None:
-        return None if self.proxy is None else ProxyConfig.from_url(self.proxy)
+        """The proxy given as a URL, if one was (not one from the environment)."""
+        return ProxyConfig.from_url(self.proxy) if isinstance(self.proxy, str) else None
+
+    def proxy_for(
+        self, host: str, port: int, secure: bool, environ: Mapping[str, str] | None = None
+    ) -> ProxyConfig | None:
+        """The proxy for a socket to ``host:port`` (``environ``: ``os.environ``)."""
+        return choose_proxy(self.proxy, host, port, secure, environ)
 
     def __repr__(self) -> str:
         proxy = self.proxy_config
+        shown = (
+            proxy.display
+            if proxy is not None
+            else "from the environment"
+            if self.proxy is True
+            else None
+        )
         return (
             f"TransportOptions(ca_file={self.ca_file!r}, ssl_context="
             f"{'set' if self.ssl_context is not None else None}, proxy="
-            f"{proxy.display if proxy is not None else None!r}, connect_timeout="
+            f"{shown!r}, connect_timeout="
             f"{self.connect_timeout!r}, close_timeout={self.close_timeout!r}, max_events="
             f"{self.max_events!r}, max_queue_bytes={self.max_queue_bytes!r}, backpressure="
             f"{self.backpressure}, read_size="
@@ -402,6 +421,9 @@ def prepare(
     config = dataclasses.replace(config, retry_first_connect=not opts.fail_fast)
     url = config.signaling_url
     check_plaintext(url.host, url.port, url.secure)
+    opts.proxy_for(
+        url.host, url.port, url.secure
+    )  # a bad proxy variable fails here, not per socket
     tls = tls_setup(opts) if url.secure else None
     log = StreamLog(logger or LOGGER, config.stream.rtms_stream_id)
     return Prepared(config=config, options=opts, tls=tls, log=log)

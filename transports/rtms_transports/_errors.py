@@ -60,7 +60,7 @@ class PlaintextRefused(TransportError):
 
 
 class ProxyError(TransportError):
-    """The HTTP proxy refused the CONNECT request or answered something else than HTTP."""
+    """The proxy (HTTP CONNECT or SOCKS5) refused the tunnel or broke its protocol."""
 
 
 CLOSED_DURING_TLS = "the server closed the connection during the TLS handshake"

@@ -49,6 +49,7 @@ from rtms_proto import (
     SocketId,
 )
 from rtms_proto import events as ev
+from rtms_proto.enums import media_name
 
 from ._common import StreamLog
 from ._errors import TransportError
@@ -433,6 +434,17 @@ class DriverLoop:
             log.info("session ended: %s (%s)", event.why.value, event.detail)
         elif isinstance(event, ev.SocketClosed):
             log.for_socket(event.sock).debug("closed (by peer: %s)", event.by_peer)
+        elif isinstance(event, ev.ReconnectScheduled):
+            what = event.scope.value
+            if event.media_type is not None:
+                what += f" ({media_name(event.media_type)})"
+            log.info(
+                "reconnect %s, attempt %d, in %.2f s: %s",
+                what,
+                event.attempt,
+                event.delay,
+                event.reason.value,
+            )
         else:
             log.info("%s", type(event).__name__)
 

@@ -30,7 +30,7 @@ from rtms_proto import ConnectionClosed, OpenSocket, Session, SocketId
 from ._common import StreamLog, TlsSetup, TransportOptions, tls_setup
 from ._errors import CLOSED_DURING_TLS, as_transport_error, check_plaintext
 from ._loop import DriverLoop, Sink
-from ._proxy import ProxyConfig, ProxyHandshake
+from ._proxy import Tunnel, open_tunnel, resolve_for_tunnel
 from ._tls_pipe import TlsPipe
 
 __all__ = ["Reactor"]
@@ -87,7 +87,7 @@ class _Sock:
         self.outbox = bytearray()  # bytes to send (encrypted first under TLS)
         self.tls: TlsPipe | None = None
         self.wire = bytearray()  # TLS records to send
-        self.proxy: ProxyHandshake | None = None
+        self.proxy: Tunnel | None = None
         self.closed = False  # CloseSocket performed: feed nothing more, flush and close
         self.eof = False
 
@@ -117,7 +117,6 @@ class Reactor:
         self.log = log
         self.cond = cond if cond is not None else threading.Condition()
         self._tls = tls
-        self._proxy: ProxyConfig | None = options.proxy_config
         self._socks: dict[SocketId, _Sock] = {}
         self._new: list[_Sock] = []
         self._calls: collections.deque[
@@ -327,15 +326,20 @@ class Reactor:
                 check_plaintext(a.host, a.port, a.secure)
                 if a.secure:
                     self._tls_setup()
-                host, port = (
-                    (self._proxy.host, self._proxy.port) if self._proxy else (a.host, a.port)
-                )
+                proxy = self.options.proxy_for(a.host, a.port, a.secure)
+                if proxy is not None:
+                    address = None
+                    if proxy.resolves_here(a.host):  # socks5:// sends an address
+                        infos = socket.getaddrinfo(a.host, a.port, type=socket.SOCK_STREAM)
+                        address = resolve_for_tunnel(infos)
+                    sock.proxy = open_tunnel(proxy, a.host, a.port, address)
+                host, port = (proxy.host, proxy.port) if proxy else (a.host, a.port)
                 sock.log.debug(
                     "connecting to %s:%d%s%s",
                     a.host,
                     a.port,
                     " with TLS" if a.secure else "",
-                    f" via proxy {self._proxy.display}" if self._proxy else "",
+                    f" via proxy {proxy.display}" if proxy else "",
                 )
                 infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
                 sock.addrs = [(f, t, p, addr) for f, t, p, _, addr in infos]
@@ -393,9 +397,8 @@ class Reactor:
             self._next_address(sock)  # raises when none is left
             return
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self._proxy is not None:
-            sock.proxy = ProxyHandshake(self._proxy, sock.action.host, sock.action.port)
-            sock.outbox += sock.proxy.request
+        if sock.proxy is not None:
+            sock.outbox += sock.proxy.data_to_send()
             sock.phase = _Phase.PROXY
             return
         self._begin_tls(sock)
@@ -476,6 +479,8 @@ class Reactor:
                 return
             if sock.proxy.receive_data(data):
                 self._begin_tls(sock)
+            else:
+                sock.outbox += sock.proxy.data_to_send()  # the next SOCKS5 request, if any
 
     def _read(self, sock: _Sock) -> None:
         """One ``recv`` of at most ``read_size`` bytes (decrypted, under TLS) into the session."""

@@ -11,7 +11,8 @@ from typing import Protocol, TypeVar
 
 from rtms_proto import ConnectionClosed, Session, SessionConfig
 from rtms_proto import events as ev
-from rtms_proto.enums import EventType, StopReason
+from rtms_proto.audio import AudioFormat, audio_format
+from rtms_proto.enums import EventType, MediaType, StopReason
 
 from ._loop import DriverLoop
 from ._queue import EventBuffer
@@ -35,11 +36,22 @@ class StreamCommands:
 
     @property
     def config(self) -> SessionConfig:
+        """The session's configuration (stream identity, media, policies)."""
         return self._config
 
     @property
     def rtms_stream_id(self) -> str:
+        """The stream's id, from the webhook."""
         return self._config.stream.rtms_stream_id
+
+    @property
+    def audio_format(self) -> AudioFormat | None:
+        """The audio the session asks for (None without audio): what each
+        ``AudioReceived.data`` holds.  The server confirms it in
+        ``MediaConnected.params`` (:func:`rtms_proto.audio.audio_format` of them)."""
+        if not self._config.media & MediaType.AUDIO:
+            return None
+        return audio_format(self._config)
 
     def subscribe_events(
         self, event_types: Iterable[EventType | int], subscribe: bool = True
@@ -53,9 +65,11 @@ class StreamCommands:
         self._command(lambda s, now: s.subscribe_video(user_id, subscribe=subscribe, now=now))
 
     def request_stream_state(self) -> None:
+        """Ask Zoom for the stream's state; the answer arrives as ``StreamStateReported``."""
         self._command(lambda s, now: s.request_stream_state(now=now))
 
     def request_session_state(self, rtms_session_id: str) -> None:
+        """Ask Zoom for one session's state; the answer arrives as ``SessionStateReported``."""
         self._command(lambda s, now: s.request_session_state(rtms_session_id, now=now))
 
     def close_stream(self) -> None:

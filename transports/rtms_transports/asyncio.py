@@ -48,7 +48,7 @@ from ._common import (
 )
 from ._errors import CLOSED_DURING_TLS, ProxyError, as_transport_error, check_plaintext
 from ._loop import DriverLoop, HandlerSink, Sink
-from ._proxy import ProxyConfig, ProxyHandshake
+from ._proxy import ProxyConfig, Tunnel, open_tunnel, resolve_for_tunnel
 from ._queue import EventBuffer
 from ._stream import AsyncStream
 
@@ -94,13 +94,15 @@ class _Protocol(asyncio.BufferedProtocol):
         self._sock = sock
         self._view = memoryview(bytearray(read_size))
         self.lost: asyncio.Future[None] = driver.aio.create_future()
-        self.proxy: ProxyHandshake | None = None
+        self.proxy: Tunnel | None = None
         self.tunnel: asyncio.Future[None] | None = None
+        self._raw: asyncio.WriteTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self.proxy is not None and not self.proxy.done:
             assert isinstance(transport, asyncio.WriteTransport)
-            transport.write(self.proxy.request)
+            self._raw = transport
+            transport.write(self.proxy.data_to_send())
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._view
@@ -138,7 +140,12 @@ class _Protocol(asyncio.BufferedProtocol):
         tunnel = self.tunnel
         assert tunnel is not None
         try:
-            if step() and not tunnel.done():
+            opened = step()
+            assert self.proxy is not None and self._raw is not None
+            pending = self.proxy.data_to_send()  # the next SOCKS5 request, if any
+            if pending:
+                self._raw.write(pending)
+            if opened and not tunnel.done():
                 tunnel.set_result(None)
         except ProxyError as exc:
             if not tunnel.done():
@@ -163,7 +170,6 @@ class _Driver:
         self.options = options
         self.log = log
         self._tls = tls
-        self._proxy: ProxyConfig | None = options.proxy_config
         self._socks: dict[SocketId, _Sock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._protos: set[_Protocol] = set()
@@ -319,6 +325,7 @@ class _Driver:
         trust = ""
         try:
             check_plaintext(a.host, a.port, a.secure)
+            proxy = self.options.proxy_for(a.host, a.port, a.secure)
             tls = self._tls_setup() if a.secure else None
             trust = tls.trust if tls is not None else ""
             sock.log.debug(
@@ -326,10 +333,10 @@ class _Driver:
                 a.host,
                 a.port,
                 " with TLS" if a.secure else "",
-                f" via proxy {self._proxy.display}" if self._proxy else "",
+                f" via proxy {proxy.display}" if proxy else "",
             )
             async with asyncio.timeout(timeout):
-                transport = await self._open_transport(a, proto, tls)
+                transport = await self._open_transport(a, proto, tls, proxy)
         except BaseException as exc:
             self._protos.discard(proto)  # its transport, if any, was aborted
             if not isinstance(exc, Exception):
@@ -358,7 +365,7 @@ class _Driver:
         return self._tls
 
     async def _open_transport(
-        self, a: OpenSocket, proto: _Protocol, tls: TlsSetup | None
+        self, a: OpenSocket, proto: _Protocol, tls: TlsSetup | None, proxy: ProxyConfig | None
     ) -> asyncio.Transport:
         """TCP (through the proxy if any), then TLS with ``start_tls``.
 
@@ -367,9 +374,11 @@ class _Driver:
         cancellation lands before the TLS protocol saw the connection.
         """
         loop = self.aio
-        proxy = self._proxy
         if proxy is not None:
-            proto.proxy = ProxyHandshake(proxy, a.host, a.port)
+            address = None
+            if proxy.resolves_here(a.host):  # socks5:// sends an address, not the name
+                address = resolve_for_tunnel(await loop.getaddrinfo(a.host, a.port))
+            proto.proxy = open_tunnel(proxy, a.host, a.port, address)
             proto.tunnel = loop.create_future()
         host, port = (proxy.host, proxy.port) if proxy is not None else (a.host, a.port)
         raw, _ = await loop.create_connection(lambda: proto, host, port)

@@ -51,7 +51,7 @@ from ._common import (
 )
 from ._errors import CLOSED_DURING_TLS, TransportError, as_transport_error, check_plaintext
 from ._loop import DriverLoop, HandlerSink, Sink
-from ._proxy import ProxyConfig, ProxyHandshake
+from ._proxy import ProxyConfig, open_tunnel, resolve_for_tunnel
 from ._queue import EventBuffer
 from ._stream import AsyncStream
 
@@ -211,7 +211,6 @@ class _Driver:
         self.options = options
         self.log = log
         self._tls = tls
-        self._proxy: ProxyConfig | None = options.proxy_config
         self._socks: dict[SocketId, _Sock] = {}
         self._scope = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
@@ -345,6 +344,7 @@ class _Driver:
         with sock.open_scope:
             try:
                 check_plaintext(a.host, a.port, a.secure)
+                proxy = self.options.proxy_for(a.host, a.port, a.secure)
                 tls = self._tls_setup() if a.secure else None
                 trust = tls.trust if tls is not None else ""
                 sock.log.debug(
@@ -352,11 +352,11 @@ class _Driver:
                     a.host,
                     a.port,
                     " with TLS" if a.secure else "",
-                    f" via proxy {self._proxy.display}" if self._proxy else "",
+                    f" via proxy {proxy.display}" if proxy else "",
                 )
                 try:
                     with trio.fail_after(timeout):
-                        return await self._open_stream(a, tls)
+                        return await self._open_stream(a, tls, proxy)
                 except trio.TooSlowError:
                     raise TimeoutError("connect timeout") from None
             except Exception as exc:
@@ -372,18 +372,23 @@ class _Driver:
             self._tls = tls_setup(self.options)
         return self._tls
 
-    async def _open_stream(self, a: OpenSocket, tls: TlsSetup | None) -> _Stream:
-        proxy = self._proxy
+    async def _open_stream(
+        self, a: OpenSocket, tls: TlsSetup | None, proxy: ProxyConfig | None
+    ) -> _Stream:
+        address = None
+        if proxy is not None and proxy.resolves_here(a.host):  # socks5:// sends an address
+            address = resolve_for_tunnel(await trio.socket.getaddrinfo(a.host, a.port))
         if proxy is None:
             tcp = await trio.open_tcp_stream(a.host, a.port)
         else:
             tcp = await trio.open_tcp_stream(proxy.host, proxy.port)
         try:
             if proxy is not None:
-                handshake = ProxyHandshake(proxy, a.host, a.port)
-                await tcp.send_all(handshake.request)
+                handshake = open_tunnel(proxy, a.host, a.port, address)
+                await tcp.send_all(handshake.data_to_send())
                 while not handshake.receive_data(await tcp.receive_some(4096)):
-                    pass
+                    if pending := handshake.data_to_send():  # the next SOCKS5 request
+                        await tcp.send_all(pending)
             if tls is None:
                 return tcp
             stream = _TlsStream(tcp, tls.context, a.host)

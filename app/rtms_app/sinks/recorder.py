@@ -48,11 +48,24 @@ such error; :meth:`Recorder.close` closes every file even then and never
 raises for one of them.
 
 :attr:`Recorder.stats` is a live summary (messages and bytes per media type,
-participants, reconnects, state) for progress displays.
+participants, reconnects, state, seconds of audio) for progress displays.
+
+At the end of a stream Zoom may close a media socket a moment before the
+stream-state message that ends the stream; the session then schedules a
+reconnect it never makes.  So that a clean end does not read as a failure, a
+media ``ReconnectScheduled`` for ``CLOSED_BY_SERVER`` is held back, with the
+non-media events after it (order kept): a ``ReconnectStarted`` or anything
+else than a clean end writes them all, a clean end (the stream or session
+stopped or terminated by Zoom) drops the unmade reconnect and writes the rest.
+At most :data:`HOLD_EVENTS` events and :data:`HOLD_SECONDS` seconds are held.
+
+:meth:`Recorder.discard` removes what a recording that never connected left
+behind (empty text files, the folder it created).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -61,7 +74,14 @@ from pathlib import Path
 
 from rtms_proto import AudioParams, MediaParams
 from rtms_proto import events as ev
-from rtms_proto.enums import AudioChannel, AudioSampleRate, Codec, DataOption, MediaType
+from rtms_proto.enums import (
+    AudioChannel,
+    AudioSampleRate,
+    Codec,
+    DataOption,
+    FailureReason,
+    MediaType,
+)
 
 from ._files import file_key
 from .chat import ChatSink
@@ -89,6 +109,24 @@ _LOGGED_DISCONTINUITIES = 5
 """Discontinuities logged per stream (all of them go to ``events.jsonl``)."""
 
 LOG = logging.getLogger("rtms_app.recorder")
+
+HOLD_EVENTS = 64
+"""Events held back behind a media reconnect scheduled on a server close, at most."""
+HOLD_SECONDS = 2.0
+"""Seconds (of the ``t`` clock) such events are held back, at most."""
+
+_CLEAN_ENDS = frozenset(
+    {ev.EndReason.STREAM_TERMINATED, ev.EndReason.SESSION_STOPPED, ev.EndReason.STREAM_STOPPED}
+)
+"""Ends decided by Zoom in order: a media reconnect pending then was never needed."""
+
+
+def _deferred(event: ev.Event) -> bool:
+    return (
+        isinstance(event, ev.ReconnectScheduled)
+        and event.scope is ev.ReconnectScope.MEDIA
+        and event.reason is FailureReason.CLOSED_BY_SERVER
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,6 +172,9 @@ class Stats:
     state: str = "connecting"
     events: int = 0
     ended: ev.SessionEnded | None = None
+    audio_seconds: float = 0.0
+    """Seconds of audio in the longest WAV track so far (what a user checks first);
+    audio kept raw (codecs other than L16) is not counted."""
 
     def count(self, kind: str, size: int) -> None:
         c = self.counts[kind]
@@ -181,7 +222,9 @@ class Recorder:
     ) -> None:
         self.folder = folder
         self.options = options or RecorderOptions()
+        self._made_folder = not folder.exists()
         folder.mkdir(parents=True, exist_ok=True)
+        self._held: list[tuple[ev.Event, float | None]] = []
         self.stats = Stats()
         self.guard = guard
         self._resume: ResumeState | None = load(folder) if resume else None
@@ -291,6 +334,12 @@ class Recorder:
                 self._chat = ChatSink(self.folder, append=self._append)
             self._chat.add(event)
         else:
+            self._log(event, t)
+
+    def _log(self, event: ev.Event, t: float | None) -> None:
+        """Note and write a non-media event, holding some back (see the module docstring)."""
+        held = self._held
+        if not held and not _deferred(event):
             self._note(event)
             stamp = getattr(event, "timestamp", None)
             if (
@@ -301,6 +350,25 @@ class Recorder:
                 self._skipped += 1
                 return
             self.events.add(event, t)
+            return
+        held.append((event, t))
+        first = held[0][1]
+        if isinstance(event, ev.SessionEnded) and event.why in _CLEAN_ENDS:
+            self._release(drop=True)
+        elif (
+            isinstance(event, ev.ReconnectStarted | ev.SessionEnded)
+            or len(held) >= HOLD_EVENTS
+            or (t is not None and first is not None and t - first > HOLD_SECONDS)
+        ):
+            self._release(drop=False)
+
+    def _release(self, *, drop: bool) -> None:
+        """Write the held events, without the deferred reconnects when ``drop``."""
+        held, self._held = self._held, []
+        for event, t in held:
+            if not (drop and _deferred(event)):
+                self._note(event)
+                self.events.add(event, t)
 
     def _seen_frame(self, kind: str, stamp: int | None, user: object, size: int) -> bool:
         if self._resume is None:
@@ -395,6 +463,7 @@ class Recorder:
                 track = self._tracks[key] = self._new_track(key, params, event.timestamp)
             self._touch(key, track)
             track.add(event.data, event.timestamp, t)
+            self.stats.audio_seconds = max(self.stats.audio_seconds, track.duration)
             return
         raw = self._raw.get(key)
         if raw is None:
@@ -581,6 +650,8 @@ class Recorder:
         """
         if not self._closed:
             self._closed = True
+            if self._held:
+                self._closing(lambda: self._release(drop=False))
             self._close_audio()
             for sink in self._frames.values():
                 self._closing(sink.close)
@@ -592,6 +663,25 @@ class Recorder:
             if self._journal is not None:
                 self._closing(self._journal.close)
         return self.files()
+
+    def discard(self) -> None:
+        """Close, then remove every file written and the folder when this recorder
+        created it (a recording that never connected holds nothing worth keeping).
+        Files it cannot remove stay; never raises."""
+        self.close()
+        frames = {sink.folder: sink for sink in self._frames.values()}
+        for written in self.files():
+            with contextlib.suppress(OSError):
+                sink = frames.get(written.path)
+                if sink is None:
+                    written.path.unlink(missing_ok=True)
+                    continue
+                for path in [*sink.files, sink.index_path]:
+                    path.unlink(missing_ok=True)
+                sink.folder.rmdir()
+        if self._made_folder:
+            with contextlib.suppress(OSError):
+                self.folder.rmdir()
 
     def files(self) -> list[WrittenFile]:
         """What was written so far, for a summary."""

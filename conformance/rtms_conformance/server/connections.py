@@ -10,7 +10,7 @@ then keep-alives, then the stream's signaling commands.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from rtms_proto import InvalidConfig
 from rtms_proto import messages as m
@@ -53,6 +53,7 @@ class Connections:
         handshakes: Handshakes,
         liveness: Liveness,
         signaling: Signaling,
+        renew: Callable[[Stream, float], Stream] | None = None,
     ) -> None:
         self._config = config
         self._conns = conns
@@ -63,6 +64,7 @@ class Connections:
         self._handshakes = handshakes
         self._liveness = liveness
         self._signaling = signaling
+        self._renew = renew
         self._order = itertools.count()
 
     # --- driver inputs ----------------------------------------------------------------------
@@ -114,18 +116,26 @@ class Connections:
                 assert isinstance(item, WsFault)
                 self._on_fault(c, item, at)
 
-    def _route(self, target: str) -> tuple[Stream, SocketRole, MediaType] | None:
+    def _route(self, target: str, at: float) -> tuple[Stream, SocketRole, MediaType] | None:
         parsed = parse_target(target)
         if parsed is None:
             return None
         stream_id, generation, role, flag = parsed
         stream = self._streams.get(stream_id)
+        if (
+            stream is not None
+            and self._renew is not None
+            and role is SocketRole.SIGNALING
+            and not stream.clients
+            and (stream.ended or not stream.ever_connected)
+        ):
+            stream = self._renew(stream, at)
         if stream is None or generation != stream.generation:
             return None
         return stream, role, flag
 
     def _on_upgrade(self, c: Conn, item: WsUpgrade, at: float) -> None:
-        route = self._route(item.target)
+        route = self._route(item.target, at)
         if route is None:
             self._output.send_out(c, c.ws.reject(404))
             self._output.close_now(c)

@@ -37,6 +37,7 @@ piece of timed work to its part.  The state the parts act on is plain data
 
 from __future__ import annotations
 
+import dataclasses
 from types import MappingProxyType
 
 from rtms_conformance.meeting import expected_audio
@@ -82,6 +83,7 @@ class FakeRtmsServer:
         self.config = config
         self._streams: dict[str, Stream] = {}
         self._conns: dict[ConnId, Conn] = {}
+        self._served: dict[str, int] = {}
         output = self._output = Output(config)
         self.trace: list[TraceEntry] = output.trace
         """Messages in and out (media data counted in ``StreamStatus.sent``), and notes."""
@@ -106,6 +108,7 @@ class FakeRtmsServer:
             handshakes=Handshakes(config, output),
             liveness=self._liveness,
             signaling=Signaling(config, output, media, endings),
+            renew=self._renew if config.fresh_meetings else None,
         )
 
     # --- streams ----------------------------------------------------------------------------
@@ -160,6 +163,8 @@ class FakeRtmsServer:
             audio_cursor_ms=s.audio_cursor,
             video_subscription=s.video_sub,
             sent=MappingProxyType(dict(s.sent)),
+            served=self._served.get(s.info.rtms_stream_id, 0)
+            + (1 if s.ended and s.ever_connected else 0),
         )
 
     def end_stream(
@@ -250,6 +255,24 @@ class FakeRtmsServer:
         if found is None:
             raise InvalidConfig(f"unknown stream {sid!r}")
         return found
+
+    def _renew(self, old: Stream, now: float) -> Stream:
+        """A new meeting of ``old``'s stream from ``now`` (``ServerConfig.fresh_meetings``)."""
+        sid = old.info.rtms_stream_id
+        if old.ended and old.ever_connected:
+            self._served[sid] = self._served.get(sid, 0) + 1
+        old.ended = True  # detached: whatever it had scheduled is dropped
+        info = dataclasses.replace(
+            old.info,
+            signaling_url=signaling_url(self.config.base_url, sid, 0),
+            started_at=now,
+            media_epoch_ms=self._output.wall(now),
+        )
+        stream = Stream(old.spec, info, now, old.order)
+        stream.started_body = self._output.started_body(stream, now)
+        self._streams[sid] = stream
+        self._schedule.touch(stream)
+        return stream
 
     def _perform(self, s: Stream, due: Due) -> None:
         """Do one piece of the stream's timed work, by the part it concerns."""

@@ -111,18 +111,20 @@ class Media:
             since = 0
         if since == 0:
             c.idr_count += 1
+        name = s.roster.get(user) or s.script.name_of(user)
         data = video_frame(
             params.codec,
             params.resolution,
             frame_num=since,
             idr_id=c.idr_count,
             label=f"rtms-fake user={user} ts={stamp}".encode(),
+            clock_ms=stamp - s.info.media_epoch_ms if self._config.video_pictures else None,
+            name=("sharing: " if share else "") + (name or f"user {user}"),
         )
         if share:
             c.share_since_idr = since + 1
         else:
             c.video_since_idr = since + 1
-        name = s.roster.get(user) or s.script.name_of(user)
         cls = m.DeskshareData if share else m.VideoData
         self._output.send(
             c, cls(data=data, user_id=user, user_name=name, timestamp=stamp, length=len(data)), at

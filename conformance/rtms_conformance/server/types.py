@@ -101,6 +101,16 @@ class ServerConfig:
     values: keep-alive every 10 s when a socket is idle (``keepalive_while_data``
     also probes sockets that carry data), 3 misses, a 60 s signaling and 65 s
     media reconnection window, 60 s of audio kept for a client that is away.
+
+    ``fresh_meetings`` (off by default, on in ``rtms-proto fake-server``): a
+    client opening a stream's signaling socket while no other socket of the
+    stream is open, and the stream has ended or was never joined, starts a new
+    meeting of the stream (same ids, its timeline from that moment), so that
+    one ``rtms_started`` body serves client after client.
+
+    ``video_pictures`` (off by default, so that traces stay small and fixed; on
+    in ``rtms-proto demo`` and ``fake-server``): JPEG and PNG video and share
+    frames show the meeting clock and who is on screen instead of flat grey.
     """
 
     client_id: str
@@ -118,6 +128,8 @@ class ServerConfig:
     max_message_size: int = 1 << 20
     epoch_ms: int = 1_700_000_000_000
     datacenter_region: str | None = None
+    fresh_meetings: bool = False
+    video_pictures: bool = False
 
     def __post_init__(self) -> None:
         if not self.client_id or not self.client_secret:
@@ -208,6 +220,9 @@ class StreamStatus:
     audio_cursor_ms: int | None
     video_subscription: int | None
     sent: Mapping[int, int]
+    served: int = 0
+    """Meetings of the stream that a client joined and that have ended (more than one
+    only with ``ServerConfig.fresh_meetings``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
