@@ -160,29 +160,31 @@ def test_the_same_webhook_to_two_nodes_gives_one_connection(nats_url: str) -> No
     run(main)
 
 
-def test_an_owner_that_leaves_without_releasing_is_taken_over_after_its_lease(
+def test_a_stream_the_application_stops_is_handed_to_another_node_at_once(
     nats_url: str,
 ) -> None:
     async def main() -> None:
         async with rtms_server() as running, contextlib.AsyncExitStack() as stack:
-            a_stack = await stack.enter_async_context(contextlib.AsyncExitStack())
-            a = await a_stack.enter_async_context(fleet_node(nats_url, "a"))
-            started = add_stream(running, "s1")
-            await a.node.submit(started)
+            a = await stack.enter_async_context(fleet_node(nats_url, "a"))
+            await a.node.submit(add_stream(running, "s1"))
             await until(lambda: a.audio("s1") >= 3)
             b = await stack.enter_async_context(fleet_node(nats_url, "b"))
             await asyncio.sleep(LEASE)  # b sees a renew and leaves the stream alone
             assert b.owned == []
-            # a goes: sockets closed, lease left to expire, as a crash would.
-            await a_stack.aclose()
+            # a's application stops reading the stream (its task is cancelled).
+            (task,) = a.tasks
+            task.cancel()
             loop = asyncio.get_running_loop()
             gone = loop.time()
             await until(lambda: b.audio("s1") >= 3, timeout=LEASE * 4)
             took = loop.time() - gone
             assert [o.takeover for o in b.owned] == [True]
             assert b.owned[0].revision > a.owned[0].revision
-            assert took < LEASE * 1.6, took
+            assert took < LEASE / 2, took  # released, not left to expire
             assert b.node.stats.takeovers == 1
+            # a does not take it back (it gave it up): still one owner, one connection more.
+            await asyncio.sleep(LEASE * 1.5)
+            assert a.node.owned() == [] and b.node.owned() == ["s1"]
             assert running.status("s1").signaling_handshakes == 2
 
     run(main)
@@ -203,20 +205,22 @@ def test_a_node_that_never_saw_the_previous_owner_still_takes_over(nats_url: str
 
 
 def test_drain_hands_the_stream_over_at_once_without_ending_it(nats_url: str) -> None:
+    lease = 10.0  # long, so that a hand-over is clearly not an expiry
+
     async def main() -> None:
         async with rtms_server() as running, contextlib.AsyncExitStack() as stack:
-            a = await stack.enter_async_context(fleet_node(nats_url, "a"))
+            a = await stack.enter_async_context(fleet_node(nats_url, "a", lease=lease))
             started = add_stream(running, "s1")
             await a.node.submit(started)
             await until(lambda: a.audio("s1") >= 3)
-            b = await stack.enter_async_context(fleet_node(nats_url, "b"))
+            b = await stack.enter_async_context(fleet_node(nats_url, "b", lease=lease))
             loop = asyncio.get_running_loop()
             began = loop.time()
-            assert await a.node.drain(timeout=LEASE)
+            assert await a.node.drain(timeout=lease)
             assert not a.node.ready and b.node.ready
-            await until(lambda: b.audio("s1") >= 3, timeout=LEASE)
+            await until(lambda: b.audio("s1") >= 3, timeout=lease)
             # Far sooner than a lease: the entry was released, not left to expire.
-            assert loop.time() - began < LEASE * 0.75
+            assert loop.time() - began < lease / 4
             assert a.ended == {"s1": StopWhy.HANDOVER}
             assert a.node.stats.handovers == 1
             assert [o.takeover for o in b.owned] == [True]
@@ -356,7 +360,8 @@ def test_the_whole_engine_lost_keeps_recording_while_fenced_then_resumes(
             await until(lambda: "s1" in a.ended, timeout=LEASE * 2)
             assert a.ended["s1"] is StopWhy.LOST
             assert a.audio("s1") > before
-            assert loop.time() - lost_at <= LEASE
+            # Stopped by the fence (lease - margin after the last renewal), not later.
+            assert loop.time() - lost_at <= LEASE * 1.25
             assert a.node.owned() == []
             # The engine returns: the node is ready again and records the stream again.
             await asyncio.to_thread(server.start)
@@ -449,11 +454,16 @@ def test_an_owner_paused_past_its_lease_is_replaced_and_writes_nothing_after(
                 await submitter.node.submit(add_stream(running, "s1"))
                 await until(lambda: a.audio("s1") >= 3)
                 b = await stack.enter_async_context(fleet_node(nats_url, "b"))
+                loop = asyncio.get_running_loop()
                 paused.pause(LEASE * 2)
+                froze = loop.time()
                 await asyncio.sleep(0.05)
                 frozen = len(a.events["s1"])
-                # b takes the stream over while a sleeps.
+                # b takes the stream over while a sleeps, once a's lease has expired: a
+                # renewed at most a third of a lease before it froze.
                 await until(lambda: b.node.owned() == ["s1"], timeout=LEASE * 2)
+                took = loop.time() - froze
+                assert LEASE * 2 / 3 <= took < LEASE * 2, took
                 assert [o.takeover for o in b.owned] == [True]
                 # a wakes up: its first look at the clock stops the stream; nothing is written.
                 await until(lambda: "s1" in a.ended, timeout=LEASE * 3)
@@ -567,5 +577,56 @@ def test_a_server_not_reachable_at_first_is_retried_not_given_up(nats_url: str) 
                 running.add_stream(spec)
                 await until(lambda: a.audio("s1") >= 3, timeout=20)
             assert len(a.owned) == 1
+
+    run(main)
+
+
+def test_a_stream_that_ended_without_a_webhook_is_never_claimed_again(nats_url: str) -> None:
+    async def main() -> None:
+        async with rtms_server() as running:
+            async with fleet_node(nats_url, "a") as a:
+                await a.node.submit(add_stream(running, "s1"))
+                await until(lambda: a.audio("s1") >= 3)
+                running.end_stream("s1")  # no rtms_stopped reaches the fleet
+                await until(lambda: "s1" in a.ended)
+                await until(lambda: a.node.stats.ended == 1)
+            await asyncio.sleep(LEASE * 1.5)  # the ended entry has expired by now
+            # A node joining later reads the stored start, and the end recorded with it.
+            async with fleet_node(nats_url, "c") as c:
+                await asyncio.sleep(LEASE)
+                assert c.owned == []
+            assert running.status("s1").signaling_handshakes == 1
+
+    run(main)
+
+
+def test_leaving_the_node_stops_its_sessions_and_leaves_the_leases_to_expire(
+    nats_url: str,
+) -> None:
+    async def main() -> None:
+        async with rtms_server() as running, contextlib.AsyncExitStack() as stack:
+            config = NodeConfig(servers=[nats_url], node="a", lease=LEASE, allowed_hosts=LOOPBACK)
+            audio: list[ev.Event] = []
+            async with Node.connect(config, session_config=factory) as node:
+                await node.submit(add_stream(running, "s1"))
+                owned = await anext(aiter(node.streams()))
+
+                async def consume() -> None:
+                    async for event in owned.events():
+                        if isinstance(event, ev.AudioReceived):
+                            audio.append(event)
+
+                task = asyncio.create_task(consume())
+                await until(lambda: len(audio) >= 3)
+                b = await stack.enter_async_context(fleet_node(nats_url, "b"))
+                await asyncio.sleep(0.2)
+                loop = asyncio.get_running_loop()
+            left = loop.time()
+            await asyncio.wait_for(task, LEASE)  # the session stopped with the node
+            assert owned.stopped_why is StopWhy.HANDOVER
+            await until(lambda: b.node.owned() == ["s1"], timeout=LEASE * 2)
+            took = loop.time() - left
+            assert took >= LEASE * 2 / 3 - 0.2, took  # not released: it expired
+            assert [o.takeover for o in b.owned] == [True]
 
     run(main)

@@ -482,6 +482,11 @@ def test_a_region_prefers_its_own_streams_and_takes_others_later() -> None:
     assert p.tick(now=1.5) == [Claim("s2", None), Claim("s3", None)]
 
 
+def test_region_codes_match_whatever_their_case() -> None:
+    p = policy(region="SJC")
+    assert p.webhook(started("s1", host="rtms-sjc1.zoom.us"), now=0.0) == [Claim("s1", None)]
+
+
 def test_a_node_without_region_claims_every_stream_at_once() -> None:
     p = policy()
     assert p.webhook(started("s2", host="rtms-iad1.zoom.us"), now=0.0) == [Claim("s2", None)]
@@ -526,6 +531,7 @@ def test_inputs_about_unknown_streams_change_nothing() -> None:
     ("field", "value"),
     [
         ("node", ""),
+        ("region", ""),
         ("lease", 0.1),
         ("lease", float("nan")),
         ("capacity", -1),

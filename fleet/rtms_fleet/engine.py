@@ -16,8 +16,12 @@ What it keeps in NATS (names fixed so that every node finds the same things):
     ``event_ts`` and URL: the server keeps one entry per stream and event
     within its two-minute duplicate window (or ``history``, if shorter)
     however many nodes received it.
-    Every node reads all of it from the start (the stored ``rtms_started`` is
-    what a takeover reconnects with); entries are kept ``history`` seconds.
+    Every node reads all of it when it joins (the stored ``rtms_started`` is
+    what a takeover reconnects with), and on from the last entry read after a
+    reconnect; entries are kept ``history`` seconds.  A node whose session of
+    a stream ended for good stores an ``rtms_stopped`` for it as well.  The
+    entries hold what a node needs to join a stream (a precomputed handshake
+    signature, when Zoom sent one): keep the NATS account to the fleet.
 ``stream RTMS_WEBHOOKS``, subjects ``rtmsfleet.owners.<key>``
     One message per stream, written by its first claim only (expected last
     subject sequence 0): a later claim that finds it is a takeover, even by a

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -152,6 +153,9 @@ class OwnedStream:
     fencing token (greater than any earlier owner's); :meth:`still_owner` says
     whether a write is allowed now.  ``stopped_why`` says why the iteration
     ended early (``LOST``, ``HANDOVER``) or that the stream ended (``ENDED``).
+    An application that stops iterating (``break``, cancellation) stops the
+    session; the lease is then released for another node, and this node waits
+    a lease before it would claim the stream again.
     """
 
     def __init__(self, node: Node, start: Start) -> None:
@@ -191,10 +195,11 @@ class OwnedStream:
         if self._done:
             return  # stopped before it was iterated: already reported
         try:
-            config = node._session_config(self.started)
+            connecting = self.started
+            config = node._session_config(connecting)
             async with connect(config, options=node._options) as stream:
                 self._stream = stream
-                self._apply_pending(stream)
+                self._apply_pending(stream, connecting)
                 async for event in stream:
                     if not self.still_owner():
                         log.info(
@@ -215,9 +220,12 @@ class OwnedStream:
             self._done = True
             node._session_over(self.stream_id, over)
 
-    def _apply_pending(self, stream: Stream) -> None:
+    def _apply_pending(self, stream: Stream, connected: RtmsStarted) -> None:
+        """What arrived while connecting: a stop, or a failover to a newer URL."""
         if self.stopped_why is not None:
             self._stop_stream(stream)
+        elif self.started is not connected:
+            self._failover(Failover(self.stream_id, self.started))
 
     def _stop(self, action: Stop) -> None:
         self.stopped_why = action.why
@@ -277,6 +285,7 @@ class Node:
         self._watcher: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._webhook_seq = 0  # the last stored webhook read
+        self._ending: dict[str, RtmsStarted] = {}  # sessions over, leases being released
         self._tasks: set[asyncio.Task[None]] = set()
         self._stats = NodeStats()
         self._closed = False
@@ -298,9 +307,9 @@ class Node:
         ``rtms_started`` (default: credentials from the environment, the
         config's ``allowed_hosts``).  ``options`` are the driver's, with
         ``fail_fast`` off: a stream a node owns is given up only when its
-        session gives up.  Leaving the block stops every session at
-        once without releasing its lease (others take over when it expires);
-        call :meth:`drain` first to hand the streams over.
+        session gives up.  Leaving the block stops the sessions still
+        running without releasing their leases (others take over when they
+        expire); call :meth:`drain` first to hand the streams over.
         """
         holder: list[Node] = []
 
@@ -337,11 +346,10 @@ class Node:
 
     async def _close(self) -> None:
         self._closed = True
+        # Stop every session here (those still connecting once they are connected);
+        # the leases are left to expire: another node takes the streams over then.
         for owned in list(self._owned.values()):
-            stream = owned._stream
-            if stream is not None:
-                with contextlib.suppress(Exception):
-                    stream.stop()
+            owned._stop(Stop(owned.stream_id, StopWhy.HANDOVER))
         self._new.put_nowait(None)
         for task in list(self._tasks):
             task.cancel()
@@ -364,6 +372,7 @@ class Node:
 
     @property
     def stats(self) -> NodeStats:
+        """The node's counters, up to date (the same object each time)."""
         counts = self._policy.counts
         s = self._stats
         s.owned = len(self._policy.owned())
@@ -493,8 +502,12 @@ class Node:
         self._wake.set()
 
     def _session_over(self, stream_id: str, over: bool) -> None:
-        self._owned.pop(stream_id, None)
-        self._apply(self._policy.session_ended(stream_id, over=over, now=self._now()))
+        owned = self._owned.pop(stream_id, None)
+        actions = self._policy.session_ended(stream_id, over=over, now=self._now())
+        ending = any(isinstance(a, Release) and a.stream_id == stream_id for a in actions)
+        if owned is not None and ending:
+            self._ending[stream_id] = owned.started
+        self._apply(actions)
 
     def _engine_changed(self, *, up: bool) -> None:
         now = self._now()
@@ -563,7 +576,28 @@ class Node:
         except Exception as exc:
             log.info("stream %s: release failed: %s", action.stream_id, type(exc).__name__)
             lease = None
+        started = self._ending.pop(action.stream_id, None)
+        if action.ended and started is not None:
+            await self._record_end(started)
         self._apply(self._policy.release_done(action.stream_id, lease, now=self._now()))
+
+    async def _record_end(self, started: RtmsStarted) -> None:
+        """Store an ``rtms_stopped`` for a stream that ended here (the same de-duplication
+        id as Zoom's own), so that no node claims it again from the stored start, even
+        one that joins after the ended entry expired.  Stamped now (Unix milliseconds,
+        as Zoom's): a later ``rtms_started`` for the stream is still a new start."""
+        stop = RtmsStopped(
+            product=started.product,
+            event=started.event.replace("rtms_started", "rtms_stopped"),
+            event_ts=int(time.time() * 1000),
+            instance_id=started.instance_id,
+            id_key=started.id_key,
+            rtms_stream_id=started.rtms_stream_id,
+        )
+        try:
+            await self._engine.submit(stop)
+        except EngineUnavailable as exc:
+            log.info("stream %s: end not recorded: %s", started.rtms_stream_id, exc)
 
     def _restart_readers(self) -> None:
         """Subscribe anew after a reconnect: the server may have lost the consumers

@@ -176,6 +176,8 @@ class PolicyConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.node, str) or not self.node:
             raise InvalidConfig("node must be a non-empty name")
+        if self.region is not None and (not isinstance(self.region, str) or not self.region):
+            raise InvalidConfig("region must be a region code (e.g. sjc) or None")
         if not (math.isfinite(self.lease) and self.lease >= 0.5):
             raise InvalidConfig("lease must be a number of seconds >= 0.5")
         if isinstance(self.capacity, bool) or not isinstance(self.capacity, int):
@@ -607,7 +609,7 @@ class Policy:
             due = s.lease_seen_at
         else:  # owned elsewhere (an ended entry makes the stream forgotten)
             due = s.lease_seen_at + cfg.lease
-        if cfg.region is not None and s.started.server_url.region != cfg.region:
+        if cfg.region is not None and s.started.server_url.region != cfg.region.lower():
             due += cfg.region_delay
         return max(due + cfg.spread * held, s.retry_at)
 
