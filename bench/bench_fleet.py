@@ -19,7 +19,10 @@ publish
     the same fleet for ``--seconds`` with and without ``--publish``: the
     nodes' CPU time (``/proc``, user + system) per media message recorded
     (``rtms_messages_total``), and the ratio of the two, measured in the same
-    run (the machine's load changes between runs, ratios less so).
+    run (the machine's load changes between runs, ratios less so).  The CPU
+    time includes each node's fixed costs over the run (lease renewals, the
+    engine connection), so longer meetings (``--seconds``) give steadier
+    ratios.
 
 Commands::
 
