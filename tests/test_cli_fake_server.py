@@ -161,7 +161,11 @@ def test_usage_errors_are_one_line(args: list[str], env: dict[str, str], message
 def test_the_readme_pipe_runs_as_written(tmp_path: Path) -> None:
     """The README's fake-server block, copied alone into a shell, records a meeting."""
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
-    blocks = [b for b in re.findall(r"```sh\n(.*?)```", readme, flags=re.S) if "fake-server" in b]
+    blocks = [
+        b
+        for b in re.findall(r"```sh\n(.*?)```", readme, flags=re.S)
+        if "fake-server" in b and "| rtms-proto record" in b
+    ]
     assert len(blocks) == 1, blocks
     env = cli_env({"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
     done = subprocess.run(

@@ -11,7 +11,10 @@ Subcommands:
     ends.
 ``listen``
     receive Zoom's webhooks over HTTP and record every stream into its own
-    folder, concurrently.
+    folder, concurrently; with ``--engine``, as one node of a fleet sharing
+    the streams through NATS JetStream (:mod:`.fleet_listen`).  Every
+    ``listen`` answers ``GET /healthz``, ``/readyz`` and ``/metrics``
+    (:mod:`.observability`).
 ``replay``
     re-run a ``--save-wire`` recording through the core and write the files
     again, into a new or empty ``--out`` folder (``--in-place``: the
@@ -78,6 +81,7 @@ from rtms_proto.webhooks import Disposition, RtmsStarted, WebhookErrorKind, Webh
 from rtms_transports import CA_ENV, CLIENT_ENV, SECRET_ENV, TransportOptions, session_config
 
 from ._signals import on_signals
+from .observability import Observability
 from .progress import Progress, format_bytes
 from .recording import FLAVOURS, OK_ENDS, StreamJob, run_job
 from .sinks import (
@@ -292,6 +296,48 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _capacity(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number >= 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be a whole number >= 0")
+    return value
+
+
+def _add_fleet_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "fleet (many nodes on NATS JetStream; needs: pip install 'rtms-proto[fleet]')"
+    )
+    g.add_argument(
+        "--engine",
+        metavar="URLS",
+        help="nats://HOST:PORT[,nats://HOST2:PORT...]: run as one node of a fleet",
+    )
+    g.add_argument("--node", metavar="NAME", help="this node's name (default: <host>-<pid>)")
+    g.add_argument(
+        "--capacity",
+        type=_capacity,
+        default=10,
+        metavar="N",
+        help="streams recorded at once (default 10; 0: receive webhooks only)",
+    )
+    g.add_argument(
+        "--lease",
+        type=_positive,
+        default=10.0,
+        metavar="SECONDS",
+        help="ownership lease; a dead node's streams move after it (default 10)",
+    )
+    g.add_argument("--region", metavar="CODE", help="prefer streams on RTMS servers of this region")
+    g.add_argument(
+        "--publish",
+        action="store_true",
+        help="also publish every event on NATS subjects rtms.<stream id>.<kind>",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``rtms-proto`` argument parser."""
     parser = _Parser(
@@ -391,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_server_options(listen)
     _add_media_options(listen, "audio,transcript")
+    _add_fleet_options(listen)
     listen.set_defaults(func=_cmd_listen)
 
     rep = sub.add_parser(
@@ -1068,6 +1115,7 @@ class _Streams:
         self.finished = 0
         self.failed = 0
         self.stopping = False
+        self.observability = Observability()
 
     def say(self, text: str, *, always: bool = False) -> None:
         if always or not self.args.quiet:
@@ -1131,6 +1179,7 @@ class _Streams:
             recorder_settings=_recorder_settings(self.args),
         )
         live = self.live[sid] = _Live(job, folder)
+        self.observability.add_stream(id(live), recorder.stats)
         self.say(f"stream {sid}: recording into {folder}/")
         if self.args.transport == "asyncio":
             task: asyncio.Future[Any] = self.loop.create_task(self._run_here(live))
@@ -1151,6 +1200,7 @@ class _Streams:
 
     def _ended(self, live: _Live, task: asyncio.Future[Any]) -> None:
         self.tasks.discard(task)
+        self.observability.remove_stream(id(live))
         live.running = False
         job = live.job
         sid = job.rtms_stream_id
@@ -1180,6 +1230,7 @@ class _Streams:
 
     def interrupt(self, signum: int) -> None:
         self.stopping = True
+        self.observability.stopping = "stopping"
         for live in self.live.values():
             if live.running:
                 live.job.request_interrupt(signum)
@@ -1189,6 +1240,14 @@ class _Streams:
 
 def _cmd_listen(args: argparse.Namespace) -> int:
     _check_flavour(args.transport)
+    if args.engine is None:
+        for flag, used in (
+            ("--node", args.node is not None),
+            ("--region", args.region is not None),
+            ("--publish", args.publish),
+        ):
+            if used:
+                raise UsageError(f"{flag} needs --engine")
     secret = args.webhook_secret or os.environ.get(WEBHOOK_SECRET_ENV)
     if not secret:
         raise UsageError(f"no webhook secret: set {WEBHOOK_SECRET_ENV} or pass --webhook-secret")
@@ -1198,7 +1257,50 @@ def _cmd_listen(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create {str(args.out)!r}: {exc.strerror or exc}") from None
+    if args.engine is not None:
+        return _cmd_fleet(args, secret, credentials, options)
     return asyncio.run(_listen(args, secret, credentials, options))
+
+
+def _cmd_fleet(
+    args: argparse.Namespace, secret: str, credentials: Credentials, options: TransportOptions
+) -> int:
+    """``listen --engine``: one node of a fleet (:mod:`.fleet_listen`)."""
+    for flag, used in (
+        ("--once", args.once),
+        ("--save-wire", args.save_wire),
+        (f"--transport {args.transport}", args.transport != "asyncio"),
+    ):
+        if used:
+            raise UsageError(f"{flag} cannot be used with --engine")
+    try:
+        from .fleet_listen import FleetSettings, default_node_name, parse_servers, run_fleet
+    except ImportError:
+        raise UsageError(
+            "--engine needs the fleet extra: pip install 'rtms-proto[fleet]'"
+        ) from None
+    try:
+        servers = parse_servers(args.engine)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    settings = FleetSettings(
+        servers=servers,
+        node=default_node_name() if args.node is None else args.node,
+        capacity=args.capacity,
+        lease=args.lease,
+        region=args.region,
+        publish=args.publish,
+        host=args.host,
+        port=args.port,
+        out=args.out,
+        secret=secret,
+        allowed_hosts=_allowed_hosts(args),
+        gap_fill=args.gap_fill,
+        quiet=args.quiet,
+        options=options,
+        session_config=lambda started: _config(started, args, credentials),
+    )
+    return asyncio.run(run_fleet(settings))
 
 
 async def _listen(
@@ -1207,7 +1309,13 @@ async def _listen(
     loop = asyncio.get_running_loop()
     streams = _Streams(args, credentials, options, loop)
     receiver = WebhookReceiver(secret, allowed_hosts=_allowed_hosts(args))
-    server = WebhookServer(receiver, streams.on_action, clock=time.time)
+    server = WebhookServer(
+        receiver,
+        streams.on_action,
+        clock=time.time,
+        on_get=streams.observability.on_get,
+        on_status=streams.observability.webhook_status,
+    )
     try:
         await server.start(args.host, args.port)
     except OSError as exc:

@@ -254,6 +254,11 @@ class WebhookServer:
     A malformed request gets 400.  Every refusal closes the connection.  A
     client that does not read its replies is not read either once some 16 KiB
     of them wait (so they cannot pile up) and is closed at its deadline.
+
+    ``on_get`` (optional) answers ``GET`` and ``HEAD`` requests by their
+    target (health and metrics, see :mod:`.observability`); when it returns
+    None the request goes to the receiver (405).  ``on_status`` is told the
+    status of every answer and refusal (metrics).
     """
 
     def __init__(
@@ -267,6 +272,8 @@ class WebhookServer:
         max_head: int = 16 * 1024,
         max_body: int = 64 * 1024,
         max_requests: int = 100,
+        on_get: Callable[[str], HttpReply | None] | None = None,
+        on_status: Callable[[int], object] | None = None,
     ) -> None:
         if not request_timeout > 0:
             raise ValueError("request_timeout must be a positive number of seconds")
@@ -286,6 +293,8 @@ class WebhookServer:
         self.max_head = max_head
         self.max_body = max_body
         self.max_requests = max_requests
+        self.on_get = on_get
+        self.on_status = on_status
         self._server: asyncio.Server | None = None
         # Open connections, the one waiting longest for its request first.
         self._clients: dict[_Client, None] = {}
@@ -359,6 +368,8 @@ _REFUSALS = {
     ]
 }
 
+
+_REFUSAL_STATUS = {reply: status for status, reply in _REFUSALS.items()}
 
 _SEND_BUFFER = 16 * 1024
 """Bytes of replies held for a client that does not read them, in the kernel and here."""
@@ -539,13 +550,17 @@ class _Client(asyncio.BufferedProtocol):
         assert request is not None
         server = self._server
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers]
-        reply, action = server.receiver.handle(
-            request.method.decode("ascii", "replace"),
-            headers,
-            bytes(self._body),
-            server.clock(),
-            peer=self._peer,
-        )
+        method = request.method.decode("ascii", "replace")
+        reply: HttpReply | None = None
+        action: StreamAction | None = None
+        if server.on_get is not None and method in ("GET", "HEAD"):
+            reply = server.on_get(request.target.decode("ascii", "replace"))
+        if reply is None:
+            reply, action = server.receiver.handle(
+                method, headers, bytes(self._body), server.clock(), peer=self._peer
+            )
+        if server.on_status is not None:
+            server.on_status(reply.status)
         conn = self._conn
         reply_headers = [
             ("content-type", reply.content_type),
@@ -594,6 +609,8 @@ class _Client(asyncio.BufferedProtocol):
         self._server._forget(self)
         transport = self._transport
         assert transport is not None
+        if final is not None and self._server.on_status is not None:
+            self._server.on_status(_REFUSAL_STATUS[final])
         if final is not None and not transport.get_write_buffer_size():
             transport.write(final)
         if transport.get_write_buffer_size():

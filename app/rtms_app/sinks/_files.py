@@ -23,6 +23,7 @@ __all__ = [
     "AppendFile",
     "JsonlWriter",
     "encode_text",
+    "read_jsonl",
     "file_key",
     "safe_name",
     "to_json_value",
@@ -87,14 +88,19 @@ class AppendFile:
     :meth:`rewrite` changes bytes already written (a WAV header).
     :meth:`suspend` closes the file descriptor while the file is idle; the next
     write reopens it and appends, so many files can be kept without as many
-    descriptors open.
+    descriptors open.  With ``append=True`` an existing file is continued at
+    its end (a recording resumed by another process) instead of emptied.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, append: bool = False) -> None:
         self.path = path
         self.size = 0
         self._closed = False
-        self._file: io.FileIO | None = self._open("w")
+        if append and path.exists():
+            self._file: io.FileIO | None = self._open("r+")
+            self.size = self._file.seek(0, io.SEEK_END)
+        else:
+            self._file = self._open("w")
 
     @property
     def closed(self) -> bool:
@@ -201,12 +207,17 @@ class JsonlWriter:
     """One JSON object per line, UTF-8, each line on disk whole or not at all.
 
     A line never holds a character that some reader takes for a line break.
+    With ``append=True`` an existing file is continued and ``lines`` counts
+    its lines too.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, append: bool = False) -> None:
         self.path = path
-        self._out = AppendFile(path)
+        self._out = AppendFile(path, append=append)
         self.lines = 0
+        if self._out.size:
+            with path.open("rb") as f:
+                self.lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 16), b""))
 
     def write(self, obj: Mapping[str, object]) -> None:
         line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
@@ -218,3 +229,26 @@ class JsonlWriter:
 
     def close(self) -> None:
         self._out.close()
+
+
+def read_jsonl(path: Path) -> list[dict[str, object]]:
+    """The JSON objects of a JSON-lines file written here (none when it does not exist).
+
+    Lines that are not whole JSON objects (the last one of a process killed
+    mid-write) are left out.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise write_error(exc, path) from exc
+    out: list[dict[str, object]] = []
+    for line in data.split(b"\n"):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            out.append(obj)
+    return out

@@ -27,12 +27,12 @@ def _user(user: ChatUser | None) -> dict[str, object] | None:
 
 
 class ChatSink:
-    """Writes ``<folder>/chat.jsonl``."""
+    """Writes ``<folder>/chat.jsonl`` (``append``: continues an existing one)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, append: bool = False) -> None:
         self.path = folder / "chat.jsonl"
-        self._out = JsonlWriter(self.path)
-        self.messages = 0
+        self._out = JsonlWriter(self.path, append=append)
+        self.messages = self._out.lines
 
     def add(self, event: ev.ChatReceived) -> None:
         line: dict[str, object] = {

@@ -151,11 +151,11 @@ def event_to_json(event: ev.Event, t: float | None = None) -> dict[str, object]:
 
 
 class EventsLog:
-    """Writes ``<folder>/events.jsonl``."""
+    """Writes ``<folder>/events.jsonl`` (``append``: continues an existing one)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, append: bool = False) -> None:
         self.path = folder / "events.jsonl"
-        self._out = JsonlWriter(self.path)
+        self._out = JsonlWriter(self.path, append=append)
 
     @property
     def lines(self) -> int:

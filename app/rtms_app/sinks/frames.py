@@ -19,11 +19,12 @@ cut back off ``stream.h264``, and gets no index line.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from rtms_proto.enums import Codec
 
-from ._files import AppendFile, JsonlWriter, file_key, write_new
+from ._files import AppendFile, JsonlWriter, file_key, read_jsonl, write_new
 
 __all__ = ["FrameSink"]
 
@@ -42,9 +43,15 @@ def _kind(data: bytes, codec: Codec | int | None) -> str:
 
 
 class FrameSink:
-    """Writes the frames of one kind into ``folder`` (created on first use)."""
+    """Writes the frames of one kind into ``folder`` (created on first use).
 
-    def __init__(self, folder: Path, codec: Codec | int | None = None) -> None:
+    ``append``: continues what an earlier process wrote there (its index,
+    ``stream.h264`` and frame names: no file is written over).
+    """
+
+    def __init__(
+        self, folder: Path, codec: Codec | int | None = None, *, append: bool = False
+    ) -> None:
         self.folder = folder
         self.codec = codec
         self.frames = 0
@@ -56,6 +63,33 @@ class FrameSink:
         self._offset = 0
         self._used: dict[str, int] = {}
         """Per name: how many frames have taken it or a numbered variant of it."""
+        if append and self.index_path.exists():
+            self._continue()
+
+    def _continue(self) -> None:
+        """Take up the index, the H.264 stream and the names an earlier process wrote."""
+        for entry in read_jsonl(self.index_path):
+            self.frames += 1
+            size = entry.get("bytes")
+            self.bytes += size if isinstance(size, int) else 0
+            name = entry.get("file")
+            offset = entry.get("offset")
+            if isinstance(name, str):
+                self.files.append(self.folder / name)
+                stem, _, ext = name.partition(".")
+                number, _, last = ext.rpartition(".")
+                base = f"{stem}.{last}"
+                n = int(number) if number.isdigit() else 0
+                self._used[base] = max(self._used.get(base, 0), n + 1)
+            elif isinstance(offset, int) and isinstance(size, int):
+                self._offset = max(self._offset, offset + size)
+        self._index = JsonlWriter(self.index_path, append=True)
+        if self._stream_path.exists():
+            # Bytes past the last indexed frame: a frame cut by the earlier process's end.
+            if self._stream_path.stat().st_size > self._offset:
+                os.truncate(self._stream_path, self._offset)
+            self._stream = AppendFile(self._stream_path, append=True)
+            self.files.append(self._stream_path)
 
     @property
     def index_path(self) -> Path:

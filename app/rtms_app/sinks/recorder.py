@@ -36,6 +36,11 @@ it, so the outputs line up; a track whose first packet lies more than
 ``max_lead_ms`` after the origin (or before it) starts at its own first packet
 instead.
 
+A recorder made with ``resume=True`` continues the files an earlier process
+left in ``folder`` (see :mod:`.resume`); ``RecorderOptions(resumable=True)``
+keeps the small journal that makes a recording resumable, and ``guard``
+fences every write (:class:`~.resume.NotOwner`).
+
 A write that fails (disk full, a file size limit) raises ``OSError`` naming
 the file and leaves every file consistent: whole records only, WAV headers
 counting exactly the frames on disk.  :attr:`Recorder.failure` keeps the first
@@ -80,8 +85,18 @@ from rtms_proto.enums import (
 
 from ._files import file_key
 from .chat import ChatSink
-from .events_log import EventsLog
+from .events_log import EventsLog, event_to_json
 from .frames import FrameSink
+from .resume import (
+    Journal,
+    NotOwner,
+    ResumeState,
+    TrackState,
+    event_key,
+    frame_key,
+    load,
+    transcript_key,
+)
 from .transcript import TranscriptSink
 from .wav import AudioTrack, Discontinuity, RawAudioWriter, WavWriter
 
@@ -123,6 +138,8 @@ class RecorderOptions:
     that their text files exist even when nothing arrives.  ``wav_update``
     is the seconds of audio between WAV header rewrites.  ``max_open_tracks``
     bounds the audio tracks holding open files (see the module docstring).
+    ``resumable`` keeps ``resume.jsonl`` so that another process can continue
+    the recording (:mod:`.resume`).
     """
 
     gap_fill: bool = True
@@ -130,6 +147,7 @@ class RecorderOptions:
     max_lead_ms: int = 60_000
     wav_update: float = 1.0
     max_open_tracks: int = 16
+    resumable: bool = False
 
 
 @dataclass(slots=True)
@@ -149,6 +167,8 @@ class Stats:
     speaker: str | None = None
     speaker_id: int | None = None
     reconnects: int = 0
+    reconnect_scopes: dict[str, int] = field(default_factory=dict)
+    """Reconnects begun, by scope (``media``, ``signaling``)."""
     state: str = "connecting"
     events: int = 0
     ended: ev.SessionEnded | None = None
@@ -185,19 +205,36 @@ def _format(params: AudioParams) -> tuple[int, int, int]:
 
 
 class Recorder:
-    """Writes one stream's files into ``folder`` (see the module docstring)."""
+    """Writes one stream's files into ``folder`` (see the module docstring).
 
-    def __init__(self, folder: Path, options: RecorderOptions | None = None) -> None:
+    ``resume``: continue what an earlier process wrote there.  ``guard``: asked
+    before every event; when it says False, nothing is written and
+    :class:`~.resume.NotOwner` is raised.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        options: RecorderOptions | None = None,
+        *,
+        resume: bool = False,
+        guard: Callable[[], bool] | None = None,
+    ) -> None:
         self.folder = folder
         self.options = options or RecorderOptions()
         self._made_folder = not folder.exists()
         folder.mkdir(parents=True, exist_ok=True)
         self._held: list[tuple[ev.Event, float | None]] = []
         self.stats = Stats()
-        self.origin_ms: int | None = None
+        self.guard = guard
+        self._resume: ResumeState | None = load(folder) if resume else None
+        self._journal: Journal | None = None
+        if resume or self.options.resumable:
+            self._journal = Journal(folder)
+        self.origin_ms: int | None = None if self._resume is None else self._resume.origin_ms
         self._audio_params: AudioParams | None = None
         self._codecs: dict[str, Codec | int] = {}
-        self._format_gen = 1
+        self._format_gen = 1 if self._resume is None else self._resume.format_gen
         self._tracks: dict[str, AudioTrack] = {}
         self._closed_tracks: list[AudioTrack] = []
         self._raw: dict[str, RawAudioWriter] = {}
@@ -208,14 +245,31 @@ class Recorder:
         self.failure: OSError | None = None
         """The first write that failed (the recording cannot go on), if any."""
         self._frames: dict[str, FrameSink] = {}
-        self.events = EventsLog(folder)
+        self._append = resume
+        self.events = EventsLog(folder, append=resume)
         self._transcript: TranscriptSink | None = None
         self._chat: ChatSink | None = None
-        if MediaType.TRANSCRIPT in self.options.expect:
-            self._transcript = TranscriptSink(folder)
-        if MediaType.CHAT in self.options.expect:
-            self._chat = ChatSink(folder)
+        if MediaType.TRANSCRIPT in self.options.expect or (
+            resume and (folder / "transcript.jsonl").exists()
+        ):
+            self._transcript = TranscriptSink(folder, append=resume)
+        if MediaType.CHAT in self.options.expect or (resume and (folder / "chat.jsonl").exists()):
+            self._chat = ChatSink(folder, append=resume)
+        self._skipped = 0
         self._closed = False
+
+    @property
+    def skipped(self) -> int:
+        """Records not written because they were already on disk (a resumed recording)."""
+        tracks = [*self._closed_tracks, *self._tracks.values()]
+        return self._skipped + sum(track.skipped for track in tracks)
+
+    def claimed(self, node: str, revision: int) -> None:
+        """Say in the journal and the events log which node writes from here on."""
+        if self._journal is not None:
+            self._journal.write("owner", node=node, revision=revision)
+        kind = "RecordingResumed" if self._resume is not None else "RecordingOwned"
+        self.events.note(kind, self._t, node=node, revision=revision)
 
     # --- input ------------------------------------------------------------------------------
 
@@ -224,8 +278,11 @@ class Recorder:
 
         ``t`` goes into the events log and is the arrival clock that bounds gap
         filling; it must not jump.  Raises ``OSError`` naming the file when a
-        write fails (also kept in :attr:`failure`).
+        write fails (also kept in :attr:`failure`), :class:`~.resume.NotOwner`
+        when ``guard`` says this process may not write any more.
         """
+        if self.guard is not None and not self.guard():
+            raise NotOwner(f"{self.folder}: this process no longer owns the stream")
         try:
             self._handle(event, t)
         except OSError as exc:
@@ -245,6 +302,8 @@ class Recorder:
             self._origin_from(event.timestamp)
             kind = "video" if isinstance(event, ev.VideoReceived) else "deskshare"
             stats.count(kind, len(event.data))
+            if self._seen_frame(kind, event.timestamp, event.user_id, len(event.data)):
+                return
             self._frame_sink(kind).add(
                 event.data,
                 timestamp=event.timestamp,
@@ -256,13 +315,23 @@ class Recorder:
             start = event.start_time if event.start_time is not None else event.timestamp
             self._origin_from(start)
             stats.count("transcript", len(event.text.encode("utf-8", "replace")))
+            if self._resume is not None and self._resume.transcript.seen(
+                start, transcript_key(event.user_id, event.text)
+            ):
+                self._skipped += 1
+                return
             if self._transcript is None:
-                self._transcript = TranscriptSink(self.folder)
+                self._transcript = TranscriptSink(self.folder, append=self._append)
             self._transcript.add(event, self.origin_ms)
         elif isinstance(event, ev.ChatReceived):
             stats.count("chat", len(event.text.encode("utf-8", "replace")))
+            if self._resume is not None and self._resume.chat.seen(
+                event.timestamp, transcript_key(event.user_id, event.text)
+            ):
+                self._skipped += 1
+                return
             if self._chat is None:
-                self._chat = ChatSink(self.folder)
+                self._chat = ChatSink(self.folder, append=self._append)
             self._chat.add(event)
         else:
             self._log(event, t)
@@ -272,6 +341,14 @@ class Recorder:
         held = self._held
         if not held and not _deferred(event):
             self._note(event)
+            stamp = getattr(event, "timestamp", None)
+            if (
+                self._resume is not None
+                and isinstance(stamp, int)
+                and self._resume.events.seen(stamp, event_key(event_to_json(event)))
+            ):
+                self._skipped += 1
+                return
             self.events.add(event, t)
             return
         held.append((event, t))
@@ -292,6 +369,15 @@ class Recorder:
             if not (drop and _deferred(event)):
                 self._note(event)
                 self.events.add(event, t)
+
+    def _seen_frame(self, kind: str, stamp: int | None, user: object, size: int) -> bool:
+        if self._resume is None:
+            return False
+        mark = self._resume.frames.get(kind)
+        if mark is not None and mark.seen(stamp, frame_key(user, size)):
+            self._skipped += 1
+            return True
+        return False
 
     def _note(self, event: ev.Event) -> None:
         stats = self.stats
@@ -318,6 +404,8 @@ class Recorder:
             stats.state = "reconnecting"
         elif isinstance(event, ev.ReconnectStarted):
             stats.reconnects += 1
+            scope = event.scope.value
+            stats.reconnect_scopes[scope] = stats.reconnect_scopes.get(scope, 0) + 1
         elif isinstance(event, ev.ReconnectCompleted):
             stats.state = "connected"
         elif isinstance(event, ev.SessionEnded):
@@ -327,6 +415,8 @@ class Recorder:
     def _origin_from(self, timestamp: int | None) -> None:
         if self.origin_ms is None and timestamp is not None:
             self.origin_ms = timestamp
+            if self._journal is not None:
+                self._journal.write("origin", origin_ms=timestamp)
 
     # --- audio ------------------------------------------------------------------------------
 
@@ -339,11 +429,23 @@ class Recorder:
         if audio is None:
             return
         old = self._audio_params
+        resumed = self._resume
+        if old is None and resumed is not None and resumed.audio_format is not None:
+            # A resumed recording: its tracks have the earlier process's format.
+            if resumed.audio_format != _format(audio):
+                self._format_gen += 1
+                self._journal_format()
+            resumed.audio_format = None
         if old is not None and _format(old) != _format(audio) and (self._tracks or self._raw):
             # The format changed on a reconnect: new files, the old ones stay as they are.
             self._close_audio()
             self._format_gen += 1
+            self._journal_format()
         self._audio_params = audio
+
+    def _journal_format(self) -> None:
+        if self._journal is not None:
+            self._journal.write("format", gen=self._format_gen)
 
     def _audio(self, event: ev.AudioReceived, t: float | None) -> None:
         params = self._audio_params or AudioParams()
@@ -368,8 +470,15 @@ class Recorder:
             codec = params.codec
             ext = _RAW_EXT.get(codec, "raw") if isinstance(codec, Codec) else f"codec{codec}"
             raw = self._raw[key] = RawAudioWriter(
-                self.folder / f"audio{key}.{ext}.raw", self.folder / f"audio{key}.{ext}.jsonl"
+                self.folder / f"audio{key}.{ext}.raw",
+                self.folder / f"audio{key}.{ext}.jsonl",
+                append=self._append,
             )
+        user = event.user_id if event.channel_id is None else event.channel_id
+        mark = None if self._resume is None else self._resume.raw.get(raw.path.name)
+        if mark is not None and mark.seen(event.timestamp, frame_key(user, len(event.data))):
+            self._skipped += 1
+            return
         self._touch(key, raw)
         raw.add(
             event.data,
@@ -398,16 +507,44 @@ class Recorder:
             origin = first
         update = max(1, round(rate * self.options.wav_update))
 
+        def name_of(n: int) -> str:
+            return f"audio{key}.wav" if n == 1 else f"audio{key}.part{n}.wav"
+
+        earlier = self._earlier_track(key, rate, channels)
+        if earlier is None and self._resume is not None and (self.folder / name_of(1)).exists():
+            # On disk but not in the journal (killed in between): continued, never emptied.
+            earlier = TrackState(key, origin, rate, channels, int(params.codec), self._format_gen)
+        parts, shift = 1, 0
+        if earlier is not None:
+            origin, shift = earlier.origin_ms, earlier.shift
+            while (self.folder / name_of(parts + 1)).exists():
+                parts += 1
+        elif self._journal is not None:
+            self._journal.write(
+                "track",
+                key=key,
+                origin_ms=origin,
+                rate=rate,
+                ch=channels,
+                codec=int(params.codec),
+                gen=self._format_gen,
+            )
+
         def open_part(n: int) -> WavWriter:
-            name = f"audio{key}.wav" if n == 1 else f"audio{key}.part{n}.wav"
             return WavWriter(
-                self.folder / name, sample_rate=rate, channels=channels, update_every=update
+                self.folder / name_of(n),
+                sample_rate=rate,
+                channels=channels,
+                update_every=update,
+                append=earlier is not None,
             )
 
         track: AudioTrack | None = None
 
         def report(d: Discontinuity) -> None:
             assert track is not None
+            if self._journal is not None:
+                self._journal.write("shift", key=key, shift=track.shift)
             self._discontinuity(track.writer.path.name, d)
 
         track = AudioTrack(
@@ -416,8 +553,21 @@ class Recorder:
             origin_ms=origin,
             gap_fill=self.options.gap_fill,
             on_discontinuity=report,
+            parts=parts,
+            shift=shift,
         )
         return track
+
+    def _earlier_track(self, key: str, rate: int, channels: int) -> TrackState | None:
+        """The track an earlier process wrote under ``key``, when it can be continued."""
+        if self._resume is None:
+            return None
+        earlier = self._resume.tracks.get(key)
+        if earlier is None or (earlier.sample_rate, earlier.channels) != (rate, channels):
+            return None
+        if not (self.folder / f"audio{key}.wav").exists():
+            return None
+        return earlier
 
     def _discontinuity(self, name: str, d: Discontinuity) -> None:
         self.events.note(
@@ -467,10 +617,31 @@ class Recorder:
     def _frame_sink(self, kind: str) -> FrameSink:
         sink = self._frames.get(kind)
         if sink is None:
-            sink = self._frames[kind] = FrameSink(self.folder / kind, self._codecs.get(kind))
+            sink = self._frames[kind] = FrameSink(
+                self.folder / kind, self._codecs.get(kind), append=self._append
+            )
         return sink
 
     # --- the end ----------------------------------------------------------------------------
+
+    def abandon(self) -> None:
+        """Let go of every file without writing to any of them again.
+
+        For a process that lost the stream to another one, which continues
+        these very files: even a WAV header fixed now would undo its writes.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        for track in [*self._tracks.values()]:
+            self._closing(track.abandon)
+        for raw in self._raw.values():
+            self._closing(raw.abandon)
+        for sink in self._frames.values():
+            self._closing(sink.close)
+        for other in (self._transcript, self._chat, self.events, self._journal):
+            if other is not None:
+                self._closing(other.close)
 
     def close(self) -> list[WrittenFile]:
         """Close every file (WAV headers fixed) and list what was written.
@@ -489,6 +660,8 @@ class Recorder:
             if self._chat is not None:
                 self._closing(self._chat.close)
             self._closing(self.events.close)
+            if self._journal is not None:
+                self._closing(self._journal.close)
         return self.files()
 
     def discard(self) -> None:

@@ -60,15 +60,20 @@ def _speaker(event: ev.TranscriptReceived) -> str:
 
 
 class TranscriptSink:
-    """Writes ``<folder>/transcript.jsonl`` and ``<folder>/transcript.vtt``."""
+    """Writes ``<folder>/transcript.jsonl`` and ``<folder>/transcript.vtt``.
 
-    def __init__(self, folder: Path) -> None:
+    ``append``: continues existing files, cue numbers after the utterances
+    already in ``transcript.jsonl``.
+    """
+
+    def __init__(self, folder: Path, *, append: bool = False) -> None:
         self.jsonl_path = folder / "transcript.jsonl"
         self.vtt_path = folder / "transcript.vtt"
-        self._jsonl = JsonlWriter(self.jsonl_path)
-        self._vtt = AppendFile(self.vtt_path)
-        self._vtt.write(b"WEBVTT\n")
-        self.utterances = 0
+        self._jsonl = JsonlWriter(self.jsonl_path, append=append)
+        self._vtt = AppendFile(self.vtt_path, append=append)
+        if not self._vtt.size:
+            self._vtt.write(b"WEBVTT\n")
+        self.utterances = self._jsonl.lines
 
     def add(self, event: ev.TranscriptReceived, origin_ms: int | None) -> None:
         """Write one utterance; ``origin_ms`` is the timestamp of cue time zero."""

@@ -44,12 +44,13 @@ write, so a recorder can bound the files it holds open.
 from __future__ import annotations
 
 import contextlib
+import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._files import AppendFile, JsonlWriter
+from ._files import AppendFile, JsonlWriter, read_jsonl, write_error
 
 __all__ = ["MAX_DATA_BYTES", "AudioTrack", "Discontinuity", "RawAudioWriter", "WavWriter"]
 
@@ -65,6 +66,11 @@ class WavWriter:
 
     ``update_every`` is the number of frames between header rewrites (default:
     one second).  Partial frames are held back until completed.
+
+    ``append=True`` continues an existing file written with the same format
+    (a recording resumed by another process): its frames are counted from its
+    size, not its header (which may lag by up to ``update_every``), a partial
+    last frame is cut off, and the header is fixed at once.
     """
 
     def __init__(
@@ -75,6 +81,7 @@ class WavWriter:
         channels: int,
         update_every: int | None = None,
         max_data_bytes: int = MAX_DATA_BYTES,
+        append: bool = False,
     ) -> None:
         if sample_rate <= 0 or channels <= 0:
             raise ValueError("sample_rate and channels must be positive")
@@ -87,8 +94,32 @@ class WavWriter:
         self.frames = 0
         self._header_frames = 0
         self._pending = b""
+        if append and path.exists():
+            self._continue()
+            return
         self._out = AppendFile(path)
         self._out.write(self._header())
+
+    def _continue(self) -> None:
+        path = self.path
+        try:
+            with path.open("rb") as f:
+                head = f.read(HEADER_SIZE)
+            size = path.stat().st_size
+        except OSError as exc:
+            raise write_error(exc, path) from exc
+        fmt = struct.unpack("<HHIIHH", head[20:36]) if len(head) == HEADER_SIZE else None
+        if head[:4] != b"RIFF" or fmt is None or fmt[1:3] != (self.channels, self.sample_rate):
+            raise ValueError(f"{path} is not a WAV file of this format: it cannot be continued")
+        self.frames = min((size - HEADER_SIZE) // self.frame_size, self.max_frames)
+        end = HEADER_SIZE + self.frames * self.frame_size
+        if size != end:
+            try:
+                os.truncate(path, end)
+            except OSError as exc:
+                raise write_error(exc, path) from exc
+        self._out = AppendFile(path, append=True)
+        self._write_header()
 
     @property
     def room(self) -> int:
@@ -132,6 +163,10 @@ class WavWriter:
                 self._write_header()
             finally:
                 self._out.suspend()
+
+    def abandon(self) -> None:
+        """Let go of the file without writing to it again (another process continues it)."""
+        self._out.close()
 
     def close(self) -> None:
         """Fix the header and close the file (a partial last frame is dropped)."""
@@ -208,6 +243,15 @@ class AudioTrack:
     are timestamp jitter, not silence).  The bounds on silence and the
     discontinuities are described in the module docstring;
     ``on_discontinuity`` is told of each one.
+
+    A track resumed from files an earlier process wrote: ``parts`` opens parts
+    1 to ``parts`` (``open_part`` continues them), ``shift`` is the earlier
+    track's :attr:`shift` (its re-anchoring, so that timestamps land where
+    they did).  Its packets that lie more than half inside what is already
+    written (Zoom replays its buffer after a reconnect) are skipped and
+    counted in :attr:`skipped`, until one is written; the arrival clock counts
+    the audio already written as arrived.  Without gap filling or timestamps
+    nothing can be skipped.
     """
 
     def __init__(
@@ -222,6 +266,8 @@ class AudioTrack:
         max_ahead_ms: int = 65_000,
         max_silence_ms: int = 12 * 3_600_000,
         on_discontinuity: Callable[[Discontinuity], object] | None = None,
+        parts: int = 1,
+        shift: int = 0,
     ) -> None:
         self._open_part = open_part
         self.sample_rate = sample_rate
@@ -232,14 +278,26 @@ class AudioTrack:
         self._max_ahead = max_ahead_ms * sample_rate // 1000
         self._max_silence = max_silence_ms * sample_rate // 1000
         self._on_discontinuity = on_discontinuity
-        self._shift = 0
+        self._shift = shift
         self._first_arrival: float | None = None
-        self.parts: list[WavWriter] = [open_part(1)]
-        self.frames = 0
+        self.parts: list[WavWriter] = []
+        for n in range(1, max(1, parts) + 1):
+            if self.parts:
+                self.parts[-1].close()  # a full part, resumed
+            self.parts.append(open_part(n))
+        self.frames = sum(part.frames for part in self.parts)
         """Frames written in all parts, silence included."""
+        self._arrived_base = self.frames
+        self._resume_end: int | None = self.frames if self.frames else None
         self.silence_frames = 0
         self.packets = 0
+        self.skipped = 0
         self.discontinuities = 0
+
+    @property
+    def shift(self) -> int:
+        """Frames the timeline was moved by at discontinuities (to resume a track)."""
+        return self._shift
 
     @property
     def writer(self) -> WavWriter:
@@ -263,6 +321,12 @@ class AudioTrack:
             if self.origin_ms is None:
                 self.origin_ms = timestamp
             at = (timestamp - self.origin_ms) * self.sample_rate // 1000 + self._shift
+            if self._resume_end is not None:
+                if 2 * at + len(pcm) // self.writer.frame_size < 2 * self._resume_end:
+                    self.packets -= 1
+                    self.skipped += 1
+                    return 0
+                self._resume_end = None
             gap = at - self.frames
             why = self._implausible(gap, at, arrival)
             if why is not None:
@@ -291,6 +355,11 @@ class AudioTrack:
         for part in self.parts:
             part.close()
 
+    def abandon(self) -> None:
+        """Let go of every part without writing (another process continues the track)."""
+        for part in self.parts:
+            part.abandon()
+
     def _implausible(self, gap: int, at: int, arrival: float | None) -> str | None:
         """Why a gap of ``gap`` frames (placing the packet at ``at``) is not filled, if so."""
         rate = self.sample_rate
@@ -299,7 +368,7 @@ class AudioTrack:
         if gap < self._min_gap:
             return None
         if arrival is not None and self._first_arrival is not None:
-            arrived = int(max(0.0, arrival - self._first_arrival) * rate)
+            arrived = self._arrived_base + int(max(0.0, arrival - self._first_arrival) * rate)
             if at > arrived + self._max_ahead:
                 return (
                     f"{_seconds(at - arrived, rate)} ahead of the arrival clock "
@@ -348,15 +417,27 @@ class RawAudioWriter:
 
     Each index line: ``offset``, ``length``, ``timestamp``, ``user_id`` (and
     ``user_name`` when known).  A packet that cannot be written is cut back off
-    and gets no index line.
+    and gets no index line.  ``append``: continues the files of an earlier
+    process, cut back to the last indexed packet.
     """
 
-    def __init__(self, path: Path, index_path: Path) -> None:
+    def __init__(self, path: Path, index_path: Path, *, append: bool = False) -> None:
         self.path = path
-        self._out = AppendFile(path)
-        self.index = JsonlWriter(index_path)
         self.offset = 0
         self.packets = 0
+        if append and path.exists():
+            for entry in read_jsonl(index_path):
+                offset, length = entry.get("offset"), entry.get("length")
+                if isinstance(offset, int) and isinstance(length, int):
+                    self.offset = max(self.offset, offset + length)
+                    self.packets += 1
+            try:
+                if path.stat().st_size > self.offset:
+                    os.truncate(path, self.offset)
+            except OSError as exc:
+                raise write_error(exc, path) from exc
+        self._out = AppendFile(path, append=append)
+        self.index = JsonlWriter(index_path, append=append)
 
     def add(
         self,
@@ -387,3 +468,5 @@ class RawAudioWriter:
     def close(self) -> None:
         self._out.close()
         self.index.close()
+
+    abandon = close  # nothing is written at close
