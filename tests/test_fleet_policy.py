@@ -305,6 +305,18 @@ def test_another_nodes_write_over_ours_means_the_lease_is_lost() -> None:
     assert p.next_deadline() == pytest.approx(1.5 + LEASE)
 
 
+def test_a_lost_stream_is_stopped_once_whatever_the_new_owner_writes() -> None:
+    p = policy()
+    owning(p)
+    assert p.lease_seen("s1", other(5), now=1.0) == [Stop("s1", StopWhy.LOST)]
+    # The session takes a while to close; the new owner renews meanwhile.
+    assert p.lease_seen("s1", other(6), now=2.0) == []
+    assert p.lease_seen("s1", None, now=2.5) == []
+    assert p.lease_seen("s1", other(7), now=3.0) == []
+    assert p.counts.lost == 1
+    assert p.session_ended("s1", over=False, now=3.5) == []
+
+
 def test_our_entry_vanishing_means_the_lease_is_lost() -> None:
     p = policy()
     owning(p)

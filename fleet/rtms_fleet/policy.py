@@ -528,7 +528,9 @@ class Policy:
             return []  # our renewal, seen before its answer: the answer decides
         if mine and s.phase is not _Phase.RELEASING:
             # Someone else wrote over our entry, or it expired: we are not the owner.
-            actions = self._lose(s, stream_id)
+            # Once stopping for that reason, the new owner's renewals change nothing:
+            # the stop was given once.
+            actions = [] if s.stopping is StopWhy.LOST else self._lose(s, stream_id)
             self._record(s, lease, now)
             return actions
         if s.phase is _Phase.CLAIMING or s.phase is _Phase.RELEASING:
