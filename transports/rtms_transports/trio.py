@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import random
+import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -74,7 +76,7 @@ class _TlsStream:
     reads as end of stream, as with ``https_compatible=True``.
     """
 
-    def __init__(self, transport: trio.abc.Stream, context: ssl.SSLContext, hostname: str) -> None:
+    def __init__(self, transport: _SocketStream, context: ssl.SSLContext, hostname: str) -> None:
         self.transport = transport
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
@@ -153,7 +155,66 @@ class _TlsStream:
             await self.transport.aclose()
 
 
-_Stream = trio.abc.Stream | _TlsStream
+class _SocketStream:
+    """A connected socket, read and written without trio's per-call checkpoints.
+
+    ``trio.SocketStream.receive_some`` tries ``recv`` first and, when it got
+    data, yields to the scheduler before returning it; the next call then finds
+    nothing and waits: two scheduling rounds per read, and a read of a real-time
+    stream usually carries one message.  Here a read waits for readability
+    first, then receives: one round per read, and every read is still a
+    checkpoint (a flooding peer cannot starve the other tasks).  The socket is
+    detached from the trio stream that opened it (trio did the connecting and
+    the proxy handshake); closing goes through ``notify_closing``, as trio's own.
+    """
+
+    __slots__ = ("sock",)
+
+    def __init__(self, opened: trio.SocketStream) -> None:
+        tsock = opened.socket
+        family, kind, proto = tsock.family, tsock.type, tsock.proto
+        self.sock = socket.socket(family, kind, proto, fileno=tsock.detach())
+        self.sock.setblocking(False)
+
+    @property
+    def transport(self) -> _SocketStream:
+        return self
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        sock = self.sock
+        while True:
+            if sock.fileno() < 0:
+                raise trio.ClosedResourceError("the socket was closed")
+            await trio.lowlevel.wait_readable(sock)
+            try:
+                return sock.recv(max_bytes)
+            except (BlockingIOError, InterruptedError):
+                continue  # woken without data: wait again
+
+    async def send_all(self, data: bytes) -> None:
+        sock = self.sock
+        with memoryview(data) as view:
+            sent = 0
+            while sent < len(view):
+                if sock.fileno() < 0:
+                    raise trio.ClosedResourceError("the socket was closed")
+                try:
+                    sent += sock.send(view[sent:])
+                except (BlockingIOError, InterruptedError):
+                    await trio.lowlevel.wait_writable(sock)
+
+    def close(self) -> None:
+        sock = self.sock
+        if sock.fileno() >= 0:
+            trio.lowlevel.notify_closing(sock)
+            sock.close()
+
+    async def aclose(self) -> None:
+        self.close()
+        await trio.lowlevel.checkpoint()
+
+
+_Stream = _SocketStream | _TlsStream
 
 
 class _Sock:
@@ -216,7 +277,7 @@ class _Driver:
         self._scope = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
         self._timer_at: float | None = None
-        self._timer_lot = trio.lowlevel.ParkingLot()
+        self._timer_scope: trio.CancelScope | None = None
         self._room = trio.lowlevel.ParkingLot()  # readers waiting for queue room
         self._change = trio.lowlevel.ParkingLot()  # the application waiting for events
         self.done = trio.Event()
@@ -299,8 +360,13 @@ class _Driver:
         self._room.unpark_all()
 
     def arm_timer(self, deadline: float | None) -> None:
+        # Every message received moves the session's keep-alive deadline later: that
+        # must cost no wake-up.  The timer task sleeps in a cancel scope whose deadline
+        # is only ever moved earlier here; when it fires before _timer_at, it sleeps on.
         self._timer_at = deadline
-        self._timer_lot.unpark_all()
+        scope = self._timer_scope
+        if deadline is not None and scope is not None and deadline < scope.deadline:
+            scope.deadline = deadline
 
     def wake_consumer(self) -> None:
         if self.loop.finished:
@@ -384,13 +450,18 @@ class _Driver:
                 await tcp.send_all(handshake.request)
                 while not handshake.receive_data(await tcp.receive_some(4096)):
                     pass
-            if tls is None:
-                return tcp
-            stream = _TlsStream(tcp, tls.context, a.host)
+        except BaseException:
+            await trio.aclose_forcefully(tcp)
+            raise
+        raw = _SocketStream(tcp)
+        if tls is None:
+            return raw
+        try:
+            stream = _TlsStream(raw, tls.context, a.host)
             await stream.do_handshake()
             return stream
         except BaseException:
-            await trio.aclose_forcefully(tcp)
+            raw.close()
             raise
 
     async def _reader(self, sock: _Sock) -> None:
@@ -417,7 +488,7 @@ class _Driver:
                 sock.eof = True
                 self.loop.eof(sock.id)
                 return
-            data_input(sock.id, data if type(data) is bytes else bytes(data))
+            data_input(sock.id, data)
 
     async def _writer(self, sock: _Sock, scope: trio.CancelScope) -> None:
         stream = sock.stream
@@ -456,21 +527,22 @@ class _Driver:
             with trio.move_on_at(sock.close_by):
                 with contextlib.suppress(*_IO_ERRORS):
                     await stream.aclose()
-        await trio.aclose_forcefully(stream.transport if isinstance(stream, _TlsStream) else stream)
+        stream.transport.close()
 
     # --- the timer -----------------------------------------------------------------------
 
     async def _timer_task(self) -> None:
+        """Call the loop's timer at ``_timer_at``; see :meth:`arm_timer` for the laziness."""
         while True:
             deadline = self._timer_at
-            if deadline is None:
-                await self._timer_lot.park()
-                continue
-            with trio.move_on_at(deadline):
-                await self._timer_lot.park()
-                continue  # the deadline changed
-            self._timer_at = None
-            self.loop.timer(deadline)
+            with trio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
+                self._timer_scope = scope
+                await trio.sleep_forever()
+            self._timer_scope = None
+            deadline = self._timer_at
+            if deadline is not None and deadline <= trio.current_time():
+                self._timer_at = None
+                self.loop.timer(deadline)
 
     # --- ending --------------------------------------------------------------------------
 
