@@ -126,6 +126,7 @@ class Hub:
         self._seq = itertools.count()
         self.thread: int | None = None
         self.closing = False
+        self._aborting = False
         """No session is accepted any more; the loop stops when the last one ended."""
         self.stopped = False
         """The loop ended (under :attr:`lock`)."""
@@ -149,10 +150,12 @@ class Hub:
                 raise ConnectionClosed("the pool is closed")
         self.touch(reactor)
 
-    def close(self) -> None:
-        """Accept no more sessions; the loop ends once the running ones ended."""
+    def close(self, *, abort: bool = False) -> None:
+        """Accept no more sessions; the loop ends once the running ones ended (at once,
+        their sockets closed without goodbye, with ``abort``)."""
         with self.lock:
             self.closing = True
+            self._aborting = self._aborting or abort
         wake_w = self._wake_w
         if wake_w is not None:
             with contextlib.suppress(OSError):
@@ -199,6 +202,10 @@ class Hub:
         with self.lock:
             woken, self._woken = self._woken, []
             closing = self.closing
+            aborting = self._aborting
+        if aborting:
+            for reactor in self._reactors:
+                reactor.abort()
         for reactor in woken:
             if reactor not in self._reactors:
                 if reactor.started:
