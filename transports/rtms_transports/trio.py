@@ -364,9 +364,10 @@ class _Driver:
         self._timer_at: float | None = None
         self.timer_entry = math.inf  # this driver's entry in the run's timer heap
         self._timers = _timers()
-        self._room = trio.lowlevel.ParkingLot()  # readers waiting for queue room
-        self._change = trio.lowlevel.ParkingLot()  # the application waiting for events
-        self.done = trio.Event()
+        # Whoever waits for the session: the application for events, a paused reader
+        # for room in the queue, finish() for the end.  One lot (a few hundred bytes
+        # each, per meeting): a paused reader may be woken for nothing, and re-checks.
+        self._change = trio.lowlevel.ParkingLot()
         self.loop = DriverLoop(
             session,
             sink,
@@ -390,7 +391,7 @@ class _Driver:
 
     def update_reading(self) -> None:
         """The queue has room again: let waiting readers check."""
-        self._room.unpark_all()
+        self._change.unpark_all()
 
     async def wait_change(self) -> None:
         await self._change.park()
@@ -459,7 +460,7 @@ class _Driver:
         sock.scope.cancel()
         if sock.flush_scope is not None:
             sock.flush_scope.cancel()
-        self._room.unpark_all()
+        self._change.unpark_all()
 
     def close(self, sock_id: SocketId) -> None:
         sock = self._socks.get(sock_id)
@@ -472,7 +473,7 @@ class _Driver:
             sock.flush_scope.deadline = sock.close_by  # it stops the reading when done
         else:
             sock.scope.cancel()  # nothing waits to be sent: stop opening or reading now
-        self._room.unpark_all()
+        self._change.unpark_all()
 
     def arm_timer(self, deadline: float | None) -> None:
         self._timer_at = deadline
@@ -491,8 +492,6 @@ class _Driver:
             self._timers.schedule(self, deadline)
 
     def wake_consumer(self) -> None:
-        if self.loop.finished:
-            self.done.set()
         self._change.unpark_all()
 
     def abort(self) -> None:
@@ -505,7 +504,7 @@ class _Driver:
             sock.scope.cancel()
             if sock.flush_scope is not None:
                 sock.flush_scope.cancel()
-        self._room.unpark_all()
+        self._change.unpark_all()
 
     # --- socket tasks --------------------------------------------------------------------
 
@@ -600,7 +599,7 @@ class _Driver:
         while not _closed(sock):
             if not allowed(sock.id):
                 sock.log.debug("event queue full or peer not reading: reading paused")
-                await self._room.park()
+                await self._change.park()
                 continue
             try:
                 data = await stream.receive_some(size)
@@ -636,8 +635,8 @@ class _Driver:
                         return
                     finally:
                         sock.sending = 0
-                    if len(self._room):
-                        self._room.unpark_all()  # the peer took bytes: a paused reader may go on
+                    if len(self._change):
+                        self._change.unpark_all()  # the peer took bytes: a paused reader may go on
         finally:
             sock.flush_scope = None
             if sock.closed:
@@ -669,8 +668,9 @@ class _Driver:
         deadline = self.loop.leave() if graceful else None
         if deadline is not None:
             with trio.move_on_at(deadline):
-                await self.done.wait()
-            if not self.done.is_set():
+                while not self.finished:
+                    await self._change.park()
+            if not self.finished:
                 self.loop.left_unfinished()
         self.abort()
 
