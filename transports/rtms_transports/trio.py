@@ -239,7 +239,8 @@ _Stream = _SocketStream | _TlsStream
 
 
 class _Sock:
-    """One socket of the session, from OpenSocket to the end of its task.
+    """One socket of the session, from OpenSocket to the end of its task (its logger is
+    made when it logs: the few lines a socket logs do not pay for one per socket).
 
     One task per socket opens it and reads it.  Writes go out at once from
     the loop; only bytes the kernel would not take wait in ``pending``, sent by
@@ -256,17 +257,15 @@ class _Sock:
         "flush_scope",
         "flushed",
         "id",
-        "log",
         "pending",
         "scope",
         "sending",
         "stream",
     )
 
-    def __init__(self, action: OpenSocket, log: StreamLog) -> None:
+    def __init__(self, action: OpenSocket) -> None:
         self.action = action
         self.id = action.sock
-        self.log = log
         self.stream: _Stream | None = None
         self.pending = bytearray()  # wire bytes waiting for the flusher
         self.sending = 0  # bytes handed to send_all by the flusher and not yet sent
@@ -399,7 +398,7 @@ class _Driver:
     # --- primitives ----------------------------------------------------------------------
 
     def open(self, action: OpenSocket) -> None:
-        sock = _Sock(action, self.log.for_socket(action.sock))
+        sock = _Sock(action)
         self._socks[action.sock] = sock
         assert self._nursery is not None, "the driver is not attached to a nursery"
         if self._aborted:
@@ -516,7 +515,9 @@ class _Driver:
                 if stream is None or sock.closed:
                     return
                 sock.stream = stream
-                sock.log.info("connected to %s:%d", sock.action.host, sock.action.port)
+                self.log.for_socket(sock.id).info(
+                    "connected to %s:%d", sock.action.host, sock.action.port
+                )
                 self.loop.opened(sock.id)
                 await self._reader(sock)
             if sock.error is not None:
@@ -540,7 +541,7 @@ class _Driver:
             check_plaintext(a.host, a.port, a.secure)
             tls = self._tls_setup() if a.secure else None
             trust = tls.trust if tls is not None else ""
-            sock.log.debug(
+            self.log.for_socket(sock.id).debug(
                 "connecting to %s:%d%s%s",
                 a.host,
                 a.port,
@@ -598,7 +599,9 @@ class _Driver:
         data_input = self.loop.data
         while not _closed(sock):
             if not allowed(sock.id):
-                sock.log.debug("event queue full or peer not reading: reading paused")
+                self.log.for_socket(sock.id).debug(
+                    "event queue full or peer not reading: reading paused"
+                )
                 await self._change.park()
                 continue
             try:
