@@ -77,16 +77,19 @@ class _SocketStream:
     nothing and waits: two scheduling rounds per read, and a read of a real-time
     stream usually carries one message.  Here a read waits for readability
     first, then receives: one round per read, and every read is still a
-    checkpoint (a flooding peer cannot starve the other tasks).  Writes are
+    checkpoint (a flooding peer cannot starve the other tasks).  After a read
+    that filled the buffer (a bulk transfer) the next one yields and reads
+    without asking epoll, as data is likely waiting.  Writes are
     tried at once (:meth:`send_nowait`), so that answering a keep-alive costs
     no task.  The socket is detached from the trio stream that opened it (trio
     did the connecting and the proxy handshake); closing goes through
     ``notify_closing``, as trio's own.
     """
 
-    __slots__ = ("sock",)
+    __slots__ = ("full", "sock")
 
     def __init__(self, opened: trio.SocketStream) -> None:
+        self.full = False  # the last read filled the caller's buffer
         tsock = opened.socket
         family, kind, proto = tsock.family, tsock.type, tsock.proto
         self.sock = socket.socket(family, kind, proto, fileno=tsock.detach())
@@ -107,13 +110,26 @@ class _SocketStream:
         return sock
 
     async def receive_some(self, max_bytes: int) -> bytes:
+        sock = self._check_open()
+        if self.full:
+            # The last read filled the buffer: more is likely waiting.  Yield once
+            # (the checkpoint) and read, without asking epoll first.
+            await trio.lowlevel.checkpoint()
+            try:
+                data = self._check_open().recv(max_bytes)
+            except (BlockingIOError, InterruptedError):
+                self.full = False
+            else:
+                self.full = len(data) == max_bytes
+                return data
         while True:
-            sock = self._check_open()
             await trio.lowlevel.wait_readable(sock)
             try:
-                return sock.recv(max_bytes)
+                data = self._check_open().recv(max_bytes)
             except (BlockingIOError, InterruptedError):
                 continue  # woken without data: wait again
+            self.full = len(data) == max_bytes
+            return data
 
     def send_nowait(self, data: bytes | memoryview) -> int:
         """Send what the kernel takes now; how many bytes it took."""
