@@ -6,6 +6,7 @@ failures that stay in their stream, and closing the pool."""
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import random
 import threading
 import time
@@ -33,7 +34,14 @@ from rtms_conformance.faults import Silence
 from rtms_proto import ConnectionClosed, MediaType, Session
 from rtms_proto import events as ev
 from rtms_proto.actions import SocketRole
-from rtms_transports import ConnectError, ConnectTimeout, session_config
+from rtms_transports import (
+    CA_ENV,
+    CLIENT_ENV,
+    SECRET_ENV,
+    ConnectError,
+    ConnectTimeout,
+    session_config,
+)
 from rtms_transports.blocking import Pool
 
 KW: dict[str, Any] = {
@@ -257,3 +265,52 @@ def test_wait_times_out_and_start_session_drives_a_session_you_built(tmp_path: P
         handle.abort()
         with pytest.raises(ConnectionClosed, match="aborted before it ended"):
             handle.wait(WAIT)
+
+
+README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+
+POOL_EXAMPLE = """\
+from rtms_proto import events
+from rtms_transports.blocking import Pool
+
+def audio_seconds(webhook_bodies: list[bytes], allowed_hosts=("zoom.us",)) -> list[float]:
+    totals = [0] * len(webhook_bodies)
+
+    def counter(index: int):
+        def on_event(event: events.Event) -> None:  # on the pool's thread: keep it quick
+            if isinstance(event, events.AudioReceived):
+                totals[index] += len(event.data)
+        return on_event
+
+    with Pool() as pool:  # one I/O thread for every stream
+        meetings = [
+            pool.start(body, counter(index), allowed_hosts=allowed_hosts)
+            for index, body in enumerate(webhook_bodies)
+        ]
+        for meeting in meetings:
+            meeting.wait()  # returns the stream's SessionEnded
+    return [total / 32000 for total in totals]  # 16 kHz mono 16-bit PCM: 32,000 bytes/s
+"""
+
+
+def test_the_readme_pool_example_is_there_and_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = README.read_text()
+    heading = "## Run a stream with asyncio, trio or blocking sockets\n"
+    assert heading in text
+    body = text[text.index(heading) :]
+    body = body[: body.find("\n## ", 1)]
+    assert f"```python\n{POOL_EXAMPLE}```" in body
+    monkeypatch.setenv(CLIENT_ENV, CLIENT_ID)
+    monkeypatch.setenv(SECRET_ENV, CLIENT_SECRET)
+    monkeypatch.setenv(CA_ENV, write_ca(tmp_path))
+    found: dict[str, Any] = {}
+    exec(compile(POOL_EXAMPLE, "README.md", "exec"), found)
+    with fake_server() as server:
+        infos = [add_stream(server, f"readme-pool-{n}", duration=1.0) for n in range(3)]
+        bodies = [server.rtms_started_body(info) for info in infos]
+        seconds = found["audio_seconds"](bodies, allowed_hosts=ALLOWED)
+        sent = [server.status(info).sent[14] for info in infos]
+    assert seconds == [count * 640 / 32000 for count in sent]
+    assert all(count >= 45 for count in sent)
