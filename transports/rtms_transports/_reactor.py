@@ -1,13 +1,16 @@
-"""The blocking driver's reactor: one ``selectors`` loop over a session's sockets.
+"""The blocking driver's reactor: ``selectors`` loops over sessions' sockets.
 
-It opens sockets without blocking (name resolution aside), through an HTTP
-CONNECT proxy when configured, with TLS through memory buffers
-(:class:`~rtms_transports._tls_pipe.TlsPipe`); it writes what is queued as
-the kernel takes it, reads at most ``read_size`` bytes per ready socket, and
-is the :class:`~rtms_transports._loop.DriverIO` of the shared
-:class:`~rtms_transports._loop.DriverLoop`: ``time.monotonic()`` is the
-clock, the selector's timeout is the one timer, and a socket pair wakes it
-when another thread hands it a command or an abort.
+A :class:`Reactor` is one session's sockets: it opens them without blocking
+(name resolution aside), through an HTTP CONNECT proxy when configured, with
+TLS through memory buffers (:class:`~rtms_transports._tls_pipe.TlsPipe`); it
+writes what is queued as the kernel takes it, reads at most ``read_size``
+bytes per ready socket, and is the :class:`~rtms_transports._loop.DriverIO`
+of the shared :class:`~rtms_transports._loop.DriverLoop`, with
+``time.monotonic()`` for the clock.  A :class:`Hub` is one selector on one
+thread serving one reactor (``blocking.connect()``, ``SessionRunner``) or
+many (``blocking.Pool``): the selector's timeout is the earliest session
+timer, and a socket pair wakes it when another thread hands a session a
+command, an abort or more room in its queue.
 """
 
 from __future__ import annotations
