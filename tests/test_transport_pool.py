@@ -314,3 +314,17 @@ def test_the_readme_pool_example_is_there_and_runs(
         sent = [server.status(info).sent[14] for info in infos]
     assert seconds == [count * 640 / 32000 for count in sent]
     assert all(count >= 45 for count in sent)
+
+
+def test_a_command_right_after_start_waits_for_the_pool_to_take_the_stream(
+    tmp_path: Path,
+) -> None:
+    ca = write_ca(tmp_path)
+    with fake_server() as server, Pool() as pool:
+        info = add_stream(server, "pool-early-command", duration=None)
+        got = Collect()
+        handle = pool.start(server.rtms_started_body(info), got, options=options(ca), **KW)
+        handle.stop()  # queued if the pool's thread has not taken the stream yet
+        ended = handle.wait(WAIT)
+    assert ended.why is ev.EndReason.STOPPED_LOCALLY
+    assert got.events[-1] is ended

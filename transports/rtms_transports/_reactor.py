@@ -360,7 +360,8 @@ class Reactor:
                 self.hub.visit(self)  # perform what it caused (a handler may command another)
         future: concurrent.futures.Future[object] = concurrent.futures.Future()
         with self.cond:
-            if self.finished or not self.running or self._abort:
+            # A pooled session not yet taken by its hub's thread runs its calls once taken.
+            if self.finished or self._abort or not (self.running or self.pooled):
                 raise ConnectionClosed("the session's loop is not running")
             self._calls.append((fn, future))
         self.wake()
@@ -389,7 +390,11 @@ class Reactor:
         self._abort = True
         with self.cond:
             self.finished = True
+            calls = list(self._calls)
+            self._calls.clear()
             self.cond.notify_all()
+        for _, future in calls:
+            future.set_exception(ConnectionClosed("the pool was closed"))
 
     def step(self) -> None:
         """On the hub's thread, after anything happened to this session: run the calls
