@@ -6,6 +6,7 @@ failures that stay in their stream, and closing the pool."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import pathlib
 import random
 import threading
@@ -31,6 +32,9 @@ from test_transport_helpers import (
 )
 
 from rtms_conformance.faults import Silence
+from rtms_conformance.harness import MemoryAdapter, StreamEnv, ThreadedHarness
+from rtms_conformance.runner import Runner
+from rtms_conformance.scenarios import SCENARIOS
 from rtms_proto import ConnectionClosed, MediaType, Session
 from rtms_proto import events as ev
 from rtms_proto.actions import SocketRole
@@ -43,6 +47,7 @@ from rtms_transports import (
     session_config,
 )
 from rtms_transports.blocking import Pool
+from rtms_transports.conformance import transport_options
 
 KW: dict[str, Any] = {
     "client_id": CLIENT_ID,
@@ -272,6 +277,7 @@ README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 POOL_EXAMPLE = """\
 from rtms_proto import events
 from rtms_transports.blocking import Pool
+from rtms_transports.conformance import transport_options
 
 def audio_seconds(webhook_bodies: list[bytes], allowed_hosts=("zoom.us",)) -> list[float]:
     totals = [0] * len(webhook_bodies)
@@ -328,3 +334,42 @@ def test_a_command_right_after_start_waits_for_the_pool_to_take_the_stream(
         ended = handle.wait(WAIT)
     assert ended.why is ev.EndReason.STOPPED_LOCALLY
     assert got.events[-1] is ended
+
+
+class PoolAdapter(ThreadedHarness):
+    """The conformance adapter of ``blocking.connect``, with every stream of every
+    scenario on one shared pool (``pool.connect`` and ``receive(timeout)``)."""
+
+    name = "blocking-pool"
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    def run_stream(self, stream: StreamEnv) -> None:
+        with self.pool.connect(
+            stream.config, options=transport_options(stream), jitter=stream.jitter
+        ) as events:
+            while True:
+                try:
+                    event = events.receive(timeout=stream.remaining())
+                except TimeoutError:
+                    raise stream.expire() from None
+                except ConnectionClosed:
+                    return
+                pause = stream.react(event, events)
+                if pause:
+                    time.sleep(pause)
+
+
+def test_the_conformance_catalogue_with_every_stream_on_one_pool() -> None:
+    """Every scenario (reconnects, failovers, backpressure, hostile servers ...) gives
+    the in-memory reference's trace with all its streams on one shared pool."""
+    parallel = int(os.environ.get("RTMS_CONFORMANCE_PARALLEL", "2"))
+    with Runner(parallel=parallel) as runner, Pool(name="rtms-pool-conformance") as pool:
+        memory = {r.scenario: r for r in runner.run(MemoryAdapter()).results}
+        results = runner.run(PoolAdapter(pool)).results
+    assert len(results) == len(SCENARIOS)
+    failed = {
+        r.scenario: r.diff() for r in results if not r.ok or r.traces != memory[r.scenario].traces
+    }
+    assert not failed
