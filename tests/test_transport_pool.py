@@ -277,7 +277,6 @@ README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 POOL_EXAMPLE = """\
 from rtms_proto import events
 from rtms_transports.blocking import Pool
-from rtms_transports.conformance import transport_options
 
 def audio_seconds(webhook_bodies: list[bytes], allowed_hosts=("zoom.us",)) -> list[float]:
     totals = [0] * len(webhook_bodies)
