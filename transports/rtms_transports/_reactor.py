@@ -403,6 +403,9 @@ class Reactor:
             return
         if self._calls:
             self._run_calls()
+        if self._abort:
+            self.shutdown()  # before opening anything more
+            return
         if self._new:
             self._start_opens()
         self._flush_all()  # may close sockets that waited to flush
