@@ -372,3 +372,31 @@ def test_the_conformance_catalogue_with_every_stream_on_one_pool() -> None:
         r.scenario: r.diff() for r in results if not r.ok or r.traces != memory[r.scenario].traces
     }
     assert not failed
+
+
+def test_waiting_for_the_pool_from_a_handler_is_refused_not_a_hang(tmp_path: Path) -> None:
+    ca = write_ca(tmp_path)
+    with fake_server() as server, Pool() as pool:
+        info = add_stream(server, "pool-handler-waits", duration=None)
+        body = server.rtms_started_body(info)
+        refused: list[str] = []
+        handles: list[Any] = []
+        done = threading.Event()
+
+        def handler(event: ev.Event) -> None:
+            if isinstance(event, ev.MediaConnected) and not refused:
+                for attempt in (lambda: handles[0].wait(1), lambda: pool.connect(body).__enter__()):
+                    try:
+                        attempt()
+                    except RuntimeError as exc:
+                        refused.append(str(exc))
+                handles[0].stop()
+            if isinstance(event, ev.SessionEnded):
+                done.set()
+
+        handles.append(pool.start(body, handler, options=options(ca), **KW))
+        assert done.wait(WAIT)
+    assert refused == [
+        "PoolSession.wait() waits for the pool's thread: not from a handler",
+        "Pool.connect() waits for the pool's thread: not from a handler",
+    ]

@@ -263,6 +263,12 @@ def _connected(prep: Prepared, jitter: Callable[[], float], hub: Hub | None) -> 
                 cond.wait_for(lambda: driver.finished)
 
 
+def _not_on(hub: Hub, what: str) -> None:
+    """Refuse to wait for the pool's thread on that thread (a handler): it would hang."""
+    if threading.get_ident() == hub.thread:
+        raise RuntimeError(f"{what} waits for the pool's thread: not from a handler")
+
+
 class PoolSession(StreamCommands):
     """One stream of a :class:`Pool` whose events go to a handler (:meth:`Pool.start`).
 
@@ -296,6 +302,7 @@ class PoolSession(StreamCommands):
         if it was aborted before the session ended.
         """
         driver = self._driver
+        _not_on(driver.hub, "PoolSession.wait()")
         with driver.cond:
             if not driver.cond.wait_for(lambda: driver.finished, timeout):
                 raise TimeoutError("the session has not ended yet")
@@ -359,6 +366,7 @@ class Pool:
         """:func:`connect`, with the stream's loop on the pool's thread (same arguments,
         same behaviour); raises :class:`~rtms_proto.ConnectionClosed` once the pool
         is closed."""
+        _not_on(self._hub, "Pool.connect()")
         prep = prepare(
             source,
             credentials=credentials,
