@@ -327,8 +327,9 @@ class Pool:
     on the pool's thread, so that a thousand streams need no thread of their
     own.  A handler must be quick: while it runs, no socket of the pool is
     read or answered; it may issue commands, but not wait for the pool
-    (:meth:`PoolSession.wait` and :meth:`connect` raise ``RuntimeError`` there).  Leaving the ``with`` block (or :meth:`close`) closes
-    the sockets of the streams still running at once and stops the thread;
+    (:meth:`PoolSession.wait` and :meth:`connect` raise ``RuntimeError`` there).
+    Leaving the ``with`` block (or :meth:`close`) closes the sockets of the
+    streams still running at once and stops the thread;
     end them first (``stop()`` then :meth:`PoolSession.wait`) to leave in order.
     """
 
