@@ -10,7 +10,8 @@ the RSS before the first meeting.  The bench reads CPU time and RSS from
 ``/proc`` itself, so this process measures nothing but lag.
 
 Drivers: ``asyncio``, ``trio`` (one task per meeting), ``blocking`` (one
-thread per meeting) and ``websockets``, a client written the way Zoom's Python
+thread per meeting), ``blocking-pool`` (one ``blocking.Pool`` thread for all,
+events to a handler per meeting) and ``websockets``, a client written the way Zoom's Python
 samples are (``websockets`` + ``json`` + ``base64``, asyncio tasks).  Each
 imports only what it uses, so its RSS is its own.
 """
@@ -294,6 +295,46 @@ def run_blocking(progress: Progress, port: int, batch: int, deadline: float) -> 
     progress.timed_out = any(t.is_alive() for t in threads)
 
 
+# --------------------------------------------------------------------------- blocking pool
+
+
+def run_blocking_pool(progress: Progress, port: int, batch: int, deadline: float) -> None:
+    """Every meeting on one I/O thread (``blocking.Pool``), events to a handler."""
+    from rtms_proto import events as ev
+    from rtms_transports.blocking import Pool, PoolSession
+
+    options = rtms_options()
+
+    def handler(meter: Meter) -> Callable[[ev.Event], None]:
+        def on_event(event: ev.Event) -> None:
+            if type(event) is ev.AudioReceived:
+                meter.audio(event.timestamp)
+            elif type(event) is ev.MediaConnected:
+                progress.connected(meter)
+            elif type(event) is ev.SessionEnded:
+                progress.end(meter, event.why.value)
+
+        return on_event
+
+    progress.rss0 = rss_kib()
+    end = time.monotonic() + deadline
+    with Pool() as pool:
+        meetings: list[PoolSession] = []
+        for numbers in batches(progress.meetings, batch):
+            for number in numbers:
+                config = rtms_config(number, port)
+                meetings.append(pool.start(config, handler(progress.meter()), options=options))
+            limit = min(end, time.monotonic() + BATCH_TIMEOUT)
+            while progress.settled < numbers.stop and time.monotonic() < limit:
+                time.sleep(0.01)
+        for meeting in meetings:
+            try:
+                meeting.wait(max(0.0, end - time.monotonic()))
+            except TimeoutError:
+                progress.timed_out = True
+                break
+
+
 # --------------------------------------------------------------------------- websockets + json
 
 
@@ -415,6 +456,7 @@ RUNNERS: dict[str, Callable[[Progress, int, int, float], None]] = {
     "asyncio": run_asyncio,
     "trio": run_trio,
     "blocking": run_blocking,
+    "blocking-pool": run_blocking_pool,
     "websockets": run_websockets,
 }
 

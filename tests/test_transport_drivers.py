@@ -5,6 +5,7 @@ only one driver has (trio's clock, the blocking driver's threads) come last."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import random
 import socket
@@ -43,7 +44,7 @@ from test_transport_helpers import (
     write_ca,
 )
 
-from rtms_conformance.faults import IgnoreHandshake, RejectHandshake
+from rtms_conformance.faults import IgnoreHandshake, RejectHandshake, Silence
 from rtms_proto import (
     AudioParams,
     ConnectionClosed,
@@ -55,6 +56,7 @@ from rtms_proto import (
 )
 from rtms_proto import events as ev
 from rtms_proto import messages as m
+from rtms_proto.actions import SocketRole
 from rtms_proto.enums import FailureReason, StatusCode, StopReason
 from rtms_transports import (
     CA_ENV,
@@ -606,6 +608,50 @@ def test_trio_time_is_trio_time_mock_clock(tmp_path: Path) -> None:
     failures = of(got, ev.ConnectionFailed)
     assert len(failures) >= 3
     assert all("timed out after 5 s" in str(f.error) for f in failures)
+
+
+def test_trio_keepalive_timeouts_fire_on_time_for_every_session_of_a_run(
+    tmp_path: Path,
+) -> None:
+    """One timer task serves every session of a trio run, and a session's deadline moves
+    later with each message without waking it: when each audio socket goes silent, its
+    keep-alive timeout still fires about 1 s after the last message, in every session."""
+    ca = write_ca(tmp_path)
+    silent = Silence(at=0.6, role=SocketRole.AUDIO)
+    with fake_server() as server:
+        infos = [
+            add_stream(server, f"trio-timer-{n}", duration=None, faults=(silent,)) for n in range(3)
+        ]
+        logs: list[list[tuple[float, ev.Event]]] = [[] for _ in infos]
+
+        async def one(info: Any, log: list[tuple[float, ev.Event]]) -> None:
+            config = session_config(server.rtms_started_body(info), media=MediaType.AUDIO, **KW)
+            quick = dataclasses.replace(config.media_options, keepalive_timeout=1.0)
+            config = dataclasses.replace(config, media_options=quick)
+            with trio.CancelScope() as scope:
+
+                def handler(event: ev.Event) -> None:
+                    log.append((time.monotonic(), event))
+                    if isinstance(event, ev.ConnectionFailed):
+                        scope.cancel()
+
+                await trio_run_session(
+                    Session(config, jitter=random.random), handler, options=options(ca)
+                )
+
+        async def main() -> None:
+            with trio.fail_after(WAIT):
+                async with trio.open_nursery() as nursery:
+                    for info, log in zip(infos, logs, strict=True):
+                        nursery.start_soon(one, info, log)
+
+        trio.run(main)
+    for log in logs:
+        failed = [(t, e) for t, e in log if isinstance(e, ev.ConnectionFailed)]
+        assert failed and "nothing received for 1 s" in str(failed[0][1].error)
+        audio = [t for t, e in log if isinstance(e, ev.AudioReceived) and t < failed[0][0]]
+        assert len(audio) >= 10  # the deadline moved later with each of them
+        assert 0.9 <= failed[0][0] - audio[-1] <= 2.5
 
 
 # --------------------------------------------------------------------------- blocking only

@@ -1,13 +1,16 @@
-"""The blocking driver's reactor: one ``selectors`` loop over a session's sockets.
+"""The blocking driver's reactor: ``selectors`` loops over sessions' sockets.
 
-It opens sockets without blocking (name resolution aside), through an HTTP
-CONNECT proxy when configured, with TLS through memory buffers
-(:class:`~rtms_transports._tls_pipe.TlsPipe`); it writes what is queued as
-the kernel takes it, reads at most ``read_size`` bytes per ready socket, and
-is the :class:`~rtms_transports._loop.DriverIO` of the shared
-:class:`~rtms_transports._loop.DriverLoop`: ``time.monotonic()`` is the
-clock, the selector's timeout is the one timer, and a socket pair wakes it
-when another thread hands it a command or an abort.
+A :class:`Reactor` is one session's sockets: it opens them without blocking
+(name resolution aside), through an HTTP CONNECT proxy when configured, with
+TLS through memory buffers (:class:`~rtms_transports._tls_pipe.TlsPipe`); it
+writes what is queued as the kernel takes it, reads at most ``read_size``
+bytes per ready socket, and is the :class:`~rtms_transports._loop.DriverIO`
+of the shared :class:`~rtms_transports._loop.DriverLoop`, with
+``time.monotonic()`` for the clock.  A :class:`Hub` is one selector on one
+thread serving one reactor (``blocking.connect()``, ``SessionRunner``) or
+many (``blocking.Pool``): the selector's timeout is the earliest session
+timer, and a socket pair wakes it when another thread hands a session a
+command, an abort or more room in its queue.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import concurrent.futures
 import contextlib
 import enum
 import errno
+import heapq
+import itertools
+import math
 import selectors
 import socket
 import ssl
@@ -33,7 +39,7 @@ from ._loop import DriverLoop, Sink
 from ._proxy import Tunnel, open_tunnel, resolve_for_tunnel
 from ._tls_pipe import TlsPipe
 
-__all__ = ["Reactor"]
+__all__ = ["Hub", "Reactor"]
 
 T = TypeVar("T")
 
@@ -65,6 +71,7 @@ class _Sock:
         "log",
         "mask",
         "outbox",
+        "owner",
         "phase",
         "proxy",
         "registered",
@@ -73,8 +80,9 @@ class _Sock:
         "wire",
     )
 
-    def __init__(self, action: OpenSocket, log: StreamLog) -> None:
+    def __init__(self, action: OpenSocket, log: StreamLog, owner: Reactor) -> None:
         self.action = action
+        self.owner = owner
         self.id = action.sock
         self.log = log
         self.phase = _Phase.RESOLVE
@@ -92,13 +100,196 @@ class _Sock:
         self.eof = False
 
 
-class Reactor:
-    """The loop of one session: a selector over its sockets, on one thread.
+class Hub:
+    """One selector on one thread, serving any number of sessions (:class:`Reactor`).
 
-    :meth:`run` runs it in the calling thread until the session ended and its
-    sockets are closed, or an abort; :meth:`command`, :meth:`wake` and
-    :meth:`request_abort` may be called from any thread.  ``cond`` guards
-    :attr:`finished` and is notified when the loop stops.
+    Work per wake-up is proportional to what happened, not to how many
+    sessions there are: a session is visited (its sockets flushed and their
+    registrations updated) only after one of its sockets was ready, its timer
+    fired, or another thread woke it.  Timers are a heap of one entry per
+    session, moved lazily: a session's deadline moves later with every message
+    received, and that costs nothing until the old entry comes due.  Another
+    thread adds a session (:meth:`add`) or wakes one (:meth:`touch`) through a
+    list under :attr:`lock` and one byte on a socket pair.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sel: selectors.BaseSelector = selectors.DefaultSelector()
+        wake_r, wake_w = socket.socketpair()
+        wake_r.setblocking(False)
+        wake_w.setblocking(False)
+        self.sel.register(wake_r, _READ, None)
+        self._wake_r: socket.socket | None = wake_r
+        self._wake_w: socket.socket | None = wake_w
+        self._woken: list[Reactor] = []  # under lock
+        self._reactors: set[Reactor] = set()
+        self._active: dict[Reactor, None] = {}  # ordered: visited in the order touched
+        self._timers: list[tuple[float, int, Reactor]] = []
+        self._seq = itertools.count()
+        self.thread: int | None = None
+        self.closing = False
+        self._aborting = False
+        """No session is accepted any more; the loop stops when the last one ended."""
+        self.stopped = False
+        """The loop ended (under :attr:`lock`)."""
+
+    # --- from any thread -------------------------------------------------------------------
+
+    def touch(self, reactor: Reactor) -> None:
+        """Make the loop visit ``reactor`` (it starts it the first time)."""
+        with self.lock:
+            first = not self._woken
+            self._woken.append(reactor)
+        wake_w = self._wake_w
+        if first and wake_w is not None:
+            with contextlib.suppress(OSError):  # full (already woken) or closed
+                wake_w.send(b"\0")
+
+    def add(self, reactor: Reactor) -> None:
+        """Serve ``reactor`` (from any thread); raises ConnectionClosed once closing."""
+        with self.lock:
+            if self.closing or self.stopped:
+                raise ConnectionClosed("the pool is closed")
+        self.touch(reactor)
+
+    def close(self, *, abort: bool = False) -> None:
+        """Accept no more sessions; the loop ends once the running ones ended (at once,
+        their sockets closed without goodbye, with ``abort``)."""
+        with self.lock:
+            self.closing = True
+            self._aborting = self._aborting or abort
+        wake_w = self._wake_w
+        if wake_w is not None:
+            with contextlib.suppress(OSError):
+                wake_w.send(b"\0")
+
+    # --- the loop --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve sessions until :meth:`close` was called and none is left."""
+        self.thread = threading.get_ident()
+        sel = self.sel
+        active = self._active
+        try:
+            while True:
+                self._take_woken()
+                while active:
+                    reactor = next(iter(active))
+                    del active[reactor]
+                    self._guard(reactor, reactor.step)
+                if self.closing and not self._reactors:
+                    break
+                for key, mask in sel.select(self._timeout()):
+                    sock = key.data
+                    if sock is None:
+                        self._drain_wake()
+                    else:
+                        reactor = sock.owner
+                        self._guard(reactor, reactor._ready, sock, mask)
+                        active[reactor] = None
+                self._fire_timers()
+        finally:
+            self._stop()
+
+    def _guard(self, reactor: Reactor, fn: Callable[..., None], *args: object) -> None:
+        """Run one session's code: an exception is that session's bug (it stops), not
+        the loop's."""
+        try:
+            fn(*args)
+        except Exception as exc:  # pragma: no cover - a bug: report it, close that session
+            reactor.loop.crash(exc)
+            self.visit(reactor)
+
+    def _take_woken(self) -> None:
+        with self.lock:
+            woken, self._woken = self._woken, []
+            closing = self.closing
+            aborting = self._aborting
+        if aborting:
+            for reactor in self._reactors:
+                reactor.abort()
+        for reactor in woken:
+            if reactor not in self._reactors:
+                if reactor.started:
+                    continue  # a late wake of a session that ended
+                if closing and reactor.pooled:
+                    reactor.refuse()
+                    continue
+                self._reactors.add(reactor)
+                self._guard(reactor, reactor.begin)
+            self._active[reactor] = None
+
+    def visit(self, reactor: Reactor) -> None:
+        """On the loop's thread: visit ``reactor`` before the next wait."""
+        self._active[reactor] = None
+
+    def ended(self, reactor: Reactor) -> None:
+        self._reactors.discard(reactor)
+        self._active.pop(reactor, None)
+
+    def schedule(self, reactor: Reactor, when: float) -> None:
+        """Wake ``reactor`` at ``when`` (earlier entries stand; see the class docstring)."""
+        if when < reactor.scheduled:
+            reactor.scheduled = when
+            heapq.heappush(self._timers, (when, next(self._seq), reactor))
+
+    def _timeout(self) -> float | None:
+        if self._active:
+            return 0.0
+        timers = self._timers
+        while timers and timers[0][2].scheduled != timers[0][0]:
+            heapq.heappop(timers)  # moved earlier since, or ended
+        if not timers:
+            return None
+        return max(0.0, timers[0][0] - time.monotonic())
+
+    def _fire_timers(self) -> None:
+        timers = self._timers
+        if not timers:
+            return
+        now = time.monotonic()
+        while timers and timers[0][0] <= now:
+            when, _, reactor = heapq.heappop(timers)
+            if reactor.scheduled != when or reactor not in self._reactors:
+                continue
+            reactor.scheduled = math.inf
+            self._guard(reactor, reactor._fire_timers)
+            self._active[reactor] = None
+
+    def _drain_wake(self) -> None:
+        wake_r = self._wake_r
+        assert wake_r is not None
+        with contextlib.suppress(OSError):
+            while wake_r.recv(4096):
+                pass
+
+    def _stop(self) -> None:
+        for reactor in list(self._reactors):
+            reactor.abort()
+            reactor.shutdown()
+        with self.lock:
+            self.stopped = True
+            woken, self._woken = self._woken, []
+        for reactor in woken:
+            if not reactor.started:
+                reactor.refuse()
+        self.sel.close()
+        for s in (self._wake_r, self._wake_w):
+            if s is not None:
+                s.close()
+        self._wake_r = self._wake_w = None
+
+
+class Reactor:
+    """The loop of one session: its sockets on a :class:`Hub`'s selector and thread.
+
+    :meth:`run` runs it on a hub of its own in the calling thread until the
+    session ended and its sockets are closed, or an abort; with ``hub=`` it is
+    one of the sessions of a shared hub (:meth:`Hub.add`).  :meth:`command`,
+    :meth:`wake` and :meth:`request_abort` may be called from any thread.
+    ``cond`` guards :attr:`finished` and is notified when the session's loop
+    stops.
     """
 
     def __init__(
@@ -110,27 +301,28 @@ class Reactor:
         tls: TlsSetup | None,
         *,
         cond: threading.Condition | None = None,
+        hub: Hub | None = None,
     ) -> None:
         self.clock = time.monotonic
         self.sink = sink
         self.options = options
         self.log = log
         self.cond = cond if cond is not None else threading.Condition()
+        self.pooled = hub is not None
+        self.hub = hub if hub is not None else Hub()
         self._tls = tls
         self._socks: dict[SocketId, _Sock] = {}
         self._new: list[_Sock] = []
         self._calls: collections.deque[
             tuple[Callable[[], object], concurrent.futures.Future[object]]
         ] = collections.deque()
-        self._sel: selectors.BaseSelector | None = None
-        self._wake_r: socket.socket | None = None
-        self._wake_w: socket.socket | None = None
         self._abort = False
-        self._thread: int | None = None
         self._deadline: float | None = None  # the session's timer
+        self.scheduled = math.inf  # the hub's timer entry for this session
+        self.started = False  # the hub took it (on the hub's thread)
         self.running = False
         self.finished = False
-        """The loop's thread has stopped (under ``cond``)."""
+        """The session's loop has stopped (under ``cond``)."""
         self.loop = DriverLoop(
             session,
             sink,
@@ -139,24 +331,12 @@ class Reactor:
             close_timeout=options.close_timeout,
             max_write_buffer=options.max_write_buffer,
         )
-        self._setup()
-
-    def _setup(self) -> None:
-        sel = selectors.DefaultSelector()
-        wake_r, wake_w = socket.socketpair()
-        wake_r.setblocking(False)
-        wake_w.setblocking(False)
-        sel.register(wake_r, _READ, None)
-        self._sel, self._wake_r, self._wake_w = sel, wake_r, wake_w
 
     # --- thread-safe entry points --------------------------------------------------------
 
     def wake(self) -> None:
         """Make the loop look again (from any thread)."""
-        wake_w = self._wake_w
-        if wake_w is not None:
-            with contextlib.suppress(OSError):  # full (already woken) or closed
-                wake_w.send(b"\0")
+        self.hub.touch(self)
 
     def request_abort(self) -> None:
         self._abort = True
@@ -172,11 +352,15 @@ class Reactor:
         Raises what ``fn`` raises, or :class:`ConnectionClosed` when the loop
         is not running.
         """
-        if threading.get_ident() == self._thread:
-            return fn()
+        if threading.get_ident() == self.hub.thread:
+            try:
+                return fn()
+            finally:
+                self.hub.visit(self)  # perform what it caused (a handler may command another)
         future: concurrent.futures.Future[object] = concurrent.futures.Future()
         with self.cond:
-            if self.finished or not self.running or self._abort:
+            # A pooled session not yet taken by its hub's thread runs its calls once taken.
+            if self.finished or self._abort or not (self.running or self.pooled):
                 raise ConnectionClosed("the session's loop is not running")
             self._calls.append((fn, future))
         self.wake()
@@ -185,38 +369,66 @@ class Reactor:
     # --- the loop ------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Run until the session ended and its sockets are closed, or an abort."""
-        self._thread = threading.get_ident()
+        """Run on a hub of its own in this thread until the session ended and its sockets
+        are closed, or an abort."""
+        hub = self.hub
+        hub.touch(self)
+        hub.close()  # this one session, then the loop ends
+        hub.run()
+
+    def begin(self) -> None:
+        """On the hub's thread: start the session."""
+        self.started = True
         with self.cond:
             self.running = True
-        sel = self._sel
-        assert sel is not None
-        try:
-            self.loop.start()
-            while True:
-                self._flush_all()  # may close sockets that waited to flush
-                if self._abort or self.loop.finished:
-                    break
-                self._update_registrations()
-                for key, mask in sel.select(self._timeout()):
-                    if key.data is None:
-                        self._drain_wake()
-                    else:
-                        self._ready(key.data, mask)
-                self._start_opens()
-                self._fire_timers()
-                self._run_calls()
-        except Exception as exc:  # pragma: no cover - a bug: report it, close everything
-            self.loop.crash(exc)
-        finally:
-            self._shutdown()
+        self.loop.start()
 
-    def _shutdown(self) -> None:
+    def refuse(self) -> None:
+        """The hub closed before taking this session: it never runs."""
+        self.started = True
+        self._abort = True
+        with self.cond:
+            self.finished = True
+            calls = list(self._calls)
+            self._calls.clear()
+            self.cond.notify_all()
+        for _, future in calls:
+            future.set_exception(ConnectionClosed("the pool was closed"))
+
+    def step(self) -> None:
+        """On the hub's thread, after anything happened to this session: run the calls
+        handed over, open new sockets, flush, stop if done, re-register, re-arm."""
+        if self.finished:
+            return
+        if self._calls:
+            self._run_calls()
+        if self._abort:
+            self.shutdown()  # before opening anything more
+            return
+        if self._new:
+            self._start_opens()
+        self._flush_all()  # may close sockets that waited to flush
+        if self._abort or self.loop.finished:
+            self.shutdown()
+            return
+        self._update_registrations()
+        if self._new:
+            self.hub.touch(self)  # opened during this step (a retry): start them next
+        times = [s.deadline for s in self._socks.values() if s.deadline is not None]
+        if self._deadline is not None:
+            times.append(self._deadline)
+        if times:
+            self.hub.schedule(self, min(times))
+
+    def shutdown(self) -> None:
+        """Close every socket, and say the session's loop stopped."""
         for sock in list(self._socks.values()):
             self._discard(sock)
         for sock in self._new:
             self._discard(sock)
         self._new.clear()
+        self.hub.ended(self)
+        self.scheduled = math.inf
         with self.cond:
             self.finished = True
             calls = list(self._calls)
@@ -224,29 +436,6 @@ class Reactor:
             self.cond.notify_all()
         for _, future in calls:
             future.set_exception(ConnectionClosed("the session's loop stopped"))
-        if self._sel is not None:
-            self._sel.close()
-        for s in (self._wake_r, self._wake_w):
-            if s is not None:
-                s.close()
-        self._sel = self._wake_r = self._wake_w = None
-
-    def _timeout(self) -> float | None:
-        if self._calls or self._new:
-            return 0.0
-        times = [s.deadline for s in self._socks.values() if s.deadline is not None]
-        if self._deadline is not None:
-            times.append(self._deadline)
-        if not times:
-            return None
-        return max(0.0, min(times) - time.monotonic())
-
-    def _drain_wake(self) -> None:
-        wake_r = self._wake_r
-        assert wake_r is not None
-        with contextlib.suppress(OSError):
-            while wake_r.recv(4096):
-                pass
 
     def _run_calls(self) -> None:
         while True:
@@ -264,7 +453,7 @@ class Reactor:
     # --- primitives ----------------------------------------------------------------------
 
     def open(self, action: OpenSocket) -> None:
-        sock = _Sock(action, self.log.for_socket(action.sock))
+        sock = _Sock(action, self.log.for_socket(action.sock), self)
         self._socks[action.sock] = sock
         self._new.append(sock)  # started by the loop, after this batch
 
@@ -301,6 +490,7 @@ class Reactor:
 
     def abort(self) -> None:
         self._abort = True
+        self.hub.visit(self)
 
     def _discard(self, sock: _Sock) -> None:
         """Close the socket now and forget it."""
@@ -583,8 +773,7 @@ class Reactor:
         return 0
 
     def _update_registrations(self) -> None:
-        sel = self._sel
-        assert sel is not None
+        sel = self.hub.sel
         for sock in self._socks.values():
             conn = sock.sock
             if conn is None:
@@ -604,9 +793,9 @@ class Reactor:
                 sock.mask = mask
 
     def _unregister(self, sock: _Sock) -> None:
-        if sock.registered is not None and self._sel is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self._sel.unregister(sock.registered)
+        if sock.registered is not None:
+            with contextlib.suppress(KeyError, ValueError, RuntimeError):
+                self.hub.sel.unregister(sock.registered)
         sock.registered = None
         sock.mask = 0
 

@@ -17,6 +17,20 @@ Low level, for an application that builds its own :class:`~rtms_proto.Session`:
 :func:`run_session` (or :class:`SessionRunner`) runs the loop in the calling
 thread and calls a handler with each event.
 
+Many streams: a :class:`Pool` runs the loops of any number of streams on one
+I/O thread (one selector), instead of a thread per stream::
+
+    with Pool() as pool:
+        with pool.connect(webhook_body) as stream:   # the same Stream
+            for event in stream:
+                ...
+        meeting = pool.start(other_webhook_body, handler)  # or a callback per event
+        meeting.wait()
+
+A thread per stream is simplest for a few streams; from a few dozen real-time
+streams on, the pool costs less CPU and memory per stream and answers
+keep-alives sooner (see the README).
+
 The loop is the shared :class:`~rtms_transports._loop.DriverLoop` on the
 reactor of :mod:`rtms_transports._reactor`: one ``selectors`` selector over
 the session's sockets (TLS through memory buffers), ``time.monotonic()`` for
@@ -46,13 +60,21 @@ from rtms_proto import (
 )
 from rtms_proto import events as ev
 
-from ._common import TransportOptions, WebhookSource, prepare, session_log
+from ._common import (
+    Prepared,
+    StreamLog,
+    TlsSetup,
+    TransportOptions,
+    WebhookSource,
+    prepare,
+    session_log,
+)
 from ._loop import HandlerSink
 from ._queue import EventBuffer
-from ._reactor import Reactor
-from ._stream import StreamBase
+from ._reactor import Hub, Reactor
+from ._stream import StreamBase, StreamCommands
 
-__all__ = ["SessionRunner", "Stream", "connect", "run_session"]
+__all__ = ["Pool", "PoolSession", "SessionRunner", "Stream", "connect", "run_session"]
 
 T = TypeVar("T")
 
@@ -177,6 +199,13 @@ def connect(
         options=options,
         logger=logger,
     )
+    with _connected(prep, jitter, None) as stream:
+        yield stream
+
+
+@contextmanager
+def _connected(prep: Prepared, jitter: Callable[[], float], hub: Hub | None) -> Iterator[Stream]:
+    """:func:`connect` on a thread of its own (``hub`` None) or on a pool's hub."""
     lock = threading.RLock()
     cond = threading.Condition(lock)
     buffer = EventBuffer(
@@ -192,18 +221,25 @@ def connect(
         prep.log,
         prep.tls,
         cond=cond,
+        hub=hub,
     )
     loop = driver.loop
-    thread = threading.Thread(
-        target=driver.run, name=f"rtms-stream-{prep.config.stream.rtms_stream_id}", daemon=True
-    )
+    thread = None
+    if hub is None:
+        thread = threading.Thread(
+            target=driver.run, name=f"rtms-stream-{prep.config.stream.rtms_stream_id}", daemon=True
+        )
+        thread.start()
+    else:
+        hub.add(driver)
     graceful = False
-    thread.start()
     try:
         with cond:
             while not loop.session.has_connected and not driver.finished:
                 cond.wait()
         loop.check_connected()
+        if not loop.session.has_connected and loop.end is None:
+            raise ConnectionClosed("the pool was closed before the stream connected")
         yield Stream(driver, buffer, lock)
         graceful = True
     finally:
@@ -220,7 +256,195 @@ def connect(
                     if not driver.finished:
                         loop.left_unfinished()
         driver.request_abort()
-        thread.join()
+        if thread is not None:
+            thread.join()
+        else:
+            with cond:
+                cond.wait_for(lambda: driver.finished)
+
+
+def _not_on(hub: Hub, what: str) -> None:
+    """Refuse to wait for the pool's thread on that thread (a handler): it would hang."""
+    if threading.get_ident() == hub.thread:
+        raise RuntimeError(f"{what} waits for the pool's thread: not from a handler")
+
+
+class PoolSession(StreamCommands):
+    """One stream of a :class:`Pool` whose events go to a handler (:meth:`Pool.start`).
+
+    Has the commands of a :class:`Stream` (:meth:`stop`, :meth:`close_stream`
+    ...), callable from any thread, the handler included.
+    """
+
+    def __init__(self, driver: Reactor) -> None:
+        self._driver = driver
+        self._config = driver.loop.session.config
+
+    def _command(self, fn: Callable[[Session, float], T]) -> T:
+        return self._driver.command(fn)
+
+    @property
+    def ended(self) -> ev.SessionEnded | None:
+        """The session's end, once it happened."""
+        return self._driver.loop.end
+
+    @property
+    def finished(self) -> bool:
+        """The session's loop stopped: it ended (or was aborted) and its sockets are closed."""
+        return self._driver.finished
+
+    def wait(self, timeout: float | None = None) -> ev.SessionEnded:
+        """Wait until the session ended and its sockets are closed; its
+        :class:`~rtms_proto.events.SessionEnded`.
+
+        Raises :class:`TimeoutError` after ``timeout`` seconds, the driver's
+        error if it stopped on one, and :class:`~rtms_proto.ConnectionClosed`
+        if it was aborted before the session ended.
+        """
+        driver = self._driver
+        _not_on(driver.hub, "PoolSession.wait()")
+        with driver.cond:
+            if not driver.cond.wait_for(lambda: driver.finished, timeout):
+                raise TimeoutError("the session has not ended yet")
+        if driver.loop.error is not None:
+            raise driver.loop.error
+        ended = driver.loop.end
+        if ended is None:
+            raise ConnectionClosed("the session was aborted before it ended")
+        return ended
+
+    def abort(self) -> None:
+        """Close every socket of this session now (no goodbye); from any thread."""
+        self._driver.request_abort()
+
+
+class Pool:
+    """Many streams on one I/O thread: one ``selectors`` loop serves all their sockets.
+
+    :meth:`connect` is :func:`connect` on the pool (a :class:`Stream` per
+    stream, iterated by whichever thread the application likes);
+    :meth:`start` and :meth:`start_session` call a handler with each event,
+    on the pool's thread, so that a thousand streams need no thread of their
+    own.  A handler must be quick: while it runs, no socket of the pool is
+    read or answered; it may issue commands, but not wait for the pool
+    (:meth:`PoolSession.wait` and :meth:`connect` raise ``RuntimeError`` there).
+    Leaving the ``with`` block (or :meth:`close`) closes the sockets of the
+    streams still running at once and stops the thread;
+    end them first (``stop()`` then :meth:`PoolSession.wait`) to leave in order.
+    """
+
+    def __init__(self, *, name: str = "rtms-pool") -> None:
+        self._hub = Hub()
+        self._thread = threading.Thread(target=self._hub.run, name=name, daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Accept no more streams, abort the ones still running, stop the thread."""
+        self._hub.close(abort=True)
+        self._thread.join()
+
+    @contextmanager
+    def connect(
+        self,
+        source: WebhookSource,
+        *,
+        credentials: Credentials | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        media: MediaType | None = None,
+        layout: Layout | None = None,
+        params: MediaParams | None = None,
+        allowed_hosts: Sequence[str] | None = None,
+        options: TransportOptions | None = None,
+        logger: logging.Logger | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> Iterator[Stream]:
+        """:func:`connect`, with the stream's loop on the pool's thread (same arguments,
+        same behaviour); raises :class:`~rtms_proto.ConnectionClosed` once the pool
+        is closed."""
+        _not_on(self._hub, "Pool.connect()")
+        prep = prepare(
+            source,
+            credentials=credentials,
+            client_id=client_id,
+            client_secret=client_secret,
+            media=media,
+            layout=layout,
+            params=params,
+            allowed_hosts=allowed_hosts,
+            options=options,
+            logger=logger,
+        )
+        with _connected(prep, jitter, self._hub) as stream:
+            yield stream
+
+    def start(
+        self,
+        source: WebhookSource,
+        handler: Callable[[ev.Event], object],
+        *,
+        credentials: Credentials | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        media: MediaType | None = None,
+        layout: Layout | None = None,
+        params: MediaParams | None = None,
+        allowed_hosts: Sequence[str] | None = None,
+        options: TransportOptions | None = None,
+        logger: logging.Logger | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> PoolSession:
+        """Join the stream of an ``rtms_started`` webhook, calling ``handler`` with each
+        event on the pool's thread; returns at once (the events tell how it goes).
+
+        Raises what :func:`connect` raises for bad arguments (before any I/O), and
+        :class:`~rtms_proto.ConnectionClosed` once the pool is closed.
+        """
+        prep = prepare(
+            source,
+            credentials=credentials,
+            client_id=client_id,
+            client_secret=client_secret,
+            media=media,
+            layout=layout,
+            params=params,
+            allowed_hosts=allowed_hosts,
+            options=options,
+            logger=logger,
+        )
+        session = Session(prep.config, jitter=jitter)
+        return self._start(session, handler, prep.options, prep.log, prep.tls)
+
+    def start_session(
+        self,
+        session: Session,
+        handler: Callable[[ev.Event], object],
+        *,
+        options: TransportOptions | None = None,
+        logger: logging.Logger | None = None,
+    ) -> PoolSession:
+        """Drive a :class:`~rtms_proto.Session` you built on the pool's thread, calling
+        ``handler`` with each event (as :class:`SessionRunner`, without a thread)."""
+        opts = options if options is not None else TransportOptions()
+        return self._start(session, handler, opts, session_log(session.config, logger), None)
+
+    def _start(
+        self,
+        session: Session,
+        handler: Callable[[ev.Event], object],
+        options: TransportOptions,
+        log: StreamLog,
+        tls: TlsSetup | None,
+    ) -> PoolSession:
+        driver = Reactor(session, HandlerSink(handler), options, log, tls, hub=self._hub)
+        self._hub.add(driver)
+        return PoolSession(driver)
 
 
 class SessionRunner:

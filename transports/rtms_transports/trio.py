@@ -10,17 +10,24 @@ Low level, for an application that builds its own :class:`~rtms_proto.Session`:
 :func:`run_session` (or :class:`SessionRunner`) performs the session's actions
 and calls a handler with each event.
 
-Each socket has a reader and a writer task; one timer task sleeps until the
-session's next deadline (``trio.current_time()``, so ``trio.testing.MockClock``
-drives it too).  All of them live in one cancel scope of their own: leaving
-``connect()`` by an exception or a cancellation closes every socket at once.
+Each socket has one task, in ``connect()``'s nursery, that opens and reads
+it; writes go out at once from the loop (a flusher task exists only while
+the kernel does not take them).  One system task per trio run serves the
+timers of every session (``trio.current_time()``, so
+``trio.testing.MockClock`` drives it too).  Leaving ``connect()`` by an
+exception or a cancellation closes every socket at once.  So an idle meeting
+costs its three tasks (the application's and two sockets'), not seven.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import logging
+import math
 import random
+import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -49,7 +56,7 @@ from ._common import (
     session_log,
     tls_setup,
 )
-from ._errors import CLOSED_DURING_TLS, TransportError, as_transport_error, check_plaintext
+from ._errors import CLOSED_DURING_TLS, as_transport_error, check_plaintext
 from ._loop import DriverLoop, HandlerSink, Sink
 from ._proxy import ProxyConfig, open_tunnel, resolve_for_tunnel
 from ._queue import EventBuffer
@@ -62,19 +69,111 @@ T = TypeVar("T")
 _IO_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError)
 
 
+class _SocketStream:
+    """A connected socket, read and written without trio's per-call checkpoints.
+
+    ``trio.SocketStream.receive_some`` tries ``recv`` first and, when it got
+    data, yields to the scheduler before returning it; the next call then finds
+    nothing and waits: two scheduling rounds per read, and a read of a real-time
+    stream usually carries one message.  Here a read waits for readability
+    first, then receives: one round per read, and every read is still a
+    checkpoint (a flooding peer cannot starve the other tasks).  After a read
+    that filled the buffer (a bulk transfer) the next one yields and reads
+    without asking epoll, as data is likely waiting.  Writes are
+    tried at once (:meth:`send_nowait`), so that answering a keep-alive costs
+    no task.  The socket is detached from the trio stream that opened it (trio
+    did the connecting and the proxy handshake); closing goes through
+    ``notify_closing``, as trio's own.
+    """
+
+    __slots__ = ("full", "sock")
+
+    def __init__(self, opened: trio.SocketStream) -> None:
+        self.full = False  # the last read filled the caller's buffer
+        tsock = opened.socket
+        family, kind, proto = tsock.family, tsock.type, tsock.proto
+        self.sock = socket.socket(family, kind, proto, fileno=tsock.detach())
+        self.sock.setblocking(False)
+
+    @property
+    def transport(self) -> _SocketStream:
+        return self
+
+    def seal(self, data: bytes) -> bytes:
+        """The bytes to put on the wire for ``data`` (itself: no TLS)."""
+        return data
+
+    def _check_open(self) -> socket.socket:
+        sock = self.sock
+        if sock.fileno() < 0:
+            raise trio.ClosedResourceError("the socket was closed")
+        return sock
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        sock = self._check_open()
+        if self.full:
+            # The last read filled the buffer: more is likely waiting.  Yield once
+            # (the checkpoint) and read, without asking epoll first.
+            await trio.lowlevel.checkpoint()
+            try:
+                data = self._check_open().recv(max_bytes)
+            except (BlockingIOError, InterruptedError):
+                self.full = False
+            else:
+                self.full = len(data) == max_bytes
+                return data
+        while True:
+            await trio.lowlevel.wait_readable(sock)
+            try:
+                data = self._check_open().recv(max_bytes)
+            except (BlockingIOError, InterruptedError):
+                continue  # woken without data: wait again
+            self.full = len(data) == max_bytes
+            return data
+
+    def send_nowait(self, data: bytes | memoryview) -> int:
+        """Send what the kernel takes now; how many bytes it took."""
+        try:
+            return self._check_open().send(data)
+        except (BlockingIOError, InterruptedError):
+            return 0
+
+    async def send_all(self, data: bytes) -> None:
+        with memoryview(data) as view:
+            sent = 0
+            while sent < len(view):
+                taken = self.send_nowait(view[sent:])
+                if taken:
+                    sent += taken
+                else:
+                    await trio.lowlevel.wait_writable(self._check_open())
+
+    def close(self) -> None:
+        sock = self.sock
+        if sock.fileno() >= 0:
+            trio.lowlevel.notify_closing(sock)
+            sock.close()
+
+    async def aclose(self) -> None:
+        self.close()
+        await trio.lowlevel.checkpoint()
+
+
 class _TlsStream:
-    """TLS over a trio byte stream with :class:`ssl.MemoryBIO`.
+    """TLS over a :class:`_SocketStream` with :class:`ssl.MemoryBIO`.
 
     Unlike :class:`trio.SSLStream`, whose ``receive_some`` returns one TLS record
     per call, a read here returns every record that one transport read
     completed (up to ``max_bytes``): a server that sends one record per
-    message costs one scheduling round per read, not per message.  One task
-    may receive while another sends (they never interleave inside OpenSSL:
-    trio switches tasks only at ``await``).  A TCP close without close_notify
-    reads as end of stream, as with ``https_compatible=True``.
+    message costs one scheduling round per read, not per message.  Writes are
+    sealed at once (:meth:`seal`) and the records go out as plain bytes.  A TCP
+    close without close_notify reads as end of stream, as with
+    ``https_compatible=True``.
     """
 
-    def __init__(self, transport: trio.abc.Stream, context: ssl.SSLContext, hostname: str) -> None:
+    __slots__ = ("_eof", "_in", "_out", "_tls", "transport")
+
+    def __init__(self, transport: _SocketStream, context: ssl.SSLContext, hostname: str) -> None:
         self.transport = transport
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
@@ -128,19 +227,18 @@ class _TlsStream:
         self._in.write(data)
         return True
 
-    @property
-    def wants_flush(self) -> bool:
-        """TLS produced bytes of its own (post-handshake messages) to send."""
-        return bool(self._out.pending)
+    def take_output(self) -> bytes:
+        """Records TLS produced on its own (post-handshake messages), to send."""
+        return self._out.read() if self._out.pending else b""
+
+    def seal(self, data: bytes) -> bytes:
+        """The TLS records that carry ``data``; raises ``ssl.SSLError``."""
+        self._tls.write(data)
+        return self._out.read()
 
     async def _flush(self) -> None:
         if self._out.pending:
             await self.transport.send_all(self._out.read())
-
-    async def send_all(self, data: bytes) -> None:
-        if data:
-            self._tls.write(data)
-        await self._flush()
 
     async def aclose(self) -> None:
         """Send close_notify (best effort), then close the transport."""
@@ -150,43 +248,50 @@ class _TlsStream:
             with contextlib.suppress(*_IO_ERRORS):
                 await self._flush()
         finally:
-            await self.transport.aclose()
+            self.transport.close()
 
 
-_Stream = trio.abc.Stream | _TlsStream
+_Stream = _SocketStream | _TlsStream
 
 
 class _Sock:
-    """One socket of the session, from OpenSocket to the end of its task."""
+    """One socket of the session, from OpenSocket to the end of its task (its logger is
+    made when it logs: the few lines a socket logs do not pay for one per socket).
+
+    One task per socket opens it and reads it.  Writes go out at once from
+    the loop; only bytes the kernel would not take wait in ``pending``, sent by
+    a flusher task that exists while they wait (and that the socket's close
+    waits for, until ``close_by``).
+    """
 
     __slots__ = (
         "action",
         "close_by",
         "closed",
         "eof",
+        "error",
+        "flush_scope",
+        "flushed",
         "id",
-        "io_scope",
-        "log",
-        "open_scope",
-        "outbox",
+        "pending",
+        "scope",
         "sending",
         "stream",
-        "wake",
     )
 
-    def __init__(self, action: OpenSocket, log: StreamLog) -> None:
+    def __init__(self, action: OpenSocket) -> None:
         self.action = action
         self.id = action.sock
-        self.log = log
         self.stream: _Stream | None = None
-        self.outbox = bytearray()
-        self.sending = 0  # bytes handed to send_all and not yet sent
+        self.pending = bytearray()  # wire bytes waiting for the flusher
+        self.sending = 0  # bytes handed to send_all by the flusher and not yet sent
         self.closed = False  # CloseSocket performed: feed nothing more, flush and close
         self.eof = False
-        self.open_scope = trio.CancelScope()
-        self.io_scope = trio.CancelScope()  # the reader and the writer, once open
-        self.close_by = float("inf")  # CloseSocket's flush and goodbye end by then
-        self.wake = trio.lowlevel.ParkingLot()  # the writer waits here
+        self.error: BaseException | None = None  # a write failed: reported by the task
+        self.scope = trio.CancelScope()  # opening and reading
+        self.flush_scope: trio.CancelScope | None = None  # the flusher's, while it runs
+        self.flushed: trio.Event | None = None  # set when the flusher ended
+        self.close_by = math.inf  # CloseSocket's flush and goodbye end by then
 
 
 def _closed(sock: _Sock) -> bool:
@@ -194,9 +299,65 @@ def _closed(sock: _Sock) -> bool:
     return sock.closed
 
 
+class _Timers:
+    """The timers of every driver of one trio run, in one task (a system task).
+
+    A driver has at most one entry in the heap, moved only earlier
+    (:meth:`schedule`); a session's deadline moves later with every message
+    received, and that costs nothing until the old entry comes due: the driver
+    then re-schedules at its current deadline (:meth:`_Driver.fire_timer`).
+    The task sleeps in a cancel scope whose deadline is the heap's first.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Driver]] = []
+        self._seq = itertools.count()
+        self._scope: trio.CancelScope | None = None
+
+    def schedule(self, driver: _Driver, when: float) -> None:
+        if when < driver.timer_entry:
+            driver.timer_entry = when
+            heapq.heappush(self._heap, (when, next(self._seq), driver))
+            scope = self._scope
+            if scope is not None and when < scope.deadline:
+                scope.deadline = when
+
+    async def run(self) -> None:
+        heap = self._heap
+        while True:
+            with trio.CancelScope(deadline=heap[0][0] if heap else math.inf) as scope:
+                self._scope = scope
+                await trio.sleep_forever()
+            self._scope = None
+            now = trio.current_time()
+            while heap and heap[0][0] <= now:
+                when, _, driver = heapq.heappop(heap)
+                if driver.timer_entry != when:
+                    continue  # moved earlier since, or let go
+                driver.timer_entry = math.inf
+                try:
+                    driver.fire_timer(now)
+                except Exception as exc:  # pragma: no cover - a bug: stop that session only
+                    driver.loop.crash(exc)
+
+
+_TIMERS: trio.lowlevel.RunVar[_Timers] = trio.lowlevel.RunVar("rtms_transports_timers")
+
+
+def _timers() -> _Timers:
+    """This trio run's timers (started on first use)."""
+    try:
+        return _TIMERS.get()
+    except LookupError:
+        timers = _Timers()
+        _TIMERS.set(timers)
+        trio.lowlevel.spawn_system_task(timers.run, name="rtms-timers")
+        return timers
+
+
 class _Driver:
-    """One session's sockets and timer, in a cancel scope of their own: the primitives
-    of a :class:`DriverLoop`."""
+    """One session's sockets, as tasks of the caller's nursery: the primitives of a
+    :class:`DriverLoop`."""
 
     def __init__(
         self,
@@ -212,13 +373,15 @@ class _Driver:
         self.log = log
         self._tls = tls
         self._socks: dict[SocketId, _Sock] = {}
-        self._scope = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
+        self._aborted = False
         self._timer_at: float | None = None
-        self._timer_lot = trio.lowlevel.ParkingLot()
-        self._room = trio.lowlevel.ParkingLot()  # readers waiting for queue room
-        self._change = trio.lowlevel.ParkingLot()  # the application waiting for events
-        self.done = trio.Event()
+        self.timer_entry = math.inf  # this driver's entry in the run's timer heap
+        self._timers = _timers()
+        # Whoever waits for the session: the application for events, a paused reader
+        # for room in the queue, finish() for the end.  One lot (a few hundred bytes
+        # each, per meeting): a paused reader may be woken for nothing, and re-checks.
+        self._change = trio.lowlevel.ParkingLot()
         self.loop = DriverLoop(
             session,
             sink,
@@ -228,16 +391,9 @@ class _Driver:
             max_write_buffer=options.max_write_buffer,
         )
 
-    # --- the host task -------------------------------------------------------------------
-
-    async def host(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the driver's tasks until :meth:`abort` (start it with ``nursery.start``)."""
-        with self._scope:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                nursery.start_soon(self._timer_task)
-                task_status.started()
-                await trio.sleep_forever()
+    def attach(self, nursery: trio.Nursery) -> None:
+        """Run the socket tasks in ``nursery`` (the caller's, open while the driver runs)."""
+        self._nursery = nursery
 
     @property
     def finished(self) -> bool:
@@ -249,7 +405,7 @@ class _Driver:
 
     def update_reading(self) -> None:
         """The queue has room again: let waiting readers check."""
-        self._room.unpark_all()
+        self._change.unpark_all()
 
     async def wait_change(self) -> None:
         await self._change.park()
@@ -257,20 +413,55 @@ class _Driver:
     # --- primitives ----------------------------------------------------------------------
 
     def open(self, action: OpenSocket) -> None:
-        sock = _Sock(action, self.log.for_socket(action.sock))
+        sock = _Sock(action)
         self._socks[action.sock] = sock
-        assert self._nursery is not None, "the driver's host task is not running"
+        assert self._nursery is not None, "the driver is not attached to a nursery"
+        if self._aborted:
+            sock.closed = True
+            sock.scope.cancel()
         self._nursery.start_soon(self._socket_task, sock, name=f"rtms-{action.sock}")
 
     def write(self, sock_id: SocketId, data: bytes) -> None:
         sock = self._socks.get(sock_id)
-        if sock is not None and not sock.closed:
-            sock.outbox += data
-            sock.wake.unpark_all()
+        stream = None if sock is None else sock.stream
+        if sock is None or stream is None or sock.closed or sock.error is not None:
+            return
+        try:
+            wire = stream.seal(data)
+        except ssl.SSLError as exc:
+            self._write_failed(sock, exc)
+            return
+        self._send(sock, wire)
+
+    def _send(self, sock: _Sock, wire: bytes) -> None:
+        """Send ``wire`` now, or leave what the kernel did not take to the flusher."""
+        if sock.flush_scope is not None:
+            sock.pending += wire  # behind what waits already
+            return
+        stream = sock.stream
+        assert stream is not None
+        try:
+            sent = stream.transport.send_nowait(wire)
+        except _IO_ERRORS as exc:
+            self._write_failed(sock, exc)
+            return
+        if sent < len(wire):
+            sock.pending += wire[sent:]
+            scope = sock.flush_scope = trio.CancelScope(deadline=sock.close_by)
+            sock.flushed = trio.Event()
+            assert self._nursery is not None
+            self._nursery.start_soon(self._flusher, sock, scope)
+
+    def _write_failed(self, sock: _Sock, exc: BaseException) -> None:
+        """A write failed (inside the loop): the socket's task reports it, after its scope."""
+        if sock.error is None:
+            sock.error = exc
+        sock.pending.clear()
+        sock.scope.cancel()
 
     def buffered(self, sock_id: SocketId) -> int:
         sock = self._socks.get(sock_id)
-        return 0 if sock is None else len(sock.outbox) + sock.sending
+        return 0 if sock is None else len(sock.pending) + sock.sending
 
     def drop(self, sock_id: SocketId) -> None:
         sock = self._socks.get(sock_id)
@@ -278,92 +469,109 @@ class _Driver:
             return
         sock.closed = True  # its task closes it at once, reports nothing, and releases it
         sock.eof = True
-        sock.outbox.clear()
+        sock.pending.clear()
         sock.close_by = trio.current_time()
-        sock.open_scope.cancel()
-        sock.io_scope.cancel()
-        self._room.unpark_all()
+        sock.scope.cancel()
+        if sock.flush_scope is not None:
+            sock.flush_scope.cancel()
+        self._change.unpark_all()
 
     def close(self, sock_id: SocketId) -> None:
         sock = self._socks.get(sock_id)
         if sock is None or sock.closed:
             return  # unknown, or already closed: nothing to do
         sock.closed = True
-        if sock.stream is None:
-            sock.open_scope.cancel()
         # The flush and the goodbye are bounded: a peer that does not read cannot hold it.
         sock.close_by = trio.current_time() + self.options.close_timeout
-        sock.io_scope.deadline = sock.close_by
-        sock.wake.unpark_all()
-        self._room.unpark_all()
+        if sock.flush_scope is not None:
+            sock.flush_scope.deadline = sock.close_by  # it stops the reading when done
+        else:
+            sock.scope.cancel()  # nothing waits to be sent: stop opening or reading now
+        self._change.unpark_all()
 
     def arm_timer(self, deadline: float | None) -> None:
         self._timer_at = deadline
-        self._timer_lot.unpark_all()
+        if deadline is not None:
+            self._timers.schedule(self, deadline)
+
+    def fire_timer(self, now: float) -> None:
+        """This driver's entry in the timer heap came due (maybe before its deadline)."""
+        deadline = self._timer_at
+        if deadline is None or self._aborted:
+            return
+        if deadline <= now:
+            self._timer_at = None
+            self.loop.timer(deadline)
+        else:
+            self._timers.schedule(self, deadline)
 
     def wake_consumer(self) -> None:
-        if self.loop.finished:
-            self.done.set()
         self._change.unpark_all()
 
     def abort(self) -> None:
         """Close everything now (sockets are closed as their tasks are cancelled)."""
+        self._aborted = True
+        self._timer_at = None
+        self.timer_entry = math.inf  # its heap entry, if any, is skipped
         for sock in self._socks.values():
             sock.closed = True
-        self._scope.cancel()
+            sock.scope.cancel()
+            if sock.flush_scope is not None:
+                sock.flush_scope.cancel()
+        self._change.unpark_all()
 
     # --- socket tasks --------------------------------------------------------------------
 
     async def _socket_task(self, sock: _Sock) -> None:
+        stream: _Stream | None = None
         try:
-            stream = await self._connect(sock)
-            if stream is None:
-                return
-            try:
-                if sock.closed:
+            with sock.scope:
+                stream = await self._connect(sock)
+                if stream is None or sock.closed:
                     return
                 sock.stream = stream
-                sock.log.info("connected to %s:%d", sock.action.host, sock.action.port)
+                self.log.for_socket(sock.id).info(
+                    "connected to %s:%d", sock.action.host, sock.action.port
+                )
                 self.loop.opened(sock.id)
-                with sock.io_scope:
-                    async with trio.open_nursery() as nursery:
-                        nursery.start_soon(self._writer, sock, nursery.cancel_scope)
-                        await self._reader(sock)
-            finally:
-                await self._close_stream(sock, stream)
+                await self._reader(sock)
+            if sock.error is not None:
+                self._lost(sock, sock.error)
+            if sock.flushed is not None:
+                await sock.flushed.wait()  # bounded by close_by once closed
         finally:
-            if self._socks.get(sock.id) is sock:
-                del self._socks[sock.id]
-            self.loop.released(sock.id)
+            try:
+                if stream is not None:
+                    await self._close_stream(sock, stream)
+            finally:
+                if self._socks.get(sock.id) is sock:
+                    del self._socks[sock.id]
+                self.loop.released(sock.id)
 
     async def _connect(self, sock: _Sock) -> _Stream | None:
         a = sock.action
         timeout = self.options.connect_timeout
         trust = ""
-        error: TransportError | None = None
-        with sock.open_scope:
+        try:
+            check_plaintext(a.host, a.port, a.secure)
+            proxy = self.options.proxy_for(a.host, a.port, a.secure)
+            tls = self._tls_setup() if a.secure else None
+            trust = tls.trust if tls is not None else ""
+            self.log.for_socket(sock.id).debug(
+                "connecting to %s:%d%s%s",
+                a.host,
+                a.port,
+                " with TLS" if a.secure else "",
+                f" via proxy {proxy.display}" if proxy else "",
+            )
             try:
-                check_plaintext(a.host, a.port, a.secure)
-                proxy = self.options.proxy_for(a.host, a.port, a.secure)
-                tls = self._tls_setup() if a.secure else None
-                trust = tls.trust if tls is not None else ""
-                sock.log.debug(
-                    "connecting to %s:%d%s%s",
-                    a.host,
-                    a.port,
-                    " with TLS" if a.secure else "",
-                    f" via proxy {proxy.display}" if proxy else "",
-                )
-                try:
-                    with trio.fail_after(timeout):
-                        return await self._open_stream(a, tls, proxy)
-                except trio.TooSlowError:
-                    raise TimeoutError("connect timeout") from None
-            except Exception as exc:
-                error = as_transport_error(
-                    exc, host=a.host, port=a.port, trust=trust, timeout=timeout
-                )
-        if error is not None and not sock.closed:
+                with trio.fail_after(timeout):
+                    return await self._open_stream(a, tls, proxy)
+            except trio.TooSlowError:
+                raise TimeoutError("connect timeout") from None
+        except Exception as exc:
+            error = as_transport_error(exc, host=a.host, port=a.port, trust=trust, timeout=timeout)
+        if not sock.closed:
             self.loop.failed(sock.id, error)
         return None
 
@@ -389,65 +597,78 @@ class _Driver:
                 while not handshake.receive_data(await tcp.receive_some(4096)):
                     if pending := handshake.data_to_send():  # the next SOCKS5 request
                         await tcp.send_all(pending)
-            if tls is None:
-                return tcp
-            stream = _TlsStream(tcp, tls.context, a.host)
+        except BaseException:
+            await trio.aclose_forcefully(tcp)
+            raise
+        raw = _SocketStream(tcp)
+        if tls is None:
+            return raw
+        try:
+            stream = _TlsStream(raw, tls.context, a.host)
             await stream.do_handshake()
             return stream
         except BaseException:
-            await trio.aclose_forcefully(tcp)
+            raw.close()
             raise
 
     async def _reader(self, sock: _Sock) -> None:
         stream = sock.stream
         assert stream is not None
+        tls = stream if isinstance(stream, _TlsStream) else None
         allowed = self.loop.reading_allowed
         size = self.options.read_size
         data_input = self.loop.data
         while not _closed(sock):
             if not allowed(sock.id):
-                sock.log.debug("event queue full or peer not reading: reading paused")
-                await self._room.park()
+                self.log.for_socket(sock.id).debug(
+                    "event queue full or peer not reading: reading paused"
+                )
+                await self._change.park()
                 continue
             try:
                 data = await stream.receive_some(size)
             except _IO_ERRORS as exc:
                 self._lost(sock, exc)
                 return
-            if isinstance(stream, _TlsStream) and stream.wants_flush:
-                sock.wake.unpark_all()
+            if tls is not None:
+                wire = tls.take_output()
+                if wire and not _closed(sock):
+                    self._send(sock, wire)
             if _closed(sock):
                 return
             if not data:
                 sock.eof = True
                 self.loop.eof(sock.id)
                 return
-            data_input(sock.id, data if type(data) is bytes else bytes(data))
+            data_input(sock.id, data)
 
-    async def _writer(self, sock: _Sock, scope: trio.CancelScope) -> None:
+    async def _flusher(self, sock: _Sock, scope: trio.CancelScope) -> None:
+        """Send what the kernel would not take at once, as it takes it."""
         stream = sock.stream
-        assert stream is not None
-        while True:
-            if sock.outbox or (isinstance(stream, _TlsStream) and stream.wants_flush):
-                data = bytes(sock.outbox)
-                sock.outbox.clear()
-                sock.sending = len(data)
-                try:
-                    await stream.send_all(data)
-                except _IO_ERRORS as exc:
-                    self._lost(sock, exc)
-                finally:
-                    sock.sending = 0
-                if len(self._room):
-                    self._room.unpark_all()  # the peer took bytes: a paused reader may go on
-                continue
+        assert stream is not None and sock.flushed is not None
+        try:
+            with scope:
+                while sock.pending:
+                    data = bytes(sock.pending)
+                    sock.pending.clear()
+                    sock.sending = len(data)
+                    try:
+                        await stream.transport.send_all(data)
+                    except _IO_ERRORS as exc:
+                        self._write_failed(sock, exc)
+                        return
+                    finally:
+                        sock.sending = 0
+                    if len(self._change):
+                        self._change.unpark_all()  # the peer took bytes: a paused reader may go on
+        finally:
+            sock.flush_scope = None
             if sock.closed:
-                scope.cancel()  # flushed: stop the reader, close
-                return
-            await sock.wake.park()
+                sock.scope.cancel()  # flushed (or out of time): stop the reader, close
+            sock.flushed.set()
 
     def _lost(self, sock: _Sock, exc: BaseException) -> None:
-        sock.outbox.clear()
+        sock.pending.clear()
         if sock.closed or sock.eof:
             return
         a = sock.action
@@ -456,26 +677,13 @@ class _Driver:
         self.loop.failed(sock.id, error)
 
     async def _close_stream(self, sock: _Sock, stream: _Stream) -> None:
-        if sock.closed and not self._scope.cancel_called:
-            # Closed by the session: say goodbye (TLS close_notify), within close_timeout.
-            with trio.move_on_at(sock.close_by):
-                with contextlib.suppress(*_IO_ERRORS):
+        try:
+            if sock.closed and not self._aborted:
+                # Closed by the session: say goodbye (TLS close_notify), within close_timeout.
+                with trio.move_on_at(sock.close_by), contextlib.suppress(*_IO_ERRORS):
                     await stream.aclose()
-        await trio.aclose_forcefully(stream.transport if isinstance(stream, _TlsStream) else stream)
-
-    # --- the timer -----------------------------------------------------------------------
-
-    async def _timer_task(self) -> None:
-        while True:
-            deadline = self._timer_at
-            if deadline is None:
-                await self._timer_lot.park()
-                continue
-            with trio.move_on_at(deadline):
-                await self._timer_lot.park()
-                continue  # the deadline changed
-            self._timer_at = None
-            self.loop.timer(deadline)
+        finally:
+            stream.transport.close()
 
     # --- ending --------------------------------------------------------------------------
 
@@ -484,8 +692,9 @@ class _Driver:
         deadline = self.loop.leave() if graceful else None
         if deadline is not None:
             with trio.move_on_at(deadline):
-                await self.done.wait()
-            if not self.done.is_set():
+                while not self.finished:
+                    await self._change.park()
+            if not self.finished:
                 self.loop.left_unfinished()
         self.abort()
 
@@ -552,7 +761,7 @@ async def connect(
     loop = driver.loop
     error: BaseException | None = None
     async with trio.open_nursery() as nursery:
-        await nursery.start(driver.host)
+        driver.attach(nursery)
         graceful = False
         try:
             loop.start()
@@ -606,7 +815,7 @@ class SessionRunner:
         )
         error: BaseException | None = None
         async with trio.open_nursery() as nursery:
-            await nursery.start(driver.host)
+            driver.attach(nursery)
             try:
                 driver.loop.start()
                 while not driver.finished and not self._aborted:
