@@ -425,7 +425,18 @@ def main(argv: list[str]) -> int:
         os.sched_setaffinity(0, {int(argv[5])})
     raise_fd_limit()
     progress = Progress(int(meetings))
-    RUNNERS[driver](progress, int(port), int(batch), float(deadline))
+    profile = os.environ.get("RTMS_SCALE_PROFILE")
+    if profile:  # a cProfile of this client for the phase and the ramp (slows it down)
+        import cProfile
+
+        cProfile.runctx(
+            "RUNNERS[driver](progress, int(port), int(batch), float(deadline))",
+            globals(),
+            locals(),
+            profile,
+        )
+    else:
+        RUNNERS[driver](progress, int(port), int(batch), float(deadline))
     sys.stdout.write(json.dumps(progress.stats(driver)) + "\n")
     sys.stdout.flush()
     if progress.timed_out:

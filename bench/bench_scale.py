@@ -33,6 +33,9 @@ per meeting; streams that ended normally.
 meetings) and reports for each driver the slope of RSS between the smallest
 and the largest count: the memory one more idle meeting costs.
 
+``RTMS_SCALE_PROFILE=FILE`` in the environment writes a cProfile of the client to
+FILE (the last row measured wins; the profile slows the client down).
+
 The figures depend on the machine and on what else runs on it: compare rows
 of one run, and read the notes under the table.  The server skips the ticks it
 misses rather than bursting, and says so when it sent less than 97% of the

@@ -326,6 +326,8 @@ class Session:
         self._out: list[Output] = []
         self._conns: dict[SocketId, Connection] = {}
         """Every socket not yet over, current or replaced (still closing), oldest first."""
+        self._by_number: dict[int, Connection] = {}
+        """The same connections by socket number: the per-message lookup."""
         self._signaling = _SignalingScope(
             kind=ev.ReconnectScope.SIGNALING,
             media_type=None,
@@ -382,17 +384,22 @@ class Session:
 
     def next_deadline(self) -> float | None:
         """The earliest time :meth:`handle_timer` must be called, or ``None``."""
-        times = [d for c in self._conns.values() if (d := c.next_deadline()) is not None]
-        for scope in self._scopes():
-            if scope.retry is not None:
-                times.append(scope.retry.at)
-            if (proof := scope.proof) is not None and proof.settle_at is not None:
-                times.append(proof.settle_at)
-        if self._close_deadline is not None:
-            times.append(self._close_deadline)
-        if self._grace is not None:
-            times.append(self._grace.until)
-        return min(times) if times else None
+        # Asked after every input: no list, no generator, just the smallest time.
+        best = self._close_deadline
+        if self._grace is not None and (best is None or self._grace.until < best):
+            best = self._grace.until
+        for conn in self._conns.values():
+            at = conn.next_deadline()
+            if at is not None and (best is None or at < best):
+                best = at
+        for scope in (self._signaling, *self._media.values()):
+            if scope.retry is not None and (best is None or scope.retry.at < best):
+                best = scope.retry.at
+            proof = scope.proof
+            settle_at = None if proof is None else proof.settle_at
+            if settle_at is not None and (best is None or settle_at < best):
+                best = settle_at
+        return best
 
     # --- driver inputs ----------------------------------------------------------
 
@@ -577,10 +584,14 @@ class Session:
         return sock
 
     def _conn(self, sock: SocketId) -> Connection | None:
-        conn = self._conns.get(sock)
-        if conn is None and sock.number >= self._next_number:
+        # By number first (an int hashes in C; a SocketId's hash runs Python code),
+        # and a driver passes the very SocketId the session gave it.
+        conn = self._by_number.get(sock.number)
+        if conn is not None and (conn.sock is sock or conn.sock == sock):
+            return conn
+        if sock.number >= self._next_number:
             raise LocalProtocolError(f"unknown socket {sock}")
-        return conn
+        return None  # over and forgotten (or a number with another role)
 
     def _open_signaling_or_raise(self) -> SignalingConnection:
         self._require_not_ended()
@@ -608,6 +619,7 @@ class Session:
         )
         self._signaling.conn = conn
         self._conns[conn.sock] = conn
+        self._by_number[conn.sock.number] = conn
         conn.start(now=now)
 
     def _open_media(self, scope: _MediaScope, now: float) -> None:
@@ -623,6 +635,7 @@ class Session:
         )
         scope.conn = conn
         self._conns[conn.sock] = conn
+        self._by_number[conn.sock.number] = conn
         if scope.opened:
             self._replacements.add(conn.sock)
         scope.opened = True
@@ -659,6 +672,7 @@ class Session:
                     self._queue(conn, batch, now)
                 if conn.is_terminal:
                     del self._conns[conn.sock]
+                    del self._by_number[conn.sock.number]
                     self._replacements.discard(conn.sock)
         self._maybe_finish()
 

@@ -92,6 +92,11 @@ class EventBuffer:
     def _full(self) -> bool:
         return len(self._q) >= self.max_events or self.bytes >= self.max_bytes
 
+    @property
+    def full(self) -> bool:
+        """Either bound is reached: :meth:`reading_allowed` may refuse a socket."""
+        return len(self._q) >= self.max_events or self.bytes >= self.max_bytes
+
     def push(self, event: ev.Event, origin: SocketId | None) -> None:
         if self.discarding:
             return

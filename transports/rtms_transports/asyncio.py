@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -86,13 +87,36 @@ class _Sock:
         self.reading = True
 
 
+_READ_BUFFERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, memoryview]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _read_buffer(loop: asyncio.AbstractEventLoop, size: int) -> memoryview:
+    """The receive buffer of ``size`` bytes that every socket of ``loop`` reads into.
+
+    One per event loop (and size), not one per socket: asyncio fills a
+    protocol's buffer and calls ``buffer_updated`` before it runs anything
+    else (plain sockets and ``start_tls`` alike), and ``buffer_updated``
+    copies the bytes out first, so a read is consumed before the next one
+    starts.  An idle socket then costs no receive buffer at all.
+    """
+    buffers = _READ_BUFFERS.get(loop)
+    if buffers is None:
+        buffers = _READ_BUFFERS[loop] = {}
+    view = buffers.get(size)
+    if view is None:
+        view = buffers[size] = memoryview(bytearray(size))
+    return view
+
+
 class _Protocol(asyncio.BufferedProtocol):
     """Bytes of one socket into the driver; first the proxy's answer, if any."""
 
     def __init__(self, driver: _Driver, sock: _Sock, read_size: int) -> None:
         self._driver = driver
         self._sock = sock
-        self._view = memoryview(bytearray(read_size))
+        self._view = _read_buffer(driver.aio, read_size)
         self.lost: asyncio.Future[None] = driver.aio.create_future()
         self.proxy: ProxyHandshake | None = None
         self.tunnel: asyncio.Future[None] | None = None
@@ -106,7 +130,7 @@ class _Protocol(asyncio.BufferedProtocol):
         return self._view
 
     def buffer_updated(self, nbytes: int) -> None:
-        data = self._view[:nbytes].tobytes()
+        data = self._view[:nbytes].tobytes()  # first: the buffer is shared (_read_buffer)
         proxy = self.proxy
         if proxy is not None and not proxy.done:
             self._tunnel_step(lambda: proxy.receive_data(data))
@@ -170,6 +194,8 @@ class _Driver:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._buffer = sink if isinstance(sink, EventBuffer) else None
+        self._paused = 0  # sockets update_reading paused (at its last full pass)
         self.done = asyncio.Event()
         self.loop = DriverLoop(
             session,
@@ -413,8 +439,18 @@ class _Driver:
         self._timer = self._timer_at = None
 
     def update_reading(self) -> None:
-        """Pause or resume each socket as the loop allows (backpressure)."""
-        allowed = self.loop.reading_allowed
+        """Pause or resume each socket as the loop allows (backpressure).
+
+        Runs after every input: when no socket is paused and nothing could
+        pause one (no write stall, the event queue not full), there is
+        nothing to look at.
+        """
+        loop = self.loop
+        buffer = self._buffer
+        if not self._paused and not loop.stalled and (buffer is None or not buffer.full):
+            return
+        allowed = loop.reading_allowed
+        paused = 0
         for sock in self._socks.values():
             transport = sock.transport
             if transport is None or sock.closed or sock.eof:
@@ -427,6 +463,9 @@ class _Driver:
                 else:
                     sock.log.debug("event queue full or peer not reading: reading paused")
                     transport.pause_reading()
+            if not want:
+                paused += 1
+        self._paused = paused
 
     async def wait_change(self) -> None:
         """Wait until events arrive or the driver finishes."""
