@@ -220,6 +220,8 @@ _Reactive = (
 """The events the session acts on; every other output only passes through."""
 
 _REACTIVE = frozenset(get_args(_Reactive))
+_Media = ev.AudioReceived | ev.VideoReceived | ev.DeskshareReceived
+"""The media packets a reconnect may replay (see ``_is_replay``)."""
 
 
 @dataclass(slots=True, eq=False, kw_only=True)
@@ -678,22 +680,26 @@ class Session:
 
     def _queue(self, conn: Connection, batch: list[Output], now: float) -> bool:
         """Queue one batch of ``conn``'s outputs, then react to it; True if it had reactions."""
-        reactions: list[_Reactive] = []
+        reactions: list[_Reactive] | None = None  # usually none: no list per media packet
         replacements = self._replacements  # usually empty: skip hashing the SocketId
         replacement = bool(replacements) and conn.sock in replacements
         out = self._out
         for item in batch:
             tp = type(item)
             if tp is ev.AudioReceived or tp is ev.VideoReceived or tp is ev.DeskshareReceived:
-                if self._is_replay(item, replacement):
+                if self._is_replay(cast(_Media, item), replacement):
                     continue
             elif tp in _REACTIVE:
+                if reactions is None:
+                    reactions = []
                 reactions.append(cast(_Reactive, item))
             out.append(item)
+        if reactions is None:
+            return False
         for item in reactions:
             if self._ending is None:
                 self._react(conn, item, now)
-        return bool(reactions)
+        return True
 
     def _react(self, conn: Connection, item: _Reactive, now: float) -> None:
         match item:
@@ -738,7 +744,7 @@ class Session:
             case _:
                 assert_never(item)
 
-    def _is_replay(self, item: Output, replacement: bool) -> bool:
+    def _is_replay(self, item: _Media, replacement: bool) -> bool:
         """On a socket that replaced a lost one, skip packets already delivered.
 
         Zoom replays buffered audio after a reconnect; a packet whose timestamp
@@ -746,7 +752,6 @@ class Session:
         repeat.  First sockets are never filtered, so a server that reorders
         packets on one socket loses nothing.
         """
-        assert isinstance(item, (ev.AudioReceived, ev.VideoReceived, ev.DeskshareReceived))
         ts = item.timestamp
         if ts is None:
             return False

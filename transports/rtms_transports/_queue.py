@@ -26,12 +26,6 @@ EVENT_COST = 512
 a small decoded event (its object, strings, the queue entry) takes in memory."""
 
 
-def _cost(event: ev.Event, kind: type) -> int:
-    if kind in _MEDIA_TYPES:
-        return EVENT_COST + len(cast(ev.AudioReceived, event).data)
-    return EVENT_COST
-
-
 class EventBuffer:
     """A bounded FIFO of events, with the backpressure policy of :class:`Backpressure`.
 
@@ -101,10 +95,11 @@ class EventBuffer:
         if self.discarding:
             return
         q = self._q
-        kind = type(event)
-        cost = _cost(event, kind)
-        if kind in _MEDIA_TYPES:
+        if type(event) in _MEDIA_TYPES:  # its cost (EVENT_COST), and whether it is media
+            cost = EVENT_COST + len(cast(ev.AudioReceived, event).data)
             self._media += 1
+        else:
+            cost = EVENT_COST
         if self.policy is Backpressure.DROP_OLDEST_MEDIA:
             while self._media and (len(q) >= self.max_events or self.bytes + cost > self.max_bytes):
                 if not self._drop_oldest_media():
@@ -126,10 +121,13 @@ class EventBuffer:
         q = self._q
         if not q:
             return None
-        was_full = self._full()
+        # _full(), inline, before and after: this runs for every event.
+        max_events = self.max_events
+        max_bytes = self.max_bytes
+        was_full = len(q) >= max_events or self.bytes >= max_bytes
         event, origin, cost = q.popleft()
         self.bytes -= cost
-        full = self._full()
+        full = len(q) >= max_events or self.bytes >= max_bytes
         if origin:
             held = self._held
             count = held[origin] - 1
