@@ -320,9 +320,14 @@ class WsClient:
                     return
                 # A pong carries nothing the protocol needs.
         finally:
-            rest = buf[pos:]
-            self._pending = [rest] if rest else []
-            self._have = len(rest)
+            if pos < size:
+                rest = buf[pos:]
+                self._pending = [rest]
+                self._have = len(rest)
+            else:  # the usual end: every byte read (no new list, no empty slice)
+                if self._pending:
+                    self._pending = []
+                self._have = 0
             self._need = need
 
     def _check_data(self, opcode: int, length: int) -> WsFault | None:

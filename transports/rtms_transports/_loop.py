@@ -224,7 +224,14 @@ class DriverLoop:
         self._feed(sock, self.session.socket_opened, sock)
 
     def data(self, sock: SocketId, data: bytes) -> None:
-        self._feed(sock, self.session.receive_data, sock, data)
+        # _feed(), inline: this is the input of every message.
+        if self.error is None:
+            try:
+                self.session.receive_data(sock, data, now=self._clock())
+            except Exception as exc:  # a bug in the core: stop, and tell the application
+                self.crash(exc)
+                return
+            self._perform(sock)
 
     def eof(self, sock: SocketId) -> None:
         self._feed(sock, self.session.receive_eof, sock)

@@ -311,8 +311,10 @@ class _Driver:
             self._stop_timer()
             self.done.set()
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():  # cancelled with the task that awaited it
+                waiter.set_result(None)
 
     def abort(self) -> None:
         """Close everything now: no goodbye, pending opens cancelled."""
@@ -467,13 +469,16 @@ class _Driver:
                 paused += 1
         self._paused = paused
 
-    async def wait_change(self) -> None:
-        """Wait until events arrive or the driver finishes."""
-        self._waiter = self.aio.create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
+    def wait_change(self) -> asyncio.Future[None]:
+        """What to await until events arrive or the driver finishes.
+
+        A bare future rather than a coroutine: the consumer waits once per
+        read when it keeps up, so this is on the path of every message.
+        """
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            waiter = self._waiter = self.aio.create_future()
+        return waiter
 
     # --- shutting down ------------------------------------------------------------------
 
