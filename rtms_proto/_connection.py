@@ -246,6 +246,26 @@ class Connection(abc.ABC):
                     self._out = []
                     yield out
 
+    def receive_message(
+        self, data: bytes | bytearray | memoryview, *, now: float
+    ) -> list[Output] | None:
+        """The outputs of ``data`` when it is one whole text message on an open socket.
+
+        The usual read of a live stream, without :meth:`receive_batches`'
+        generators; None when ``data`` is anything else (nothing was read:
+        pass it to :meth:`receive_data` or :meth:`receive_batches`).  A
+        property test holds the two to the same outputs and the same state.
+        """
+        if self._state is not ConnState.OPEN or not isinstance(data, bytes):
+            return None
+        text = self._ws.feed_message(data)
+        if text is None:
+            return None
+        self._on_message(text, now)
+        out = self._out
+        self._out = []
+        return out
+
     def _accepts_data(self) -> bool:
         """False once the socket is over; refuses data before it is open."""
         state = self._state

@@ -431,9 +431,13 @@ class Session:
         """
         conn = self._conn(sock)
         if conn is not None:
-            for batch in conn.receive_batches(data, now=now):
-                if self._queue(conn, batch, now) or conn.is_terminal:
-                    self._settle(now)
+            one = conn.receive_message(data, now=now)  # the usual read: one whole message
+            if one is None:
+                for batch in conn.receive_batches(data, now=now):
+                    if self._queue(conn, batch, now) or conn.is_terminal:
+                        self._settle(now)
+            elif self._queue(conn, one, now) or conn.is_terminal:
+                self._settle(now)
             if self._proofs:
                 self._check_proofs(now)
 
