@@ -483,6 +483,7 @@ def _read(w: Wire, data: bytes, fast: bool) -> list[Item]:
     cap=1024,
 )
 def test_the_one_message_fast_path_reads_exactly_like_the_general_reader(
+    *,
     on_media: bool,
     before: str,
     opcode: int,
