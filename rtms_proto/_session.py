@@ -347,6 +347,7 @@ class Session:
             )
             for t in wanted
         }
+        self._all_scopes: tuple[_AnyScope, ...] = (self._signaling, *self._media.values())
         self._retries_planned = 0
         self._close_deadline: float | None = None
         self._ending: _Ending | None = None
@@ -388,19 +389,23 @@ class Session:
         """The earliest time :meth:`handle_timer` must be called, or ``None``."""
         # Asked after every input: no list, no generator, just the smallest time.
         best = self._close_deadline
-        if self._grace is not None and (best is None or self._grace.until < best):
-            best = self._grace.until
+        grace = self._grace
+        if grace is not None and (best is None or grace.until < best):
+            best = grace.until
         for conn in self._conns.values():
             at = conn.next_deadline()
             if at is not None and (best is None or at < best):
                 best = at
-        for scope in (self._signaling, *self._media.values()):
-            if scope.retry is not None and (best is None or scope.retry.at < best):
-                best = scope.retry.at
-            proof = scope.proof
-            settle_at = None if proof is None else proof.settle_at
-            if settle_at is not None and (best is None or settle_at < best):
-                best = settle_at
+        proofs = self._proofs  # how many scopes have a proof: most often none
+        for scope in self._all_scopes:
+            retry = scope.retry
+            if retry is not None and (best is None or retry.at < best):
+                best = retry.at
+            if proofs:
+                proof = scope.proof
+                settle_at = None if proof is None else proof.settle_at
+                if settle_at is not None and (best is None or settle_at < best):
+                    best = settle_at
         return best
 
     # --- driver inputs ----------------------------------------------------------

@@ -10,7 +10,6 @@ exact bound.
 from __future__ import annotations
 
 import collections
-from typing import cast
 
 from rtms_proto import SocketId
 from rtms_proto import events as ev
@@ -20,6 +19,8 @@ from ._common import Backpressure, StreamLog
 __all__ = ["EVENT_COST", "EventBuffer"]
 
 _MEDIA_TYPES = frozenset({ev.AudioReceived, ev.VideoReceived, ev.DeskshareReceived})
+
+_DROP = Backpressure.DROP_OLDEST_MEDIA
 
 EVENT_COST = 512
 """Bytes an event counts for in ``max_queue_bytes`` besides a media payload: about what
@@ -95,12 +96,16 @@ class EventBuffer:
         if self.discarding:
             return
         q = self._q
-        if type(event) in _MEDIA_TYPES:  # its cost (EVENT_COST), and whether it is media
-            cost = EVENT_COST + len(cast(ev.AudioReceived, event).data)
+        if (  # its cost (EVENT_COST), and whether it is media
+            type(event) is ev.AudioReceived
+            or type(event) is ev.VideoReceived
+            or type(event) is ev.DeskshareReceived
+        ):
+            cost = EVENT_COST + len(event.data)
             self._media += 1
         else:
             cost = EVENT_COST
-        if self.policy is Backpressure.DROP_OLDEST_MEDIA:
+        if self.policy is _DROP:
             while self._media and (len(q) >= self.max_events or self.bytes + cost > self.max_bytes):
                 if not self._drop_oldest_media():
                     break  # the only media frame is this one: it goes in
