@@ -135,7 +135,9 @@ class _Protocol(asyncio.BufferedProtocol):
         if proxy is not None and not proxy.done:
             self._tunnel_step(lambda: proxy.receive_data(data))
             return
-        self._driver.on_data(self._sock, data)
+        sock = self._sock
+        if not sock.closed:  # CloseSocket performed: feed nothing more
+            self._driver.loop.data(sock.id, data)
 
     def resume_writing(self) -> None:
         # The peer took bytes again: reading may resume (write backpressure).
@@ -215,10 +217,6 @@ class _Driver:
         return self.loop.command(fn)
 
     # --- socket inputs -------------------------------------------------------------------
-
-    def on_data(self, sock: _Sock, data: bytes) -> None:
-        if not sock.closed:
-            self.loop.data(sock.id, data)
 
     def on_eof(self, sock: _Sock) -> None:
         if not sock.closed and not sock.eof:
@@ -306,8 +304,11 @@ class _Driver:
         self._timer = None if deadline is None else self.aio.call_at(deadline, self._fire)
 
     def wake_consumer(self) -> None:
-        self.update_reading()
-        if self.loop.finished:
+        buffer = self._buffer
+        loop = self.loop
+        if self._paused or loop.stalled or (buffer is not None and buffer.full):
+            self.update_reading()  # (its own first test, inline: this is every input)
+        if loop.finished:
             self._stop_timer()
             self.done.set()
         waiter = self._waiter
