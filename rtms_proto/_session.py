@@ -699,9 +699,8 @@ class Session:
                 if self._is_replay(cast(_Media, item), replacement):
                     continue
             elif tp in _REACTIVE:
-                if reactions is None:
-                    reactions = []
-                reactions.append(cast(_Reactive, item))
+                reaction = cast(_Reactive, item)
+                reactions = [reaction] if reactions is None else [*reactions, reaction]
             out.append(item)
         if reactions is None:
             return False
