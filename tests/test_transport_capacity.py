@@ -8,6 +8,7 @@ import asyncio
 import tracemalloc
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import cast
 
 from test_transport_helpers import (
     ALLOWED,
@@ -20,7 +21,7 @@ from test_transport_helpers import (
 )
 
 from rtms_proto import events as ev
-from rtms_transports.asyncio import Stream, connect
+from rtms_transports.asyncio import Stream, _read_buffer, connect
 
 STREAMS = 4
 READ_SIZE = 4 << 20
@@ -69,3 +70,24 @@ def test_open_streams_share_one_receive_buffer_per_event_loop(tmp_path: Path) ->
         finally:
             tracemalloc.stop()
     assert READ_SIZE <= held < 2 * READ_SIZE
+
+
+def test_the_receive_buffer_is_per_loop_and_size_and_per_call_without_weak_references() -> None:
+    """Two loops never share a buffer (each reads on its own thread); a loop that
+    cannot be weakly referenced (an event loop implemented without ``__weakref__``)
+    still works, with a buffer per socket."""
+    one, two = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        assert _read_buffer(one, 1024) is _read_buffer(one, 1024)
+        assert _read_buffer(one, 1024) is not _read_buffer(two, 1024)
+        assert len(_read_buffer(one, 2048)) == 2048
+    finally:
+        one.close()
+        two.close()
+
+    class SlottedLoop:
+        __slots__ = ()
+
+    odd = cast(asyncio.AbstractEventLoop, SlottedLoop())
+    first, second = _read_buffer(odd, 1024), _read_buffer(odd, 1024)
+    assert first is not second and len(first) == len(second) == 1024

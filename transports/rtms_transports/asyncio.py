@@ -99,11 +99,15 @@ def _read_buffer(loop: asyncio.AbstractEventLoop, size: int) -> memoryview:
     protocol's buffer and calls ``buffer_updated`` before it runs anything
     else (plain sockets and ``start_tls`` alike), and ``buffer_updated``
     copies the bytes out first, so a read is consumed before the next one
-    starts.  An idle socket then costs no receive buffer at all.
+    starts.  An idle socket then costs no receive buffer at all.  (A loop that
+    cannot be weakly referenced gets a buffer per call, as sockets once did.)
     """
-    buffers = _READ_BUFFERS.get(loop)
-    if buffers is None:
-        buffers = _READ_BUFFERS[loop] = {}
+    try:
+        buffers = _READ_BUFFERS.get(loop)
+        if buffers is None:
+            buffers = _READ_BUFFERS[loop] = {}
+    except TypeError:
+        return memoryview(bytearray(size))
     view = buffers.get(size)
     if view is None:
         view = buffers[size] = memoryview(bytearray(size))
