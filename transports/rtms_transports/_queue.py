@@ -10,6 +10,7 @@ exact bound.
 from __future__ import annotations
 
 import collections
+from typing import cast
 
 from rtms_proto import SocketId
 from rtms_proto import events as ev
@@ -46,6 +47,7 @@ class EventBuffer:
         "_held",
         "_log",
         "_media",
+        "_origins",
         "_q",
         "burst",
         "bytes",
@@ -64,9 +66,13 @@ class EventBuffer:
         self.max_bytes = max_bytes
         self.policy = policy
         self._log = log
-        # (event, number of the socket it came from or 0, its cost in bytes): socket
-        # numbers are ints from 1, cheaper to hash than SocketId.
-        self._q: collections.deque[tuple[ev.Event, int, int]] = collections.deque()
+        # The events, and beside them the number of the socket each came from (or 0):
+        # ints from 1, cheaper to hash than SocketId.  Two deques rather than one of
+        # pairs: a queued event then holds no second object for the garbage collector
+        # to track (a lagging application has thousands queued), and an event's cost
+        # is recomputed from the event itself.
+        self._q: collections.deque[ev.Event] = collections.deque()
+        self._origins: collections.deque[int] = collections.deque()
         self.bytes = 0
         """What the queued events count for against ``max_bytes``."""
 
@@ -110,11 +116,12 @@ class EventBuffer:
                 if not self._drop_oldest_media():
                     break  # the only media frame is this one: it goes in
         self.bytes += cost
+        q.append(event)
         if origin is None:
-            q.append((event, 0, cost))
+            self._origins.append(0)
         else:
             number = origin.number
-            q.append((event, number, cost))
+            self._origins.append(number)
             held = self._held
             held[number] = held.get(number, 0) + 1
 
@@ -130,8 +137,17 @@ class EventBuffer:
         max_events = self.max_events
         max_bytes = self.max_bytes
         was_full = len(q) >= max_events or self.bytes >= max_bytes
-        event, origin, cost = q.popleft()
-        self.bytes -= cost
+        event = q.popleft()
+        origin = self._origins.popleft()
+        if (  # its cost, as push() counted it
+            type(event) is ev.AudioReceived
+            or type(event) is ev.VideoReceived
+            or type(event) is ev.DeskshareReceived
+        ):
+            self.bytes -= EVENT_COST + len(event.data)
+            self._media -= 1
+        else:
+            self.bytes -= EVENT_COST
         full = len(q) >= max_events or self.bytes >= max_bytes
         if origin:
             held = self._held
@@ -142,8 +158,6 @@ class EventBuffer:
                 del held[origin]
                 if full:
                     self.unblocked = True
-        if type(event) in _MEDIA_TYPES:
-            self._media -= 1
         if was_full and not full:
             self.unblocked = True
             if self._dropping:
@@ -166,6 +180,7 @@ class EventBuffer:
         """The application stopped reading: drop what is queued and whatever comes."""
         self.discarding = True
         self._q.clear()
+        self._origins.clear()
         self._held.clear()
         self._media = 0
         self.bytes = 0
@@ -174,12 +189,15 @@ class EventBuffer:
     def _drop_oldest_media(self) -> bool:
         """Drop the oldest queued media frame; False when none is queued yet."""
         q = self._q
-        for index, (event, origin, cost) in enumerate(q):  # noqa: B007 - used below
+        for index, event in enumerate(q):  # noqa: B007 - used below
             if type(event) in _MEDIA_TYPES:
-                del q[index]
                 break
         else:
             return False
+        origin = self._origins[index]
+        del q[index]
+        del self._origins[index]
+        cost = EVENT_COST + len(cast(ev.AudioReceived, event).data)
         self._media -= 1
         self.bytes -= cost
         if origin:
