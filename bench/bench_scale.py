@@ -27,7 +27,9 @@ client (its wall clock at receipt minus the message's ``timestamp``, 1 ms
 resolution); audio messages the server sent and how many the client did not
 receive; the client's CPU seconds (all threads) during the phase; its RSS at
 the end of the phase, and that RSS minus the RSS before its first meeting,
-per meeting; streams that ended normally.
+per meeting; streams that ended normally; the client's longest garbage
+collector pause over the whole run (ramp included), which stops every meeting
+at once.
 
 ``--idle`` runs the same without audio (keep-alives only, default 50 and 1000
 meetings) and reports for each driver the slope of RSS between the smallest
@@ -170,6 +172,7 @@ class Row:
     cpu: float | None = None
     rss_kib: int = 0
     rss0_kib: int = 0
+    gc_longest_ms: float | None = None
     ended_ok: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -276,6 +279,7 @@ def measure(
         hist = {int(k): v for k, v in stats["lags"].items()}
         row.lag = (percentile_of_histogram(hist, 50), percentile_of_histogram(hist, 99))
         row.ended_ok, row.rss0_kib = stats["ended_ok"], stats["rss0_kib"]
+        row.gc_longest_ms = stats["gc_longest_ms"]
         if stats["error_count"] or stats["timed_out"] or row.ended_ok < meetings:
             row.problems.append(
                 f"ended {stats['ended']}, {stats['error_count']} errors {stats['errors']}"
@@ -315,6 +319,7 @@ def cells(row: Row) -> list[str]:
         f"{row.rss_kib / 1024:.0f}" if row.rss_kib else "-",
         "-" if per is None else f"{per:.0f}",
         f"{row.ended_ok}/{row.meetings}",
+        ms(row.gc_longest_ms),
     ]
     return common + (media if row.audio else []) + rest
 
@@ -322,7 +327,7 @@ def cells(row: Row) -> list[str]:
 def header(audio: bool) -> list[str]:
     common = ["driver", "meetings", "KA RTT p50 ms", "KA RTT p99 ms"]
     media = ["lag p50 ms", "lag p99 ms", "sent", "lost"]
-    rest = ["CPU s", "RSS MiB", "KiB/meeting", "ended ok"]
+    rest = ["CPU s", "RSS MiB", "KiB/meeting", "ended ok", "GC max ms"]
     return common + (media if audio else []) + rest
 
 
