@@ -18,6 +18,7 @@ imports only what it uses, so its RSS is its own.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import json
@@ -69,6 +70,28 @@ class Meter:
             lag = int(wall() * 1000.0) - timestamp
             lags = self.lags
             lags[lag] = lags.get(lag, 0) + 1
+
+
+class GcPauses:
+    """The garbage collector's pauses in this process: the longest, and their total.
+
+    A full collection stops every meeting at once, for a time that grows with
+    the objects alive: it is what a latency percentile sees first.
+    """
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self.total = 0.0
+        self._start = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            pause = time.perf_counter() - self._start
+            self.total += pause
+            self.longest = max(self.longest, pause)
 
 
 class Progress:
@@ -131,7 +154,12 @@ class Progress:
             "errors": self.errors,
             "timed_out": self.timed_out,
             "rss0_kib": self.rss0,
+            "gc_longest_ms": GC.longest * 1000.0,
+            "gc_total_s": GC.total,
         }
+
+
+GC = GcPauses()
 
 
 def webhook(number: int, port: int) -> bytes:
@@ -467,7 +495,18 @@ def main(argv: list[str]) -> int:
         os.sched_setaffinity(0, {int(argv[5])})
     raise_fd_limit()
     progress = Progress(int(meetings))
-    RUNNERS[driver](progress, int(port), int(batch), float(deadline))
+    profile = os.environ.get("RTMS_SCALE_PROFILE")
+    if profile:  # a cProfile of this client for the phase and the ramp (slows it down)
+        import cProfile
+
+        cProfile.runctx(
+            "RUNNERS[driver](progress, int(port), int(batch), float(deadline))",
+            globals(),
+            locals(),
+            profile,
+        )
+    else:
+        RUNNERS[driver](progress, int(port), int(batch), float(deadline))
     sys.stdout.write(json.dumps(progress.stats(driver)) + "\n")
     sys.stdout.flush()
     if progress.timed_out:

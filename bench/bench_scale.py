@@ -28,11 +28,22 @@ client (its wall clock at receipt minus the message's ``timestamp``, 1 ms
 resolution); audio messages the server sent and how many the client did not
 receive; the client's CPU seconds (all threads) during the phase; its RSS at
 the end of the phase, and that RSS minus the RSS before its first meeting,
-per meeting; streams that ended normally.
+per meeting; streams that ended normally; the client's longest garbage
+collector pause over the whole run (ramp included), which stops every meeting
+at once.
 
 ``--idle`` runs the same without audio (keep-alives only, default 50 and 1000
 meetings) and reports for each driver the slope of RSS between the smallest
 and the largest count: the memory one more idle meeting costs.
+
+``--instructions`` counts instead the client's instructions per audio message
+under valgrind's callgrind, at a few meetings (default 3) so that each read
+still holds one message: two phases of 2 and 8 s, the difference in
+instructions over the difference in messages.  It is what a neighbour on the
+machine cannot disturb, but leaves out what only many sockets cost.
+
+``RTMS_SCALE_PROFILE=FILE`` in the environment writes a cProfile of the client to
+FILE (the last row measured wins; the profile slows the client down).
 
 The figures depend on the machine and on what else runs on it: compare rows
 of one run, and read the notes under the table.  The server skips the ticks it
@@ -52,6 +63,8 @@ that a thread per meeting pays and one event loop does not.  Commands::
     # the issue's figures (about half an hour)
     python bench/bench_scale.py
     python bench/bench_scale.py --idle
+    # client instructions per message (valgrind; steady on a busy machine)
+    python bench/bench_scale.py --instructions --drivers asyncio,websockets
 """
 
 from __future__ import annotations
@@ -61,9 +74,12 @@ import contextlib
 import json
 import os
 import queue
+import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -157,6 +173,7 @@ class Row:
     cpu: float | None = None
     rss_kib: int = 0
     rss0_kib: int = 0
+    gc_longest_ms: float | None = None
     ended_ok: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -167,11 +184,12 @@ class Row:
         return (self.rss_kib - self.rss0_kib) / self.meetings
 
 
-def spawn(command: list[str], stdin: bool) -> subprocess.Popen[str]:
+def spawn(command: list[str], stdin: bool, stderr: IO[str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         command,
         stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
+        stderr=stderr,
         text=True,
     )
 
@@ -197,11 +215,18 @@ def stop(proc: subprocess.Popen[str] | None) -> None:
 
 
 def measure(
-    driver: str, meetings: int, args: argparse.Namespace, cpus: tuple[int, int] | None
+    driver: str,
+    meetings: int,
+    args: argparse.Namespace,
+    cpus: tuple[int, int] | None,
+    wrap: tuple[list[str], IO[str]] | None = None,
 ) -> Row:
-    """One row: a fresh server and client process, a phase, the end of every stream."""
+    """One row: a fresh server and client process, a phase, the end of every stream.
+
+    ``wrap``: a command to run the client under, and where its stderr goes.
+    """
     row = Row(driver, meetings, audio=not args.idle)
-    ramp = 30.0 + meetings * 0.05
+    ramp = 30.0 + meetings * 0.05 + (60.0 if wrap is not None else 0.0)  # valgrind starts slowly
     deadline = ramp + SETTLE + args.seconds + END_BUDGET + 30.0
     server = client = None
     try:
@@ -210,7 +235,9 @@ def measure(
         port = from_server.read(30)["port"]
         command = [sys.executable, CLIENTS, driver, str(meetings), str(port)]
         command += [str(args.batch), str(deadline), *([str(cpus[0])] if cpus else [])]
-        client = spawn(command, False)
+        if wrap is not None:
+            command = wrap[0] + command
+        client = spawn(command, False, None if wrap is None else wrap[1])
         from_client = Lines(client, "client")
         from_server.send(f"wait {meetings} {ramp}")
         row.ready = from_server.read(ramp + 30, watch=client)["ready"]
@@ -253,6 +280,7 @@ def measure(
         hist = {int(k): v for k, v in stats["lags"].items()}
         row.lag = (percentile_of_histogram(hist, 50), percentile_of_histogram(hist, 99))
         row.ended_ok, row.rss0_kib = stats["ended_ok"], stats["rss0_kib"]
+        row.gc_longest_ms = stats["gc_longest_ms"]
         if stats["error_count"] or stats["timed_out"] or row.ended_ok < meetings:
             row.problems.append(
                 f"ended {stats['ended']}, {stats['error_count']} errors {stats['errors']}"
@@ -292,6 +320,7 @@ def cells(row: Row) -> list[str]:
         f"{row.rss_kib / 1024:.0f}" if row.rss_kib else "-",
         "-" if per is None else f"{per:.0f}",
         f"{row.ended_ok}/{row.meetings}",
+        ms(row.gc_longest_ms),
     ]
     return common + (media if row.audio else []) + rest
 
@@ -299,7 +328,7 @@ def cells(row: Row) -> list[str]:
 def header(audio: bool) -> list[str]:
     common = ["driver", "meetings", "KA RTT p50 ms", "KA RTT p99 ms"]
     media = ["lag p50 ms", "lag p99 ms", "sent", "lost"]
-    rest = ["CPU s", "RSS MiB", "KiB/meeting", "ended ok"]
+    rest = ["CPU s", "RSS MiB", "KiB/meeting", "ended ok", "GC max ms"]
     return common + (media if audio else []) + rest
 
 
@@ -341,6 +370,56 @@ def counts(text: str) -> list[int]:
     return values
 
 
+INSTRUCTION_PHASES = (2.0, 8.0)
+"""Seconds of the two phases whose difference --instructions divides by the messages."""
+
+
+def count_instructions(drivers: list[str], meetings: int, args: argparse.Namespace) -> int:
+    """Client instructions per audio message at ``meetings`` real-time meetings.
+
+    Each client runs under valgrind's callgrind for two phases of different
+    lengths; the difference in instructions divided by the difference in audio
+    messages received is the cost of one more message (start-up, imports and
+    handshakes cancel out).  Few meetings, so that even under valgrind each
+    read holds one message, as it does in real time.
+    """
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        sys.exit("--instructions needs valgrind (Debian: apt install valgrind)")
+    wrapper = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    print(
+        f"client instructions per 20 ms audio message, {meetings} meetings, phases of"
+        f" {INSTRUCTION_PHASES[0]:g} and {INSTRUCTION_PHASES[1]:g} s (callgrind)",
+        flush=True,
+    )
+    per_message: dict[str, float] = {}
+    problems = []
+    for driver in drivers:
+        points = []
+        for seconds in INSTRUCTION_PHASES:
+            phase = argparse.Namespace(idle=False, seconds=seconds, batch=args.batch)
+            with tempfile.TemporaryFile("w+") as err:
+                row = measure(driver, meetings, phase, pick_cpus(), (wrapper, err))
+                err.seek(0)
+                found = re.search(r"Collected : (\d+)", err.read())
+            problems += [f"{driver} ({seconds:g} s): {p}" for p in row.problems]
+            if found is None:
+                problems.append(f"{driver} ({seconds:g} s): valgrind reported no count")
+                break
+            points.append((row.received, int(found.group(1))))
+        if len(points) == 2 and points[1][0] > points[0][0]:
+            (m0, i0), (m1, i1) = points
+            per_message[driver] = (i1 - i0) / (m1 - m0)
+            print(f"  {driver:10s} {per_message[driver]:10,.0f} instructions/msg", flush=True)
+    base = per_message.get("websockets")
+    for driver, count in per_message.items():
+        ratio = f", {count / base:.2f}x websockets + json" if base else ""
+        print(f"{driver}: {count:,.0f} instructions per message{ratio}")
+    for text in problems:
+        print(f"note: {text}")
+    return 1 if problems or len(per_message) < len(drivers) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument(
@@ -354,6 +433,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="length of the phase (15)")
     parser.add_argument("--idle", action="store_true", help="keep-alives only: memory per meeting")
     parser.add_argument("--batch", type=int, default=50, help="meetings connected at a time (50)")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count client instructions per audio message under valgrind (default 3 meetings)",
+    )
     args = parser.parse_args(argv)
     # A terminated bench still stops its server and client (the ``finally`` in measure()).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -361,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(drivers) - set(DRIVERS)
     if unknown:
         parser.error(f"unknown drivers: {', '.join(sorted(unknown))}")
+    if args.instructions:
+        return count_instructions(drivers, (args.meetings or [3])[0], args)
     meetings = args.meetings or ([50, 1000] if args.idle else [100, 500, 1000, 1500])
     cpus = pick_cpus()
     print(

@@ -91,6 +91,14 @@ TRANSITIONS: Mapping[tuple[ConnState, ConnInput], ConnState] = {
 
 TERMINAL_STATES = frozenset({ConnState.CLOSED, ConnState.FAILED})
 
+# The states tested for every message, as module names: reading an attribute of an
+# Enum class costs several times as much as a global.
+_OPEN = ConnState.OPEN
+_HANDSHAKING = ConnState.HANDSHAKING
+_CLOSING = ConnState.CLOSING
+_CLOSED = ConnState.CLOSED
+_FAILED = ConnState.FAILED
+
 _MEDIA_DATA = frozenset(
     {
         MessageType.MEDIA_DATA_AUDIO,
@@ -152,7 +160,7 @@ class Connection(abc.ABC):
     def is_terminal(self) -> bool:
         # Identity tests: hashing an Enum member runs Python code (this is per message).
         state = self._state
-        return state is ConnState.CLOSED or state is ConnState.FAILED
+        return state is _CLOSED or state is _FAILED
 
     def _move(self, event: ConnInput) -> None:
         target = TRANSITIONS.get((self._state, event))
@@ -212,7 +220,7 @@ class Connection(abc.ABC):
         if self._accepts_data():
             for item in self._ws.feed(data):
                 state = self._state
-                if state is ConnState.CLOSED or state is ConnState.FAILED:
+                if state is _CLOSED or state is _FAILED:
                     return
                 if isinstance(item, (str, bytes)):
                     self._on_message(item, now)
@@ -235,7 +243,7 @@ class Connection(abc.ABC):
         if self._accepts_data():
             for item in self._ws.feed(data):
                 state = self._state
-                if state is ConnState.CLOSED or state is ConnState.FAILED:
+                if state is _CLOSED or state is _FAILED:
                     return
                 if isinstance(item, (str, bytes)):
                     self._on_message(item, now)
@@ -245,6 +253,26 @@ class Connection(abc.ABC):
                 if out:
                     self._out = []
                     yield out
+
+    def receive_message(
+        self, data: bytes | bytearray | memoryview, *, now: float
+    ) -> list[Output] | None:
+        """The outputs of ``data`` when it is one whole text message on an open socket.
+
+        The usual read of a live stream, without :meth:`receive_batches`'
+        generators; None when ``data`` is anything else (nothing was read:
+        pass it to :meth:`receive_data` or :meth:`receive_batches`).  A
+        property test holds the two to the same outputs and the same state.
+        """
+        if self._state is not _OPEN or not isinstance(data, bytes):
+            return None
+        text = self._ws.feed_message(data)
+        if text is None:
+            return None
+        self._on_message(text, now)
+        out = self._out
+        self._out = []
+        return out
 
     def _accepts_data(self) -> bool:
         """False once the socket is over; refuses data before it is open."""
@@ -364,7 +392,7 @@ class Connection(abc.ABC):
 
     def _on_message(self, data: bytes | str, now: float) -> None:
         self.messages_received += 1
-        if self._state is ConnState.OPEN:
+        if self._state is _OPEN:
             self._deadline = now + self.options.keepalive_timeout
         msg = m.decode_message(data)
         if (
@@ -372,12 +400,12 @@ class Connection(abc.ABC):
             or type(msg) is ev.VideoReceived
             or type(msg) is ev.DeskshareReceived
         ):
-            if self._state is ConnState.HANDSHAKING:
+            if self._state is _HANDSHAKING:
                 self._media_before_handshake(now)
             self._out.append(msg)  # a media packet decodes as its event: the hot path
             return
         if type(msg) is m.KeepAliveRequest:
-            if self._state is not ConnState.CLOSING:  # nothing may follow our close frame
+            if self._state is not _CLOSING:  # nothing may follow our close frame
                 self._send(m.KeepAliveResponse(timestamp=msg.timestamp, sequence=msg.sequence))
             return
         if isinstance(msg, m.DecodeError):
@@ -402,7 +430,7 @@ class Connection(abc.ABC):
                 )
             # While closing (close() during the handshake) a late answer is moot.
             return
-        if self._state is ConnState.HANDSHAKING and msg.msg_type in _MEDIA_DATA:
+        if self._state is _HANDSHAKING and msg.msg_type in _MEDIA_DATA:
             self._media_before_handshake(now)
         self._out.append(translate(msg, self.sock, self.stream.product))
 

@@ -220,6 +220,8 @@ _Reactive = (
 """The events the session acts on; every other output only passes through."""
 
 _REACTIVE = frozenset(get_args(_Reactive))
+_Media = ev.AudioReceived | ev.VideoReceived | ev.DeskshareReceived
+"""The media packets a reconnect may replay (see ``_is_replay``)."""
 
 
 @dataclass(slots=True, eq=False, kw_only=True)
@@ -326,6 +328,8 @@ class Session:
         self._out: list[Output] = []
         self._conns: dict[SocketId, Connection] = {}
         """Every socket not yet over, current or replaced (still closing), oldest first."""
+        self._by_number: dict[int, Connection] = {}
+        """The same connections by socket number: the per-message lookup."""
         self._signaling = _SignalingScope(
             kind=ev.ReconnectScope.SIGNALING,
             media_type=None,
@@ -343,6 +347,7 @@ class Session:
             )
             for t in wanted
         }
+        self._all_scopes: tuple[_AnyScope, ...] = (self._signaling, *self._media.values())
         self._retries_planned = 0
         self._close_deadline: float | None = None
         self._ending: _Ending | None = None
@@ -382,17 +387,26 @@ class Session:
 
     def next_deadline(self) -> float | None:
         """The earliest time :meth:`handle_timer` must be called, or ``None``."""
-        times = [d for c in self._conns.values() if (d := c.next_deadline()) is not None]
-        for scope in self._scopes():
-            if scope.retry is not None:
-                times.append(scope.retry.at)
-            if (proof := scope.proof) is not None and proof.settle_at is not None:
-                times.append(proof.settle_at)
-        if self._close_deadline is not None:
-            times.append(self._close_deadline)
-        if self._grace is not None:
-            times.append(self._grace.until)
-        return min(times) if times else None
+        # Asked after every input: no list, no generator, just the smallest time.
+        best = self._close_deadline
+        grace = self._grace
+        if grace is not None and (best is None or grace.until < best):
+            best = grace.until
+        for conn in self._conns.values():
+            at = conn.next_deadline()
+            if at is not None and (best is None or at < best):
+                best = at
+        proofs = self._proofs  # how many scopes have a proof: most often none
+        for scope in self._all_scopes:
+            retry = scope.retry
+            if retry is not None and (best is None or retry.at < best):
+                best = retry.at
+            if proofs:
+                proof = scope.proof
+                settle_at = None if proof is None else proof.settle_at
+                if settle_at is not None and (best is None or settle_at < best):
+                    best = settle_at
+        return best
 
     # --- driver inputs ----------------------------------------------------------
 
@@ -422,9 +436,13 @@ class Session:
         """
         conn = self._conn(sock)
         if conn is not None:
-            for batch in conn.receive_batches(data, now=now):
-                if self._queue(conn, batch, now) or conn.is_terminal:
-                    self._settle(now)
+            one = conn.receive_message(data, now=now)  # the usual read: one whole message
+            if one is None:
+                for batch in conn.receive_batches(data, now=now):
+                    if self._queue(conn, batch, now) or conn.is_terminal:
+                        self._settle(now)
+            elif self._queue(conn, one, now) or conn.is_terminal:
+                self._settle(now)
             if self._proofs:
                 self._check_proofs(now)
 
@@ -577,10 +595,14 @@ class Session:
         return sock
 
     def _conn(self, sock: SocketId) -> Connection | None:
-        conn = self._conns.get(sock)
-        if conn is None and sock.number >= self._next_number:
+        # By number first (an int hashes in C; a SocketId's hash runs Python code),
+        # and a driver passes the very SocketId the session gave it.
+        conn = self._by_number.get(sock.number)
+        if conn is not None and (conn.sock is sock or conn.sock == sock):
+            return conn
+        if sock.number >= self._next_number:
             raise LocalProtocolError(f"unknown socket {sock}")
-        return conn
+        return None  # over and forgotten (or a number with another role)
 
     def _open_signaling_or_raise(self) -> SignalingConnection:
         self._require_not_ended()
@@ -608,6 +630,7 @@ class Session:
         )
         self._signaling.conn = conn
         self._conns[conn.sock] = conn
+        self._by_number[conn.sock.number] = conn
         conn.start(now=now)
 
     def _open_media(self, scope: _MediaScope, now: float) -> None:
@@ -623,6 +646,7 @@ class Session:
         )
         scope.conn = conn
         self._conns[conn.sock] = conn
+        self._by_number[conn.sock.number] = conn
         if scope.opened:
             self._replacements.add(conn.sock)
         scope.opened = True
@@ -659,27 +683,31 @@ class Session:
                     self._queue(conn, batch, now)
                 if conn.is_terminal:
                     del self._conns[conn.sock]
+                    del self._by_number[conn.sock.number]
                     self._replacements.discard(conn.sock)
         self._maybe_finish()
 
     def _queue(self, conn: Connection, batch: list[Output], now: float) -> bool:
         """Queue one batch of ``conn``'s outputs, then react to it; True if it had reactions."""
-        reactions: list[_Reactive] = []
+        reactions: list[_Reactive] | None = None  # usually none: no list per media packet
         replacements = self._replacements  # usually empty: skip hashing the SocketId
         replacement = bool(replacements) and conn.sock in replacements
         out = self._out
         for item in batch:
             tp = type(item)
             if tp is ev.AudioReceived or tp is ev.VideoReceived or tp is ev.DeskshareReceived:
-                if self._is_replay(item, replacement):
+                if self._is_replay(cast(_Media, item), replacement):
                     continue
             elif tp in _REACTIVE:
-                reactions.append(cast(_Reactive, item))
+                reaction = cast(_Reactive, item)
+                reactions = [reaction] if reactions is None else [*reactions, reaction]
             out.append(item)
+        if reactions is None:
+            return False
         for item in reactions:
             if self._ending is None:
                 self._react(conn, item, now)
-        return bool(reactions)
+        return True
 
     def _react(self, conn: Connection, item: _Reactive, now: float) -> None:
         match item:
@@ -724,7 +752,7 @@ class Session:
             case _:
                 assert_never(item)
 
-    def _is_replay(self, item: Output, replacement: bool) -> bool:
+    def _is_replay(self, item: _Media, replacement: bool) -> bool:
         """On a socket that replaced a lost one, skip packets already delivered.
 
         Zoom replays buffered audio after a reconnect; a packet whose timestamp
@@ -732,7 +760,6 @@ class Session:
         repeat.  First sockets are never filtered, so a server that reorders
         packets on one socket loses nothing.
         """
-        assert isinstance(item, (ev.AudioReceived, ev.VideoReceived, ev.DeskshareReceived))
         ts = item.timestamp
         if ts is None:
             return False

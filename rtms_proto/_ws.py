@@ -192,6 +192,39 @@ class WsClient:
                 buf = data
         yield from self._frames(buf)
 
+    def feed_message(self, data: bytes) -> str | None:
+        """The text message ``data`` is, when it is exactly one whole unfragmented text
+        frame that :meth:`feed` would accept, with nothing buffered before it; else None,
+        and nothing changed (then :meth:`feed` reads it).
+
+        The usual read of a live RTMS stream: one audio message.  It skips
+        the generators of :meth:`feed` and checks only what such a frame can
+        break: FIN and text opcode without reserved bits (``0x81``), no mask,
+        a minimal 7- or 16-bit length equal to the rest of ``data``, the size
+        cap, and UTF-8.  A property test holds it to :meth:`feed`.
+        """
+        if self._pending or self._part_op or self._done or not self._upgraded:
+            return None
+        size = len(data)
+        if size < 2 or data[0] != _FIN | _OP_TEXT:
+            return None
+        length = data[1]  # no mask bit: 0-127
+        if length < 126:
+            start = 2
+        elif length == 126 and size >= 4:
+            length = (data[2] << 8) | data[3]
+            if length < 126:
+                return None
+            start = 4
+        else:
+            return None  # masked, a 64-bit length, or a cut header
+        if start + length != size or length > self._max_size:
+            return None
+        try:
+            return data[start:].decode()
+        except UnicodeDecodeError:
+            return None
+
     def _feed_upgrade(self, data: bytes) -> Iterator[WsItem]:
         """Feed wsproto the HTTP answer, and not one byte past its head.
 
@@ -320,9 +353,14 @@ class WsClient:
                     return
                 # A pong carries nothing the protocol needs.
         finally:
-            rest = buf[pos:]
-            self._pending = [rest] if rest else []
-            self._have = len(rest)
+            if pos < size:
+                rest = buf[pos:]
+                self._pending = [rest]
+                self._have = len(rest)
+            else:  # the usual end: every byte read (no new list, no empty slice)
+                if self._pending:
+                    self._pending = []
+                self._have = 0
             self._need = need
 
     def _check_data(self, opcode: int, length: int) -> WsFault | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from test_transport_helpers import ALLOWED, webhook_body
@@ -309,3 +309,50 @@ def test_a_stall_noticed_only_by_the_timer_ends_when_the_buffer_drained() -> Non
     io.now += 2 * loop.close_timeout
     loop.timer(io.now)
     assert ("drop", SIG) not in io.calls
+
+
+class DeadlineSession:
+    """Stands in for a Session whose one deadline each input moves ``delay`` later."""
+
+    ended = False
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.deadline: float | None = None
+        self.timers: list[float] = []
+
+    def drain(self) -> list[Any]:
+        return []
+
+    def next_deadline(self) -> float | None:
+        return self.deadline
+
+    def receive_data(self, sock: SocketId, data: bytes, *, now: float) -> None:
+        self.deadline = now + self.delay
+
+    def handle_timer(self, *, now: float) -> None:
+        self.timers.append(now)
+
+
+def test_a_deadline_moved_later_keeps_the_timer_which_fires_early_and_is_armed_again() -> None:
+    """Each message moves the keep-alive deadline later: the timer is not re-armed per
+    message; it fires at the earlier time, and is armed again at the deadline then."""
+    io = RecordingIO()
+    session = DeadlineSession(delay=10.0)
+    loop = DriverLoop(cast(Session, session), HandlerSink(print), io, LOG, close_timeout=2.0)
+    loop.data(SIG, b"x")
+    assert io.calls == [("timer", 110.0)]
+    for _ in range(32):
+        io.now += 1 / 32  # exact in binary: 32 of them make 1.0
+        loop.data(SIG, b"x")
+    assert io.now == 101.0 and io.calls == [("timer", 110.0)]  # 32 messages, no timer work
+    io.now = 110.0
+    loop.timer(110.0)
+    assert session.timers == [110.0]  # the session was asked, found nothing due...
+    assert io.calls[-1] == ("timer", 111.0)  # ...and the timer was re-armed
+    loop.command(lambda s, now: setattr(s, "deadline", 105.0))  # an earlier deadline...
+    assert io.calls[-1] == ("timer", 105.0)  # ...re-arms at once
+    loop.command(lambda s, now: setattr(s, "deadline", None))  # no deadline: no timer
+    assert io.calls[3:] == [("timer", None)]
+    loop.command(lambda s, now: None)  # still none: nothing to do
+    assert len(io.calls) == 4

@@ -15,21 +15,23 @@ from conn_harness import (
     SIG,
     SIGNALING_OK,
     Close,
+    Item,
     Pong,
     Upgrade,
     Wire,
+    media,
     open_server_peer,
     reach,
     signaling,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from wsproto.events import BytesMessage, TextMessage
 
 from rtms_proto import ConnectionOptions, ConnState, RemoteProtocolError
 from rtms_proto import events as ev
 from rtms_proto import messages as m
-from rtms_proto.actions import CloseSocket
+from rtms_proto.actions import CloseSocket, SendBytes
 from rtms_proto.enums import FailureReason
 
 
@@ -380,3 +382,160 @@ def test_fragments_pings_and_reads_change_nothing(
     assert len(reference) == len(messages)
     assert all(isinstance(e, ev.UnknownMessageReceived) for e in reference)
     assert run(cut, read_cuts) == (reference, expected_pongs)
+
+
+# --- the one-message fast path against the general reader ---------------------------------------
+
+AUDIO_JSON = json.dumps(
+    {"msg_type": 14, "content": {"user_id": 7, "data": "AAEC", "timestamp": 1}}
+).encode()
+
+
+def _read(w: Wire, data: bytes, fast: bool) -> list[Item]:
+    """Read ``data`` through the fast path when ``fast`` (falling back as the Session
+    does), else through the general reader; the outputs, as the server decoded them."""
+    conn = w.conn
+    if fast:
+        one = conn.receive_message(data, now=1.0)
+        if one is not None:
+            return [w.decode(o) if isinstance(o, SendBytes) else o for o in one] + w.drain()
+    conn.receive_data(data, now=1.0)
+    return w.drain()
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    on_media=st.booleans(),
+    before=st.sampled_from(["nothing", "a cut frame", "a fragment"]),
+    opcode=st.sampled_from([0x0, 0x1, 0x1, 0x1, 0x2, 0x3, 0x8, 0x9, 0xA]),
+    fin=st.booleans(),
+    payload=st.one_of(
+        st.just(AUDIO_JSON),
+        st.just(json.dumps({"msg_type": 12, "timestamp": 5}).encode()),
+        st.text(max_size=150).map(lambda t: json.dumps({"msg_type": 99, "pad": t}).encode()),
+        st.binary(max_size=150),  # invalid UTF-8 and JSON too
+        st.integers(min_value=100, max_value=70_000).map(lambda n: AUDIO_JSON + b" " * n),
+    ),
+    long_header=st.booleans(),  # a 16-bit length even when 7 bits would do
+    flip=st.integers(min_value=0, max_value=0xFFFF),  # xor into the first two bytes
+    flip_it=st.sampled_from([False, False, True]),
+    change=st.sampled_from([0, 0, 0, -1, 1, -3, 3]),  # cut or extend the read
+    cap=st.sampled_from([1 << 20, 1024]),  # max_message_size
+)
+@example(  # just over the size cap
+    on_media=True,
+    before="nothing",
+    opcode=1,
+    fin=True,
+    payload=AUDIO_JSON + b" " * 950,
+    long_header=False,
+    flip=0,
+    flip_it=False,
+    change=0,
+    cap=1024,
+)
+@example(  # exactly at the size cap
+    on_media=True,
+    before="nothing",
+    opcode=1,
+    fin=True,
+    payload=AUDIO_JSON + b" " * 949,
+    long_header=False,
+    flip=0,
+    flip_it=False,
+    change=0,
+    cap=1024,
+)
+@example(  # a 16-bit length for a short message
+    on_media=True,
+    before="nothing",
+    opcode=1,
+    fin=True,
+    payload=AUDIO_JSON,
+    long_header=True,
+    flip=0,
+    flip_it=False,
+    change=0,
+    cap=1024,
+)
+@example(  # invalid UTF-8
+    on_media=True,
+    before="nothing",
+    opcode=1,
+    fin=True,
+    payload=b'{"msg_type": 99, "pad": "\xff"}',
+    long_header=False,
+    flip=0,
+    flip_it=False,
+    change=0,
+    cap=1024,
+)
+@example(  # a masked frame
+    on_media=True,
+    before="nothing",
+    opcode=1,
+    fin=True,
+    payload=AUDIO_JSON,
+    long_header=False,
+    flip=0x80,
+    flip_it=True,
+    change=0,
+    cap=1024,
+)
+def test_the_one_message_fast_path_reads_exactly_like_the_general_reader(
+    *,
+    on_media: bool,
+    before: str,
+    opcode: int,
+    fin: bool,
+    payload: bytes,
+    long_header: bool,
+    flip: int,
+    flip_it: bool,
+    change: int,
+    cap: int,
+) -> None:
+    """Whatever one read holds (one whole text message, a cut or extended frame,
+    another opcode, reserved or mask bits, a non-minimal length, bad UTF-8, a size
+    over the cap) and whatever was read before it, Connection.receive_message either
+    declines (and the general reader then gives the same as it would have alone) or
+    gives exactly the general reader's outputs; and the socket reads the next message
+    the same way after either."""
+    data = frame(opcode, payload, fin=fin)
+    if long_header and len(payload) < 126:
+        data = bytes([data[0], 126]) + len(payload).to_bytes(2, "big") + payload
+    if flip_it:
+        data = bytes([data[0] ^ (flip >> 8), data[1] ^ (flip & 0xFF)]) + data[2:]
+    if change < 0:
+        data = data[:change]
+    elif change > 0:
+        data += frame(0x1, AUDIO_JSON)[:change]
+    options = ConnectionOptions(max_message_size=cap)
+    results = []
+    for fast in (True, False):
+        conn = media(options=options) if on_media else signaling(options=options)
+        w = reach(conn, ConnState.OPEN)
+        if before == "a cut frame":
+            conn.receive_data(frame(0x1, AUDIO_JSON)[:3], now=1.0)
+        elif before == "a fragment":
+            conn.receive_data(frame(0x1, AUDIO_JSON[:5], fin=False), now=1.0)
+        got = _read(w, data, fast)
+        state = conn.state
+        after = _read(w, frame(0x0 if before == "a fragment" else 0x1, AUDIO_JSON), fast)
+        results.append((got, state, after, conn.state, conn.messages_received))
+    assert results[0] == results[1]
+
+
+def test_the_fast_path_takes_the_usual_read_and_declines_the_rest() -> None:
+    """The property above must not pass by always declining: a whole text message on
+    an open socket is read by it; bytes that are not bytes, or a socket not open, are not."""
+    conn = media()
+    w = reach(conn, ConnState.OPEN)
+    out = conn.receive_message(frame(0x1, AUDIO_JSON), now=1.0)
+    assert out is not None and [type(o) for o in out] == [ev.AudioReceived]
+    assert conn.receive_message(bytearray(frame(0x1, AUDIO_JSON)), now=1.0) is None
+    assert conn.receive_message(frame(0x1, AUDIO_JSON)[:-1], now=1.0) is None
+    assert w.drain() == []
+    closing = signaling()
+    reach(closing, ConnState.CLOSING)
+    assert closing.receive_message(frame(0x1, AUDIO_JSON), now=1.0) is None

@@ -96,7 +96,9 @@ class TransportOptions:
     always reached directly then).  ``connect_timeout`` bounds TCP, proxy and TLS together;
     ``close_timeout`` bounds the flush of a closing socket and the wait for
     the session to end when a stream is left.  ``max_events``, ``backpressure``
-    and ``read_size`` shape the event queue (see ``rtms_transports``).
+    and ``read_size`` shape the event queue (see ``rtms_transports``);
+    ``read_size`` is the most one read takes (the asyncio driver reads every
+    socket of an event loop into one buffer of that size, not one per socket).
     ``max_write_buffer`` (1 MiB) bounds the bytes written to one socket that
     its peer has not taken yet: over it, that socket is not read (so a peer
     that floods pings or keep-alive requests without reading gets no more

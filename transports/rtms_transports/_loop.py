@@ -85,7 +85,10 @@ class DriverIO(Protocol):
     :meth:`DriverLoop.released`.  ``arm_timer`` replaces the one timer (None:
     no timer), which calls :meth:`DriverLoop.timer` with that deadline.
     ``wake_consumer`` runs after each input: events may be waiting, reading
-    may resume, the loop may have finished.  ``abort`` closes everything now.
+    may resume, the loop may have finished.  The timer is armed lazily: it
+    may fire before the session's deadline (nothing is due then, and it is
+    armed again), so a deadline that every message moves later costs one
+    timer per ``keepalive_timeout``, not one per message.  ``abort`` closes everything now.
     ``buffered`` is how many bytes written to a socket the kernel has not
     taken yet (0 for an unknown socket); ``drop`` closes one socket now,
     without flushing and without reporting it (the loop reports it), and
@@ -222,7 +225,14 @@ class DriverLoop:
         self._feed(sock, self.session.socket_opened, sock)
 
     def data(self, sock: SocketId, data: bytes) -> None:
-        self._feed(sock, self.session.receive_data, sock, data)
+        # _feed(), inline: this is the input of every message.
+        if self.error is None:
+            try:
+                self.session.receive_data(sock, data, now=self._clock())
+            except Exception as exc:  # a bug in the core: stop, and tell the application
+                self.crash(exc)
+                return
+            self._perform(sock)
 
     def eof(self, sock: SocketId) -> None:
         self._feed(sock, self.session.receive_eof, sock)
@@ -245,6 +255,11 @@ class DriverLoop:
         if self._stalled and self.error is None:
             self._check_stalls(max(deadline, self._clock()))
         self._feed(None, lambda *, now: self.session.handle_timer(now=max(deadline, now)))
+
+    @property
+    def stalled(self) -> bool:
+        """Some socket is over ``max_write_buffer``: :meth:`reading_allowed` may say no."""
+        return bool(self._stalled)
 
     def reading_allowed(self, sock: SocketId) -> bool:
         """Whether the driver may read ``sock`` now: its peer takes what is written to it
@@ -392,7 +407,15 @@ class DriverLoop:
         if self._stalled:
             due = min(self._stalled.values()) + self.close_timeout
             deadline = due if deadline is None else min(deadline, due)
-        if deadline != self._armed:
+        armed = self._armed
+        if deadline is None:
+            if armed is not None:
+                self._armed = None
+                io.arm_timer(None)
+        elif armed is None or deadline < armed:
+            # Armed lazily: a deadline that moved later (each message moves the
+            # keep-alive deadline) keeps the earlier timer, which fires early, finds
+            # nothing due, and is armed again at the deadline of that time.
             self._armed = deadline
             io.arm_timer(deadline)
         if not self._held and not self.finished and session.ended:

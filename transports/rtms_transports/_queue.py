@@ -21,15 +21,11 @@ __all__ = ["EVENT_COST", "EventBuffer"]
 
 _MEDIA_TYPES = frozenset({ev.AudioReceived, ev.VideoReceived, ev.DeskshareReceived})
 
+_DROP = Backpressure.DROP_OLDEST_MEDIA
+
 EVENT_COST = 512
 """Bytes an event counts for in ``max_queue_bytes`` besides a media payload: about what
 a small decoded event (its object, strings, the queue entry) takes in memory."""
-
-
-def _cost(event: ev.Event, kind: type) -> int:
-    if kind in _MEDIA_TYPES:
-        return EVENT_COST + len(cast(ev.AudioReceived, event).data)
-    return EVENT_COST
 
 
 class EventBuffer:
@@ -51,6 +47,7 @@ class EventBuffer:
         "_held",
         "_log",
         "_media",
+        "_origins",
         "_q",
         "burst",
         "bytes",
@@ -69,9 +66,13 @@ class EventBuffer:
         self.max_bytes = max_bytes
         self.policy = policy
         self._log = log
-        # (event, number of the socket it came from or 0, its cost in bytes): socket
-        # numbers are ints from 1, cheaper to hash than SocketId.
-        self._q: collections.deque[tuple[ev.Event, int, int]] = collections.deque()
+        # The events, and beside them the number of the socket each came from (or 0):
+        # ints from 1, cheaper to hash than SocketId.  Two deques rather than one of
+        # pairs: a queued event then holds no second object for the garbage collector
+        # to track (a lagging application has thousands queued), and an event's cost
+        # is recomputed from the event itself.
+        self._q: collections.deque[ev.Event] = collections.deque()
+        self._origins: collections.deque[int] = collections.deque()
         self.bytes = 0
         """What the queued events count for against ``max_bytes``."""
 
@@ -92,24 +93,35 @@ class EventBuffer:
     def _full(self) -> bool:
         return len(self._q) >= self.max_events or self.bytes >= self.max_bytes
 
+    @property
+    def full(self) -> bool:
+        """Either bound is reached: :meth:`reading_allowed` may refuse a socket."""
+        return len(self._q) >= self.max_events or self.bytes >= self.max_bytes
+
     def push(self, event: ev.Event, origin: SocketId | None) -> None:
         if self.discarding:
             return
         q = self._q
-        kind = type(event)
-        cost = _cost(event, kind)
-        if kind in _MEDIA_TYPES:
+        if (  # its cost (EVENT_COST), and whether it is media
+            type(event) is ev.AudioReceived
+            or type(event) is ev.VideoReceived
+            or type(event) is ev.DeskshareReceived
+        ):
+            cost = EVENT_COST + len(event.data)
             self._media += 1
-        if self.policy is Backpressure.DROP_OLDEST_MEDIA:
+        else:
+            cost = EVENT_COST
+        if self.policy is _DROP:
             while self._media and (len(q) >= self.max_events or self.bytes + cost > self.max_bytes):
                 if not self._drop_oldest_media():
                     break  # the only media frame is this one: it goes in
         self.bytes += cost
+        q.append(event)
         if origin is None:
-            q.append((event, 0, cost))
+            self._origins.append(0)
         else:
             number = origin.number
-            q.append((event, number, cost))
+            self._origins.append(number)
             held = self._held
             held[number] = held.get(number, 0) + 1
 
@@ -121,10 +133,22 @@ class EventBuffer:
         q = self._q
         if not q:
             return None
-        was_full = self._full()
-        event, origin, cost = q.popleft()
-        self.bytes -= cost
-        full = self._full()
+        # _full(), inline, before and after: this runs for every event.
+        max_events = self.max_events
+        max_bytes = self.max_bytes
+        was_full = len(q) >= max_events or self.bytes >= max_bytes
+        event = q.popleft()
+        origin = self._origins.popleft()
+        if (  # its cost, as push() counted it
+            type(event) is ev.AudioReceived
+            or type(event) is ev.VideoReceived
+            or type(event) is ev.DeskshareReceived
+        ):
+            self.bytes -= EVENT_COST + len(event.data)
+            self._media -= 1
+        else:
+            self.bytes -= EVENT_COST
+        full = len(q) >= max_events or self.bytes >= max_bytes
         if origin:
             held = self._held
             count = held[origin] - 1
@@ -134,8 +158,6 @@ class EventBuffer:
                 del held[origin]
                 if full:
                     self.unblocked = True
-        if type(event) in _MEDIA_TYPES:
-            self._media -= 1
         if was_full and not full:
             self.unblocked = True
             if self._dropping:
@@ -158,6 +180,7 @@ class EventBuffer:
         """The application stopped reading: drop what is queued and whatever comes."""
         self.discarding = True
         self._q.clear()
+        self._origins.clear()
         self._held.clear()
         self._media = 0
         self.bytes = 0
@@ -166,12 +189,15 @@ class EventBuffer:
     def _drop_oldest_media(self) -> bool:
         """Drop the oldest queued media frame; False when none is queued yet."""
         q = self._q
-        for index, (event, origin, cost) in enumerate(q):  # noqa: B007 - used below
+        for index, event in enumerate(q):  # noqa: B007 - used below
             if type(event) in _MEDIA_TYPES:
-                del q[index]
                 break
         else:
             return False
+        origin = self._origins[index]
+        del q[index]
+        del self._origins[index]
+        cost = EVENT_COST + len(cast(ev.AudioReceived, event).data)
         self._media -= 1
         self.bytes -= cost
         if origin:

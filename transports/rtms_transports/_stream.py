@@ -6,7 +6,7 @@ blocking driver's thread hand-off), so their actions are performed at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol, TypeVar
 
 from rtms_proto import ConnectionClosed, Session, SessionConfig
@@ -140,7 +140,7 @@ class AsyncStreamDriver(StreamDriver, Protocol):
 
     def update_reading(self) -> None: ...
 
-    async def wait_change(self) -> None: ...
+    def wait_change(self) -> Awaitable[None]: ...
 
 
 class AsyncStream(StreamBase):

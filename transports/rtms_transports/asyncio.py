@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -86,13 +87,40 @@ class _Sock:
         self.reading = True
 
 
+_READ_BUFFERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, memoryview]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _read_buffer(loop: asyncio.AbstractEventLoop, size: int) -> memoryview:
+    """The receive buffer of ``size`` bytes that every socket of ``loop`` reads into.
+
+    One per event loop (and size), not one per socket: asyncio fills a
+    protocol's buffer and calls ``buffer_updated`` before it runs anything
+    else (plain sockets and ``start_tls`` alike), and ``buffer_updated``
+    copies the bytes out first, so a read is consumed before the next one
+    starts.  An idle socket then costs no receive buffer at all.  (A loop that
+    cannot be weakly referenced gets a buffer per call, as sockets once did.)
+    """
+    try:
+        buffers = _READ_BUFFERS.get(loop)
+        if buffers is None:
+            buffers = _READ_BUFFERS[loop] = {}
+    except TypeError:
+        return memoryview(bytearray(size))
+    view = buffers.get(size)
+    if view is None:
+        view = buffers[size] = memoryview(bytearray(size))
+    return view
+
+
 class _Protocol(asyncio.BufferedProtocol):
     """Bytes of one socket into the driver; first the proxy's answer, if any."""
 
     def __init__(self, driver: _Driver, sock: _Sock, read_size: int) -> None:
         self._driver = driver
         self._sock = sock
-        self._view = memoryview(bytearray(read_size))
+        self._view = _read_buffer(driver.aio, read_size)
         self.lost: asyncio.Future[None] = driver.aio.create_future()
         self.proxy: Tunnel | None = None
         self.tunnel: asyncio.Future[None] | None = None
@@ -108,12 +136,14 @@ class _Protocol(asyncio.BufferedProtocol):
         return self._view
 
     def buffer_updated(self, nbytes: int) -> None:
-        data = self._view[:nbytes].tobytes()
+        data = self._view[:nbytes].tobytes()  # first: the buffer is shared (_read_buffer)
         proxy = self.proxy
         if proxy is not None and not proxy.done:
             self._tunnel_step(lambda: proxy.receive_data(data))
             return
-        self._driver.on_data(self._sock, data)
+        sock = self._sock
+        if not sock.closed:  # CloseSocket performed: feed nothing more
+            self._driver.loop.data(sock.id, data)
 
     def resume_writing(self) -> None:
         # The peer took bytes again: reading may resume (write backpressure).
@@ -176,6 +206,8 @@ class _Driver:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._buffer = sink if isinstance(sink, EventBuffer) else None
+        self._paused = 0  # sockets update_reading paused (at its last full pass)
         self.done = asyncio.Event()
         self.loop = DriverLoop(
             session,
@@ -195,10 +227,6 @@ class _Driver:
         return self.loop.command(fn)
 
     # --- socket inputs -------------------------------------------------------------------
-
-    def on_data(self, sock: _Sock, data: bytes) -> None:
-        if not sock.closed:
-            self.loop.data(sock.id, data)
 
     def on_eof(self, sock: _Sock) -> None:
         if not sock.closed and not sock.eof:
@@ -286,13 +314,18 @@ class _Driver:
         self._timer = None if deadline is None else self.aio.call_at(deadline, self._fire)
 
     def wake_consumer(self) -> None:
-        self.update_reading()
-        if self.loop.finished:
+        buffer = self._buffer
+        loop = self.loop
+        if self._paused or loop.stalled or (buffer is not None and buffer.full):
+            self.update_reading()  # (its own first test, inline: this is every input)
+        if loop.finished:
             self._stop_timer()
             self.done.set()
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():  # cancelled with the task that awaited it
+                waiter.set_result(None)
 
     def abort(self) -> None:
         """Close everything now: no goodbye, pending opens cancelled."""
@@ -422,8 +455,18 @@ class _Driver:
         self._timer = self._timer_at = None
 
     def update_reading(self) -> None:
-        """Pause or resume each socket as the loop allows (backpressure)."""
-        allowed = self.loop.reading_allowed
+        """Pause or resume each socket as the loop allows (backpressure).
+
+        Runs after every input: when no socket is paused and nothing could
+        pause one (no write stall, the event queue not full), there is
+        nothing to look at.
+        """
+        loop = self.loop
+        buffer = self._buffer
+        if not self._paused and not loop.stalled and (buffer is None or not buffer.full):
+            return
+        allowed = loop.reading_allowed
+        paused = 0
         for sock in self._socks.values():
             transport = sock.transport
             if transport is None or sock.closed or sock.eof:
@@ -436,14 +479,20 @@ class _Driver:
                 else:
                     sock.log.debug("event queue full or peer not reading: reading paused")
                     transport.pause_reading()
+            if not want:
+                paused += 1
+        self._paused = paused
 
-    async def wait_change(self) -> None:
-        """Wait until events arrive or the driver finishes."""
-        self._waiter = self.aio.create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
+    def wait_change(self) -> asyncio.Future[None]:
+        """What to await until events arrive or the driver finishes.
+
+        A bare future rather than a coroutine: the consumer waits once per
+        read when it keeps up, so this is on the path of every message.
+        """
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            waiter = self._waiter = self.aio.create_future()
+        return waiter
 
     # --- shutting down ------------------------------------------------------------------
 
