@@ -341,6 +341,21 @@ async def serve(
         server.close()
         await running._shutdown()
         await server.wait_closed()
+        await _handshakes_gone(server, timeout=2.0)
+
+
+async def _handshakes_gone(server: asyncio.Server, *, timeout: float) -> None:
+    """Wait (bounded) for connections still in their TLS handshake to end.
+
+    They have no protocol yet, so :meth:`RunningServer._shutdown` cannot abort
+    them, and Python 3.11's ``wait_closed()`` returns without waiting for
+    them: a client that gave up mid-handshake leaves one that closes a moment
+    later, after the loop would otherwise be gone (an unclosed transport).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while getattr(server, "_active_count", 0) and loop.time() < deadline:
+        await asyncio.sleep(0.01)
 
 
 class ServerThread:
