@@ -192,38 +192,47 @@ class WsClient:
                 buf = data
         yield from self._frames(buf)
 
-    def feed_message(self, data: bytes) -> str | None:
-        """The text message ``data`` is, when it is exactly one whole unfragmented text
-        frame that :meth:`feed` would accept, with nothing buffered before it; else None,
-        and nothing changed (then :meth:`feed` reads it).
+    def texts(self, data: bytes, pos: int) -> tuple[list[str], list[int]]:
+        """The text messages of the whole unfragmented text frames that start ``data[pos:]``,
+        and the offset in ``data`` where each ends; stops before anything else.
 
-        The usual read of a live RTMS stream: one audio message.  It skips
-        the generators of :meth:`feed` and checks only what such a frame can
-        break: FIN and text opcode without reserved bits (``0x81``), no mask,
-        a minimal 7- or 16-bit length equal to the rest of ``data``, the size
-        cap, and UTF-8.  A property test holds it to :meth:`feed`.
+        The usual read of a live RTMS stream: one or a few audio messages.  It
+        reads them in one call, without the generators of :meth:`feed`, and
+        changes nothing: the caller then hands ``data`` from the last offset it
+        used to :meth:`feed` (or here again).  Only with nothing buffered or
+        half-read before ``pos``; it checks only what such a frame can break:
+        FIN and text opcode without reserved bits (``0x81``), no mask, a minimal
+        7- or 16-bit length, the whole frame present, the size cap, and UTF-8.
+        Anything else ends the list (the general reader says what is wrong).
+        A property test holds it to :meth:`feed`.
         """
+        texts: list[str] = []
+        ends: list[int] = []
         if self._pending or self._part_op or self._done or not self._upgraded:
-            return None
+            return texts, ends
         size = len(data)
-        if size < 2 or data[0] != _FIN | _OP_TEXT:
-            return None
-        length = data[1]  # no mask bit: 0-127
-        if length < 126:
-            start = 2
-        elif length == 126 and size >= 4:
-            length = (data[2] << 8) | data[3]
+        cap = self._max_size
+        while size - pos >= 2 and data[pos] == _FIN | _OP_TEXT:
+            length = data[pos + 1]  # no mask bit: 0-127
             if length < 126:
-                return None
-            start = 4
-        else:
-            return None  # masked, a 64-bit length, or a cut header
-        if start + length != size or length > self._max_size:
-            return None
-        try:
-            return data[start:].decode()
-        except UnicodeDecodeError:
-            return None
+                start = pos + 2
+            elif length == 126 and size - pos >= 4:
+                length = (data[pos + 2] << 8) | data[pos + 3]
+                if length < 126:
+                    break
+                start = pos + 4
+            else:
+                break  # masked, a 64-bit length, or a cut header
+            end = start + length
+            if end > size or length > cap:
+                break
+            try:
+                texts.append(data[start:end].decode())
+            except UnicodeDecodeError:
+                break
+            ends.append(end)
+            pos = end
+        return texts, ends
 
     def _feed_upgrade(self, data: bytes) -> Iterator[WsItem]:
         """Feed wsproto the HTTP answer, and not one byte past its head.

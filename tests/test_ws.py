@@ -384,7 +384,7 @@ def test_fragments_pings_and_reads_change_nothing(
     assert run(cut, read_cuts) == (reference, expected_pongs)
 
 
-# --- the one-message fast path against the general reader ---------------------------------------
+# --- the fast path (receive_run) against the general reader --------------------------------------
 
 AUDIO_JSON = json.dumps(
     {"msg_type": 14, "content": {"user_id": 7, "data": "AAEC", "timestamp": 1}}
@@ -395,12 +395,18 @@ def _read(w: Wire, data: bytes, fast: bool) -> list[Item]:
     """Read ``data`` through the fast path when ``fast`` (falling back as the Session
     does), else through the general reader; the outputs, as the server decoded them."""
     conn = w.conn
-    if fast:
-        one = conn.receive_message(data, now=1.0)
-        if one is not None:
-            return [w.decode(o) if isinstance(o, SendBytes) else o for o in one] + w.drain()
-    conn.receive_data(data, now=1.0)
-    return w.drain()
+    got: list[Item] = []
+    pos = 0
+    while fast:
+        run = conn.receive_run(data, pos, now=1.0)
+        if run is None:
+            break
+        out, pos = run
+        got += [w.decode(o) if isinstance(o, SendBytes) else o for o in out]
+        if pos == len(data):
+            return got + w.drain()
+    conn.receive_data(data[pos:], now=1.0)
+    return got + w.drain()
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -497,10 +503,10 @@ def test_the_one_message_fast_path_reads_exactly_like_the_general_reader(
 ) -> None:
     """Whatever one read holds (one whole text message, a cut or extended frame,
     another opcode, reserved or mask bits, a non-minimal length, bad UTF-8, a size
-    over the cap) and whatever was read before it, Connection.receive_message either
+    over the cap) and whatever was read before it, Connection.receive_run either
     declines (and the general reader then gives the same as it would have alone) or
-    gives exactly the general reader's outputs; and the socket reads the next message
-    the same way after either."""
+    gives exactly the general reader's outputs for what it read; and the socket reads
+    the next message the same way after either."""
     data = frame(opcode, payload, fin=fin)
     if long_header and len(payload) < 126:
         data = bytes([data[0], 126]) + len(payload).to_bytes(2, "big") + payload
@@ -531,11 +537,12 @@ def test_the_fast_path_takes_the_usual_read_and_declines_the_rest() -> None:
     an open socket is read by it; bytes that are not bytes, or a socket not open, are not."""
     conn = media()
     w = reach(conn, ConnState.OPEN)
-    out = conn.receive_message(frame(0x1, AUDIO_JSON), now=1.0)
-    assert out is not None and [type(o) for o in out] == [ev.AudioReceived]
-    assert conn.receive_message(bytearray(frame(0x1, AUDIO_JSON)), now=1.0) is None
-    assert conn.receive_message(frame(0x1, AUDIO_JSON)[:-1], now=1.0) is None
+    out = conn.receive_run(frame(0x1, AUDIO_JSON), 0, now=1.0)
+    assert out is not None and [type(o) for o in out[0]] == [ev.AudioReceived]
+    assert out[1] == len(frame(0x1, AUDIO_JSON))
+    assert conn.receive_run(bytearray(frame(0x1, AUDIO_JSON)), 0, now=1.0) is None
+    assert conn.receive_run(frame(0x1, AUDIO_JSON)[:-1], 0, now=1.0) is None
     assert w.drain() == []
     closing = signaling()
     reach(closing, ConnState.CLOSING)
-    assert closing.receive_message(frame(0x1, AUDIO_JSON), now=1.0) is None
+    assert closing.receive_run(frame(0x1, AUDIO_JSON), 0, now=1.0) is None
