@@ -256,26 +256,31 @@ class Connection(abc.ABC):
                     yield out
 
     def receive_run(
-        self, data: bytes | bytearray | memoryview, pos: int, *, now: float
-    ) -> tuple[list[Output], int] | None:
-        """The outputs of the whole text messages that start ``data[pos:]`` on an open
-        socket, up to and including the first that is not a media packet, and the
-        offset where that read stopped.
+        self, data: bytes | bytearray | memoryview, *, now: float
+    ) -> tuple[list[Output], bool] | None:
+        """The outputs of the whole text messages ``data`` completes on an open socket, up
+        to and including the first that is not a media packet; and whether bytes were
+        left for :meth:`receive_batches` (then call it with ``b""``).
 
-        The usual read of a live stream (a few audio packets), without
-        :meth:`receive_batches`' generators and one batch per read: a media
-        packet needs no reaction from the owner, so the packets before a
-        message that may need one are handed over with it.  None when nothing
-        at ``pos`` can be read this way (nothing was read: pass ``data[pos:]``
+        The usual read of a live stream (a few audio packets, the last one
+        maybe cut), without :meth:`receive_batches`' generators and one batch
+        per read: a media packet needs no reaction from the owner, so the
+        packets before a message that may need one are handed over with it.
+        None when ``data`` cannot be read this way (nothing was read: pass it
         to :meth:`receive_data` or :meth:`receive_batches`).  A property test
         holds the two to the same outputs and the same state.
         """
         if self._state is not _OPEN or type(data) is not bytes:
             return None
-        texts, ends = self._ws.texts(data, pos)
-        if not texts:
+        ws = self._ws
+        buf = ws.run_buffer(data)
+        if buf is None:
             return None
         out = self._out
+        if not buf:  # nothing to read yet: the bytes wait for the rest of a frame
+            self._out = []
+            return out, False
+        texts, ends, need = ws.texts(buf)
         self._out = []
         done = 0
         for text in texts:
@@ -284,16 +289,24 @@ class Connection(abc.ABC):
                 out.append(packet)  # a media packet decodes as its event: the hot path
                 done += 1
                 continue
-            # Anything else takes the general path, and ends the run.
+            # Anything else takes the general path, and so does the rest of the read.
             self.messages_received += done
             self._out = out
+            end = ends[done]
+            ws.keep(buf, end, 2)
             self._on_message(text, now)
             out = self._out
             self._out = []
-            return out, ends[done]
-        self.messages_received += done
-        self._deadline = now + self.options.keepalive_timeout
-        return out, ends[-1]
+            return out, end < len(buf)
+        if done:
+            self.messages_received += done
+            self._deadline = now + self.options.keepalive_timeout
+        pos = ends[-1] if ends else 0
+        if need:  # all read but a cut frame: buffered for the next read
+            ws.keep(buf, pos, need)
+            return out, False
+        ws.keep(buf, pos, 2)  # a frame for the general reader
+        return out, True
 
     def _accepts_data(self) -> bool:
         """False once the socket is over; refuses data before it is open."""

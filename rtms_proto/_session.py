@@ -444,22 +444,25 @@ class Session:
         """
         conn = self._conn(sock)
         if conn is not None:
-            pos = 0
-            size = len(data)
-            while True:
-                run = conn.receive_run(data, pos, now=now)
-                if run is None:  # anything else, from the first byte not read
-                    for batch in conn.receive_batches(data[pos:] if pos else data, now=now):
-                        if self._queue(conn, batch, now) or conn.is_terminal:
-                            self._settle(now)
-                    break
-                batch, pos = run
+            run = conn.receive_run(data, now=now)  # the usual read: a few media packets
+            if run is None:
+                self._read_batches(conn, data, now)
+            else:
+                batch, rest = run
                 if self._queue(conn, batch, now) or conn.is_terminal:
                     self._settle(now)
-                if pos == size:
-                    break
+                if rest:  # buffered in the socket, for the general reader
+                    self._read_batches(conn, b"", now)
             if self._proofs:
                 self._check_proofs(now)
+
+    def _read_batches(
+        self, conn: Connection, data: bytes | bytearray | memoryview, now: float
+    ) -> None:
+        """The general read: react to each message's batch before the next is read."""
+        for batch in conn.receive_batches(data, now=now):
+            if self._queue(conn, batch, now) or conn.is_terminal:
+                self._settle(now)
 
     def receive_eof(self, sock: SocketId, *, now: float) -> None:
         conn = self._conn(sock)

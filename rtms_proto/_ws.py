@@ -171,8 +171,8 @@ class WsClient:
         a :class:`WsFault` or a :class:`WsClosed`, and nothing is read after
         them.
         """
-        if not received or self._done:
-            return
+        if self._done or (not received and self._have < self._need):
+            return  # (no bytes, but what :meth:`keep` gave back may be read now)
         data = received if isinstance(received, bytes) else bytes(received)
         if not self._upgraded:
             yield from self._feed_upgrade(data)
@@ -192,47 +192,84 @@ class WsClient:
                 buf = data
         yield from self._frames(buf)
 
-    def texts(self, data: bytes, pos: int) -> tuple[list[str], list[int]]:
-        """The text messages of the whole unfragmented text frames that start ``data[pos:]``,
-        and the offset in ``data`` where each ends; stops before anything else.
+    def run_buffer(self, data: bytes) -> bytes | None:
+        """``data`` behind the bytes buffered before it, for :meth:`texts`; None when the
+        run reader cannot take them (a fragmented message open, the upgrade not done,
+        the stream over), and then nothing changed.
 
-        The usual read of a live RTMS stream: one or a few audio messages.  It
-        reads them in one call, without the generators of :meth:`feed`, and
-        changes nothing: the caller then hands ``data`` from the last offset it
-        used to :meth:`feed` (or here again).  Only with nothing buffered or
-        half-read before ``pos``; it checks only what such a frame can break:
-        FIN and text opcode without reserved bits (``0x81``), no mask, a minimal
-        7- or 16-bit length, the whole frame present, the size cap, and UTF-8.
-        Anything else ends the list (the general reader says what is wrong).
-        A property test holds it to :meth:`feed`.
+        The bytes are the caller's now: it must give back what it does not read
+        with :meth:`keep`.  When they cannot complete the frame buffered they are
+        kept at once and ``b""`` is returned.
+        """
+        if self._part_op or self._done or not self._upgraded:
+            return None
+        pending = self._pending
+        if not pending:
+            return data
+        have = self._have + len(data)
+        pending.append(data)
+        if have < self._need:
+            self._have = have
+            return b""
+        self._pending = []
+        self._have = 0
+        return b"".join(pending)
+
+    def texts(self, buf: bytes) -> tuple[list[str], list[int], int]:
+        """The text messages of the whole unfragmented text frames that start ``buf``, the
+        offset where each ends, and what stopped the list: the bytes the next frame
+        needs (counted from its start) when it is such a frame, cut, else 0 (a frame
+        for the general reader).
+
+        The usual read of a live RTMS stream: one or a few audio messages, read
+        in one call without the generators of :meth:`feed`.  It checks only what
+        such a frame can break: FIN and text opcode without reserved bits
+        (``0x81``), no mask, a minimal 7- or 16-bit length, the size cap, and
+        UTF-8; anything else stops the list (the general reader says what is
+        wrong).  A property test holds it to :meth:`feed`.
         """
         texts: list[str] = []
         ends: list[int] = []
-        if self._pending or self._part_op or self._done or not self._upgraded:
-            return texts, ends
-        size = len(data)
+        size = len(buf)
         cap = self._max_size
-        while size - pos >= 2 and data[pos] == _FIN | _OP_TEXT:
-            length = data[pos + 1]  # no mask bit: 0-127
+        pos = 0
+        while True:
+            if size - pos < 2:
+                return texts, ends, 2
+            if buf[pos] != _FIN | _OP_TEXT:
+                return texts, ends, 0
+            length = buf[pos + 1]  # no mask bit: 0-127
             if length < 126:
                 start = pos + 2
-            elif length == 126 and size - pos >= 4:
-                length = (data[pos + 2] << 8) | data[pos + 3]
+            elif length == 126:
+                if size - pos < 4:
+                    return texts, ends, 4
+                length = (buf[pos + 2] << 8) | buf[pos + 3]
                 if length < 126:
-                    break
+                    return texts, ends, 0
                 start = pos + 4
             else:
-                break  # masked, a 64-bit length, or a cut header
+                return texts, ends, 0  # masked, or a 64-bit length
+            if length > cap:
+                return texts, ends, 0
             end = start + length
-            if end > size or length > cap:
-                break
+            if end > size:
+                return texts, ends, end - pos
             try:
-                texts.append(data[start:end].decode())
+                texts.append(buf[start:end].decode())
             except UnicodeDecodeError:
-                break
+                return texts, ends, 0
             ends.append(end)
             pos = end
-        return texts, ends
+
+    def keep(self, buf: bytes, pos: int, need: int) -> None:
+        """Give back ``buf[pos:]`` (from :meth:`run_buffer`), not read; the frame there
+        needs ``need`` bytes before it can be read (2 lets :meth:`feed` read it now)."""
+        if pos < len(buf):
+            rest = buf[pos:]
+            self._pending = [rest]
+            self._have = len(rest)
+        self._need = need
 
     def _feed_upgrade(self, data: bytes) -> Iterator[WsItem]:
         """Feed wsproto the HTTP answer, and not one byte past its head.
