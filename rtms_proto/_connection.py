@@ -272,15 +272,11 @@ class Connection(abc.ABC):
         """
         if self._state is not _OPEN or type(data) is not bytes:
             return None
-        ws = self._ws
-        buf = ws.run_buffer(data)
-        if buf is None:
+        read = self._ws.read_texts(data)
+        if read is None:
             return None
+        texts, ends, buf, other = read
         out = self._out
-        if not buf:  # nothing to read yet: the bytes wait for the rest of a frame
-            self._out = []
-            return out, False
-        texts, ends, need = ws.texts(buf)
         self._out = []
         done = 0
         for text in texts:
@@ -293,20 +289,15 @@ class Connection(abc.ABC):
             self.messages_received += done
             self._out = out
             end = ends[done]
-            ws.keep(buf, end, 2)
+            self._ws.keep(buf, end)
             self._on_message(text, now)
             out = self._out
             self._out = []
-            return out, end < len(buf)
+            return out, other or end < len(buf)
         if done:
             self.messages_received += done
             self._deadline = now + self.options.keepalive_timeout
-        pos = ends[-1] if ends else 0
-        if need:  # all read but a cut frame: buffered for the next read
-            ws.keep(buf, pos, need)
-            return out, False
-        ws.keep(buf, pos, 2)  # a frame for the general reader
-        return out, True
+        return out, other
 
     def _accepts_data(self) -> bool:
         """False once the socket is over; refuses data before it is open."""

@@ -192,34 +192,17 @@ class WsClient:
                 buf = data
         yield from self._frames(buf)
 
-    def run_buffer(self, data: bytes) -> bytes | None:
-        """``data`` behind the bytes buffered before it, for :meth:`texts`; None when the
-        run reader cannot take them (a fragmented message open, the upgrade not done,
-        the stream over), and then nothing changed.
+    def read_texts(self, data: bytes) -> tuple[list[str], list[int], bytes, bool] | None:
+        """The text messages of the whole unfragmented text frames that ``data`` (behind
+        the bytes buffered before it) starts with; None when this reader cannot take
+        them (a fragmented message open, the upgrade not done, the stream over), and
+        then nothing changed.
 
-        The bytes are the caller's now: it must give back what it does not read
-        with :meth:`keep`.  When they cannot complete the frame buffered they are
-        kept at once and ``b""`` is returned.
-        """
-        if self._part_op or self._done or not self._upgraded:
-            return None
-        pending = self._pending
-        if not pending:
-            return data
-        have = self._have + len(data)
-        pending.append(data)
-        if have < self._need:
-            self._have = have
-            return b""
-        self._pending = []
-        self._have = 0
-        return b"".join(pending)
-
-    def texts(self, buf: bytes) -> tuple[list[str], list[int], int]:
-        """The text messages of the whole unfragmented text frames that start ``buf``, the
-        offset where each ends, and what stopped the list: the bytes the next frame
-        needs (counted from its start) when it is such a frame, cut, else 0 (a frame
-        for the general reader).
+        Also returns the offset where each message ends in ``buf``, the bytes read
+        (``data`` behind the buffered ones), and whether a frame for the general
+        reader stopped the list: what follows the last message is buffered, and
+        :meth:`feed` with no bytes reads it then.  A cut frame of this kind at
+        the end is buffered until a read finishes it.
 
         The usual read of a live RTMS stream: one or a few audio messages, read
         in one call without the generators of :meth:`feed`.  It checks only what
@@ -228,48 +211,77 @@ class WsClient:
         UTF-8; anything else stops the list (the general reader says what is
         wrong).  A property test holds it to :meth:`feed`.
         """
+        if self._part_op or self._done or not self._upgraded:
+            return None
         texts: list[str] = []
         ends: list[int] = []
+        pending = self._pending
+        if pending:
+            have = self._have + len(data)
+            pending.append(data)
+            if have < self._need:  # the frame buffered is still cut
+                self._have = have
+                return texts, ends, b"", False
+            buf = b"".join(pending)
+        else:
+            buf = data
         size = len(buf)
         cap = self._max_size
         pos = 0
         while True:
             if size - pos < 2:
-                return texts, ends, 2
+                need = 2
+                break
             if buf[pos] != _FIN | _OP_TEXT:
-                return texts, ends, 0
+                need = 0
+                break
             length = buf[pos + 1]  # no mask bit: 0-127
             if length < 126:
                 start = pos + 2
             elif length == 126:
                 if size - pos < 4:
-                    return texts, ends, 4
+                    need = 4
+                    break
                 length = (buf[pos + 2] << 8) | buf[pos + 3]
                 if length < 126:
-                    return texts, ends, 0
+                    need = 0
+                    break
                 start = pos + 4
             else:
-                return texts, ends, 0  # masked, or a 64-bit length
+                need = 0  # masked, or a 64-bit length
+                break
             if length > cap:
-                return texts, ends, 0
+                need = 0
+                break
             end = start + length
             if end > size:
-                return texts, ends, end - pos
+                need = end - pos
+                break
             try:
                 texts.append(buf[start:end].decode())
             except UnicodeDecodeError:
-                return texts, ends, 0
+                need = 0
+                break
             ends.append(end)
             pos = end
+        if pos < size:
+            rest = buf[pos:]
+            self._pending = [rest]
+            self._have = len(rest)
+        elif pending:
+            self._pending = []
+            self._have = 0
+        self._need = need or 2  # 2: feed() reads the frame there at once
+        return texts, ends, buf, not need
 
-    def keep(self, buf: bytes, pos: int, need: int) -> None:
-        """Give back ``buf[pos:]`` (from :meth:`run_buffer`), not read; the frame there
-        needs ``need`` bytes before it can be read (2 lets :meth:`feed` read it now)."""
+    def keep(self, buf: bytes, pos: int) -> None:
+        """Buffer again the messages of ``buf`` (from :meth:`read_texts`) from ``pos`` on,
+        not read after all: :meth:`feed` with no bytes reads them."""
         if pos < len(buf):
             rest = buf[pos:]
             self._pending = [rest]
             self._have = len(rest)
-        self._need = need
+            self._need = 2
 
     def _feed_upgrade(self, data: bytes) -> Iterator[WsItem]:
         """Feed wsproto the HTTP answer, and not one byte past its head.
