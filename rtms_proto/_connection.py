@@ -24,6 +24,7 @@ from ._errors import ConnectionClosed, InvalidConfig, LocalProtocolError, Remote
 from ._status import classify_status, name_status
 from ._translate import translate
 from ._urls import ServerUrl, parse_server_url
+from ._wire.codec import decode_media as _decode_media
 from ._ws import (
     CLOSE_NORMAL,
     SENDABLE_CLOSE_CODES,
@@ -254,25 +255,49 @@ class Connection(abc.ABC):
                     self._out = []
                     yield out
 
-    def receive_message(
+    def receive_run(
         self, data: bytes | bytearray | memoryview, *, now: float
-    ) -> list[Output] | None:
-        """The outputs of ``data`` when it is one whole text message on an open socket.
+    ) -> tuple[list[Output], bool] | None:
+        """The outputs of the whole text messages ``data`` completes on an open socket, up
+        to and including the first that is not a media packet; and whether bytes were
+        left for :meth:`receive_batches` (then call it with ``b""``).
 
-        The usual read of a live stream, without :meth:`receive_batches`'
-        generators; None when ``data`` is anything else (nothing was read:
-        pass it to :meth:`receive_data` or :meth:`receive_batches`).  A
-        property test holds the two to the same outputs and the same state.
+        The usual read of a live stream (a few audio packets, the last one
+        maybe cut), without :meth:`receive_batches`' generators and one batch
+        per read: a media packet needs no reaction from the owner, so the
+        packets before a message that may need one are handed over with it.
+        None when ``data`` cannot be read this way (nothing was read: pass it
+        to :meth:`receive_data` or :meth:`receive_batches`).  A property test
+        holds the two to the same outputs and the same state.
         """
-        if self._state is not _OPEN or not isinstance(data, bytes):
+        if self._state is not _OPEN or type(data) is not bytes:
             return None
-        text = self._ws.feed_message(data)
-        if text is None:
+        read = self._ws.read_texts(data)
+        if read is None:
             return None
-        self._on_message(text, now)
+        texts, ends, buf, other = read
         out = self._out
         self._out = []
-        return out
+        done = 0
+        for text in texts:
+            packet = _decode_media(text)
+            if packet is not None:
+                out.append(packet)  # a media packet decodes as its event: the hot path
+                done += 1
+                continue
+            # Anything else takes the general path, and so does the rest of the read.
+            self.messages_received += done
+            self._out = out
+            end = ends[done]
+            self._ws.keep(buf, end)
+            self._on_message(text, now)
+            out = self._out
+            self._out = []
+            return out, other or end < len(buf)
+        if done:
+            self.messages_received += done
+            self._deadline = now + self.options.keepalive_timeout
+        return out, other
 
     def _accepts_data(self) -> bool:
         """False once the socket is over; refuses data before it is open."""
@@ -391,10 +416,13 @@ class Connection(abc.ABC):
         )
 
     def _on_message(self, data: bytes | str, now: float) -> None:
+        self._on_decoded(m.decode_message(data), now)
+
+    def _on_decoded(self, msg: m.Message | m.DecodeError, now: float) -> None:
+        """Act on one decoded message."""
         self.messages_received += 1
         if self._state is _OPEN:
             self._deadline = now + self.options.keepalive_timeout
-        msg = m.decode_message(data)
         if (
             type(msg) is ev.AudioReceived
             or type(msg) is ev.VideoReceived

@@ -221,7 +221,14 @@ _Reactive = (
 
 _REACTIVE = frozenset(get_args(_Reactive))
 _Media = ev.AudioReceived | ev.VideoReceived | ev.DeskshareReceived
-"""The media packets a reconnect may replay (see ``_is_replay``)."""
+"""The media packets a reconnect may replay.
+
+Zoom replays buffered audio after a reconnect; on a socket that replaced a
+lost one, a packet whose timestamp is not newer than the last one delivered
+for that user and kind is a repeat, and is skipped (``Session._queue``).
+First sockets are never filtered, so a server that reorders packets on one
+socket loses nothing.
+"""
 
 
 @dataclass(slots=True, eq=False, kw_only=True)
@@ -393,7 +400,7 @@ class Session:
         if grace is not None and (best is None or grace.until < best):
             best = grace.until
         for conn in self._conns.values():
-            at = conn.next_deadline()
+            at = conn._deadline  # its next_deadline(), without the call
             if at is not None and (best is None or at < best):
                 best = at
         proofs = self._proofs  # how many scopes have a proof: most often none
@@ -431,20 +438,31 @@ class Session:
 
         The socket hands its outputs over message by message and the session
         reacts to each batch before the next message is read, so what it does
-        cannot depend on how the bytes were cut.  The usual batch, a media
-        packet, needs no reaction: it is queued and nothing else is looked at.
+        cannot depend on how the bytes were cut.  The usual read, a few media
+        packets, needs no reaction: the socket hands them over as one batch
+        (``receive_run``), which is queued and nothing else is looked at.
         """
         conn = self._conn(sock)
         if conn is not None:
-            one = conn.receive_message(data, now=now)  # the usual read: one whole message
-            if one is None:
-                for batch in conn.receive_batches(data, now=now):
-                    if self._queue(conn, batch, now) or conn.is_terminal:
-                        self._settle(now)
-            elif self._queue(conn, one, now) or conn.is_terminal:
-                self._settle(now)
+            run = conn.receive_run(data, now=now)  # the usual read: a few media packets
+            if run is None:
+                self._read_batches(conn, data, now)
+            else:
+                batch, rest = run
+                if self._queue(conn, batch, now) or conn.is_terminal:
+                    self._settle(now)
+                if rest:  # buffered in the socket, for the general reader
+                    self._read_batches(conn, b"", now)
             if self._proofs:
                 self._check_proofs(now)
+
+    def _read_batches(
+        self, conn: Connection, data: bytes | bytearray | memoryview, now: float
+    ) -> None:
+        """The general read: react to each message's batch before the next is read."""
+        for batch in conn.receive_batches(data, now=now):
+            if self._queue(conn, batch, now) or conn.is_terminal:
+                self._settle(now)
 
     def receive_eof(self, sock: SocketId, *, now: float) -> None:
         conn = self._conn(sock)
@@ -693,11 +711,19 @@ class Session:
         replacements = self._replacements  # usually empty: skip hashing the SocketId
         replacement = bool(replacements) and conn.sock in replacements
         out = self._out
+        high_water = self._high_water
         for item in batch:
             tp = type(item)
             if tp is ev.AudioReceived or tp is ev.VideoReceived or tp is ev.DeskshareReceived:
-                if self._is_replay(cast(_Media, item), replacement):
-                    continue
+                # A replay (see _Media), inline: this runs for every media packet.
+                ts = item.timestamp  # type: ignore[union-attr]
+                if ts is not None:
+                    key = (tp, item.user_id)  # type: ignore[union-attr]
+                    last = high_water.get(key)
+                    if last is None or ts > last:
+                        high_water[key] = ts
+                    elif replacement:
+                        continue
             elif tp in _REACTIVE:
                 reaction = cast(_Reactive, item)
                 reactions = [reaction] if reactions is None else [*reactions, reaction]
@@ -751,24 +777,6 @@ class Session:
                 self._on_media_interrupted(item, now)
             case _:
                 assert_never(item)
-
-    def _is_replay(self, item: _Media, replacement: bool) -> bool:
-        """On a socket that replaced a lost one, skip packets already delivered.
-
-        Zoom replays buffered audio after a reconnect; a packet whose timestamp
-        is not newer than the last one delivered for that user and kind is a
-        repeat.  First sockets are never filtered, so a server that reorders
-        packets on one socket loses nothing.
-        """
-        ts = item.timestamp
-        if ts is None:
-            return False
-        key = (type(item), item.user_id)
-        last = self._high_water.get(key)
-        if last is not None and ts <= last:
-            return replacement
-        self._high_water[key] = ts
-        return False
 
     def _on_signaling_connected(
         self, conn: Connection, item: ev.SignalingConnected, now: float

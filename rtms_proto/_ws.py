@@ -171,8 +171,8 @@ class WsClient:
         a :class:`WsFault` or a :class:`WsClosed`, and nothing is read after
         them.
         """
-        if not received or self._done:
-            return
+        if self._done or (not received and self._have < self._need):
+            return  # (no bytes, but what :meth:`keep` gave back may be read now)
         data = received if isinstance(received, bytes) else bytes(received)
         if not self._upgraded:
             yield from self._feed_upgrade(data)
@@ -192,38 +192,96 @@ class WsClient:
                 buf = data
         yield from self._frames(buf)
 
-    def feed_message(self, data: bytes) -> str | None:
-        """The text message ``data`` is, when it is exactly one whole unfragmented text
-        frame that :meth:`feed` would accept, with nothing buffered before it; else None,
-        and nothing changed (then :meth:`feed` reads it).
+    def read_texts(self, data: bytes) -> tuple[list[str], list[int], bytes, bool] | None:
+        """The text messages of the whole unfragmented text frames that ``data`` (behind
+        the bytes buffered before it) starts with; None when this reader cannot take
+        them (a fragmented message open, the upgrade not done, the stream over), and
+        then nothing changed.
 
-        The usual read of a live RTMS stream: one audio message.  It skips
-        the generators of :meth:`feed` and checks only what such a frame can
-        break: FIN and text opcode without reserved bits (``0x81``), no mask,
-        a minimal 7- or 16-bit length equal to the rest of ``data``, the size
-        cap, and UTF-8.  A property test holds it to :meth:`feed`.
+        Also returns the offset where each message ends in ``buf``, the bytes read
+        (``data`` behind the buffered ones), and whether a frame for the general
+        reader stopped the list: what follows the last message is buffered, and
+        :meth:`feed` with no bytes reads it then.  A cut frame of this kind at
+        the end is buffered until a read finishes it.
+
+        The usual read of a live RTMS stream: one or a few audio messages, read
+        in one call without the generators of :meth:`feed`.  It checks only what
+        such a frame can break: FIN and text opcode without reserved bits
+        (``0x81``), no mask, a minimal 7- or 16-bit length, the size cap, and
+        UTF-8; anything else stops the list (the general reader says what is
+        wrong).  A property test holds it to :meth:`feed`.
         """
-        if self._pending or self._part_op or self._done or not self._upgraded:
+        if self._part_op or self._done or not self._upgraded:
             return None
-        size = len(data)
-        if size < 2 or data[0] != _FIN | _OP_TEXT:
-            return None
-        length = data[1]  # no mask bit: 0-127
-        if length < 126:
-            start = 2
-        elif length == 126 and size >= 4:
-            length = (data[2] << 8) | data[3]
-            if length < 126:
-                return None
-            start = 4
+        texts: list[str] = []
+        ends: list[int] = []
+        pending = self._pending
+        if pending:
+            have = self._have + len(data)
+            pending.append(data)
+            if have < self._need:  # the frame buffered is still cut
+                self._have = have
+                return texts, ends, b"", False
+            buf = b"".join(pending)
         else:
-            return None  # masked, a 64-bit length, or a cut header
-        if start + length != size or length > self._max_size:
-            return None
-        try:
-            return data[start:].decode()
-        except UnicodeDecodeError:
-            return None
+            buf = data
+        size = len(buf)
+        cap = self._max_size
+        pos = 0
+        while True:
+            if size - pos < 2:
+                need = 2
+                break
+            if buf[pos] != _FIN | _OP_TEXT:
+                need = 0
+                break
+            length = buf[pos + 1]  # no mask bit: 0-127
+            if length < 126:
+                start = pos + 2
+            elif length == 126:
+                if size - pos < 4:
+                    need = 4
+                    break
+                length = (buf[pos + 2] << 8) | buf[pos + 3]
+                if length < 126:
+                    need = 0
+                    break
+                start = pos + 4
+            else:
+                need = 0  # masked, or a 64-bit length
+                break
+            if length > cap:
+                need = 0
+                break
+            end = start + length
+            if end > size:
+                need = end - pos
+                break
+            try:
+                texts.append(buf[start:end].decode())
+            except UnicodeDecodeError:
+                need = 0
+                break
+            ends.append(end)
+            pos = end
+        if pos < size:
+            rest = buf[pos:]
+            self._pending = [rest]
+            self._have = len(rest)
+        elif pending:
+            self._pending = []
+            self._have = 0
+        self._need = need or 2  # 2: feed() reads the frame there at once
+        return texts, ends, buf, not need
+
+    def keep(self, buf: bytes, pos: int) -> None:
+        """Buffer again the messages of ``buf`` (from :meth:`read_texts`) from ``pos`` on,
+        not read after all: :meth:`feed` with no bytes reads them."""
+        if pos < len(buf):
+            rest = buf[pos:]
+            self._pending = [rest]
+            self._have = len(rest)
+            self._need = 2
 
     def _feed_upgrade(self, data: bytes) -> Iterator[WsItem]:
         """Feed wsproto the HTTP answer, and not one byte past its head.

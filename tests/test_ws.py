@@ -384,7 +384,7 @@ def test_fragments_pings_and_reads_change_nothing(
     assert run(cut, read_cuts) == (reference, expected_pongs)
 
 
-# --- the one-message fast path against the general reader ---------------------------------------
+# --- the fast path (receive_run) against the general reader --------------------------------------
 
 AUDIO_JSON = json.dumps(
     {"msg_type": 14, "content": {"user_id": 7, "data": "AAEC", "timestamp": 1}}
@@ -395,12 +395,15 @@ def _read(w: Wire, data: bytes, fast: bool) -> list[Item]:
     """Read ``data`` through the fast path when ``fast`` (falling back as the Session
     does), else through the general reader; the outputs, as the server decoded them."""
     conn = w.conn
-    if fast:
-        one = conn.receive_message(data, now=1.0)
-        if one is not None:
-            return [w.decode(o) if isinstance(o, SendBytes) else o for o in one] + w.drain()
-    conn.receive_data(data, now=1.0)
-    return w.drain()
+    run = conn.receive_run(data, now=1.0) if fast else None
+    if run is None:
+        conn.receive_data(data, now=1.0)
+        return w.drain()
+    out, rest = run
+    got = [w.decode(o) if isinstance(o, SendBytes) else o for o in out]
+    if rest:
+        conn.receive_data(b"", now=1.0)
+    return got + w.drain()
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -497,10 +500,10 @@ def test_the_one_message_fast_path_reads_exactly_like_the_general_reader(
 ) -> None:
     """Whatever one read holds (one whole text message, a cut or extended frame,
     another opcode, reserved or mask bits, a non-minimal length, bad UTF-8, a size
-    over the cap) and whatever was read before it, Connection.receive_message either
+    over the cap) and whatever was read before it, Connection.receive_run either
     declines (and the general reader then gives the same as it would have alone) or
-    gives exactly the general reader's outputs; and the socket reads the next message
-    the same way after either."""
+    gives exactly the general reader's outputs for what it read; and the socket reads
+    the next message the same way after either."""
     data = frame(opcode, payload, fin=fin)
     if long_header and len(payload) < 126:
         data = bytes([data[0], 126]) + len(payload).to_bytes(2, "big") + payload
@@ -527,15 +530,23 @@ def test_the_one_message_fast_path_reads_exactly_like_the_general_reader(
 
 
 def test_the_fast_path_takes_the_usual_read_and_declines_the_rest() -> None:
-    """The property above must not pass by always declining: a whole text message on
-    an open socket is read by it; bytes that are not bytes, or a socket not open, are not."""
+    """The property above must not pass by always declining: whole text messages on an
+    open socket are read by it, a cut one is buffered and finished by the next read;
+    bytes that are not bytes, or a socket not open, are not read."""
     conn = media()
     w = reach(conn, ConnState.OPEN)
-    out = conn.receive_message(frame(0x1, AUDIO_JSON), now=1.0)
-    assert out is not None and [type(o) for o in out] == [ev.AudioReceived]
-    assert conn.receive_message(bytearray(frame(0x1, AUDIO_JSON)), now=1.0) is None
-    assert conn.receive_message(frame(0x1, AUDIO_JSON)[:-1], now=1.0) is None
+    whole = frame(0x1, AUDIO_JSON)
+    one = conn.receive_run(whole, now=1.0)
+    assert one is not None and [type(o) for o in one[0]] == [ev.AudioReceived]
+    assert one[1] is False  # every byte read
+    out = conn.receive_run(whole * 2, now=1.0)
+    assert out is not None and [type(o) for o in out[0]] == [ev.AudioReceived] * 2
+    assert out[1] is False
+    assert conn.receive_run(bytearray(whole), now=1.0) is None
+    assert conn.receive_run(whole[:-1], now=1.0) == ([], False)  # buffered: a cut frame
+    out = conn.receive_run(whole[-1:] + whole, now=1.0)
+    assert out is not None and [type(o) for o in out[0]] == [ev.AudioReceived] * 2
     assert w.drain() == []
     closing = signaling()
     reach(closing, ConnState.CLOSING)
-    assert closing.receive_message(frame(0x1, AUDIO_JSON), now=1.0) is None
+    assert closing.receive_run(whole, now=1.0) is None

@@ -71,7 +71,13 @@ class MediaPacket:
 
     @classmethod
     def _from_wire(cls, o: dict[str, Any]) -> Self:
-        """Decode a well-formed packet without the constructor, else defer to the checked reader.
+        """Decode a packet: :meth:`_from_wire_fast`, else the checked reader."""
+        packet = cls._from_wire_fast(o)
+        return cls._from_wire_checked(o) if packet is None else packet
+
+    @classmethod
+    def _from_wire_fast(cls, o: dict[str, Any]) -> Self | None:
+        """Decode a well-formed packet without the constructor; None for anything unusual.
 
         Every ``int`` a parser gives is within 64 bits (``_json._parse_int``),
         so the type test alone matches the checked reader's range rule.
@@ -112,7 +118,7 @@ class MediaPacket:
                     _set_channel_id(packet, channel_id)
                     _set_length(packet, length)
                     return packet
-        return cls._from_wire_checked(o)
+        return None
 
     @classmethod
     def _from_wire_checked(cls, o: dict[str, Any]) -> Self:

@@ -58,20 +58,29 @@ __all__ = ["DriverIO", "DriverLoop", "HandlerSink", "Sink"]
 
 T = TypeVar("T")
 
-_ACTIONS = (SendBytes, OpenSocket, CloseSocket)
-_NOTABLE = frozenset(
-    {
-        ev.SignalingConnected,
-        ev.MediaConnected,
-        ev.ConnectionFailed,
-        ev.SocketClosed,
-        ev.MediaUnavailable,
-        ev.ReconnectScheduled,
-        ev.ReconnectStarted,
-        ev.ReconnectCompleted,
-        ev.SessionEnded,
-    }
-)
+_EVENT = object()
+"""The kind of a notable event in :data:`_KINDS` (an action's kind is its class)."""
+_KINDS: dict[type, object] = {
+    SendBytes: SendBytes,
+    OpenSocket: OpenSocket,
+    CloseSocket: CloseSocket,
+    **dict.fromkeys(
+        (
+            ev.SignalingConnected,
+            ev.MediaConnected,
+            ev.ConnectionFailed,
+            ev.SocketClosed,
+            ev.MediaUnavailable,
+            ev.ReconnectScheduled,
+            ev.ReconnectStarted,
+            ev.ReconnectCompleted,
+            ev.SessionEnded,
+        ),
+        _EVENT,
+    ),
+}
+"""What :meth:`DriverLoop._perform` does with an output, by its exact class: one dict
+lookup per output; any other class is an event that only goes to the sink."""
 
 
 class DriverIO(Protocol):
@@ -378,26 +387,34 @@ class DriverLoop:
         try:
             out = session.drain()
             while True:
+                acted = False  # an action or user code may have caused more output
                 for item in out:
-                    if isinstance(item, _ACTIONS):
-                        sock = item.sock
-                        if isinstance(item, SendBytes):
-                            io.write(sock, item.data)
-                            if io.buffered(sock) > self.max_write_buffer:
-                                self._over(sock)
-                        elif isinstance(item, OpenSocket):
-                            self._held.add(sock)
-                            io.open(item)
-                        else:
-                            self._stalled.pop(sock, None)  # its close is bounded on its own
-                            io.close(sock)
+                    kind = _KINDS.get(type(item))
+                    if kind is None:  # an event, most often a media packet
+                        push(item, origin)  # type: ignore[arg-type]
                         continue
-                    if type(item) in _NOTABLE:
-                        self._note(item)
-                    push(item, origin)
-                delivered = sink.deliver()
+                    if kind is _EVENT:
+                        self._note(item)  # type: ignore[arg-type]
+                        push(item, origin)  # type: ignore[arg-type]
+                        continue
+                    acted = True
+                    sock = item.sock  # type: ignore[union-attr]
+                    if kind is SendBytes:
+                        io.write(sock, item.data)  # type: ignore[union-attr]
+                        if io.buffered(sock) > self.max_write_buffer:
+                            self._over(sock)
+                    elif kind is OpenSocket:
+                        self._held.add(sock)
+                        io.open(item)  # type: ignore[arg-type]
+                    else:
+                        self._stalled.pop(sock, None)  # its close is bounded on its own
+                        io.close(sock)
+                if sink.deliver():
+                    acted = True
+                if not acted:
+                    break  # only events went to the sink: the session has nothing more
                 out = session.drain()
-                if not out and not delivered:
+                if not out:
                     break
                 origin = None
         except Exception as exc:

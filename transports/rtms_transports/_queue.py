@@ -10,7 +10,6 @@ exact bound.
 from __future__ import annotations
 
 import collections
-from typing import cast
 
 from rtms_proto import SocketId
 from rtms_proto import events as ev
@@ -102,12 +101,8 @@ class EventBuffer:
         if self.discarding:
             return
         q = self._q
-        if (  # its cost (EVENT_COST), and whether it is media
-            type(event) is ev.AudioReceived
-            or type(event) is ev.VideoReceived
-            or type(event) is ev.DeskshareReceived
-        ):
-            cost = EVENT_COST + len(event.data)
+        if type(event) in _MEDIA_TYPES:  # its cost (EVENT_COST), and whether it is media
+            cost = EVENT_COST + len(event.data)  # type: ignore[union-attr]
             self._media += 1
         else:
             cost = EVENT_COST
@@ -139,16 +134,13 @@ class EventBuffer:
         was_full = len(q) >= max_events or self.bytes >= max_bytes
         event = q.popleft()
         origin = self._origins.popleft()
-        if (  # its cost, as push() counted it
-            type(event) is ev.AudioReceived
-            or type(event) is ev.VideoReceived
-            or type(event) is ev.DeskshareReceived
-        ):
-            self.bytes -= EVENT_COST + len(event.data)
+        if type(event) in _MEDIA_TYPES:  # its cost, as push() counted it
+            size = self.bytes - EVENT_COST - len(event.data)  # type: ignore[union-attr]
             self._media -= 1
         else:
-            self.bytes -= EVENT_COST
-        full = len(q) >= max_events or self.bytes >= max_bytes
+            size = self.bytes - EVENT_COST
+        self.bytes = size
+        full = len(q) >= max_events or size >= max_bytes
         if origin:
             held = self._held
             count = held[origin] - 1
@@ -197,7 +189,7 @@ class EventBuffer:
         origin = self._origins[index]
         del q[index]
         del self._origins[index]
-        cost = EVENT_COST + len(cast(ev.AudioReceived, event).data)
+        cost = EVENT_COST + len(event.data)  # type: ignore[union-attr]
         self._media -= 1
         self.bytes -= cost
         if origin:
