@@ -367,7 +367,9 @@ class _Driver:
         log: StreamLog,
         tls: TlsSetup | None,
     ) -> None:
-        self.clock = trio.current_time
+        # The run's clock, bound once: ``trio.current_time()`` looks the runner up on
+        # every call, and the loop reads the clock once per input (every read).
+        self.clock = trio.lowlevel.current_clock().current_time
         self.sink = sink
         self.options = options
         self.log = log
@@ -379,9 +381,8 @@ class _Driver:
         self.timer_entry = math.inf  # this driver's entry in the run's timer heap
         self._timers = _timers()
         # Whoever waits for the session: the application for events, a paused reader
-        # for room in the queue, finish() for the end.  One lot (a few hundred bytes
-        # each, per meeting): a paused reader may be woken for nothing, and re-checks.
-        self._change = trio.lowlevel.ParkingLot()
+        # for room in the queue, finish() for the end (see wait_change).
+        self._waiting: dict[trio.lowlevel.Task, None] = {}
         self.loop = DriverLoop(
             session,
             sink,
@@ -405,10 +406,36 @@ class _Driver:
 
     def update_reading(self) -> None:
         """The queue has room again: let waiting readers check."""
-        self._change.unpark_all()
+        self._wake()
 
     async def wait_change(self) -> None:
-        await self._change.park()
+        """Wait until the next input of the loop (or a wake-up of the driver).
+
+        The consumer waits here once per read when it keeps up, and every input
+        wakes it: a dict of waiting tasks rescheduled directly costs less than a
+        :class:`trio.lowlevel.ParkingLot` (whose ``unpark_all`` builds a list and a
+        generator even when nobody waits).  One set for every waiter: a paused
+        reader may be woken for nothing, and re-checks.  Cancellable, as a
+        checkpoint (it always yields).
+        """
+        task = trio.lowlevel.current_task()
+        waiting = self._waiting
+        waiting[task] = None
+
+        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            # Still waiting (a woken task is no longer abortable): the dict that holds it.
+            del waiting[task]
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def _wake(self) -> None:
+        """Reschedule every task in :meth:`wait_change`."""
+        waiting = self._waiting
+        if waiting:
+            self._waiting = {}
+            for task in waiting:
+                trio.lowlevel.reschedule(task)
 
     # --- primitives ----------------------------------------------------------------------
 
@@ -474,7 +501,7 @@ class _Driver:
         sock.scope.cancel()
         if sock.flush_scope is not None:
             sock.flush_scope.cancel()
-        self._change.unpark_all()
+        self._wake()
 
     def close(self, sock_id: SocketId) -> None:
         sock = self._socks.get(sock_id)
@@ -487,7 +514,7 @@ class _Driver:
             sock.flush_scope.deadline = sock.close_by  # it stops the reading when done
         else:
             sock.scope.cancel()  # nothing waits to be sent: stop opening or reading now
-        self._change.unpark_all()
+        self._wake()
 
     def arm_timer(self, deadline: float | None) -> None:
         self._timer_at = deadline
@@ -506,7 +533,7 @@ class _Driver:
             self._timers.schedule(self, deadline)
 
     def wake_consumer(self) -> None:
-        self._change.unpark_all()
+        self._wake()
 
     def abort(self) -> None:
         """Close everything now (sockets are closed as their tasks are cancelled)."""
@@ -518,7 +545,7 @@ class _Driver:
             sock.scope.cancel()
             if sock.flush_scope is not None:
                 sock.flush_scope.cancel()
-        self._change.unpark_all()
+        self._wake()
 
     # --- socket tasks --------------------------------------------------------------------
 
@@ -623,7 +650,7 @@ class _Driver:
                 self.log.for_socket(sock.id).debug(
                     "event queue full or peer not reading: reading paused"
                 )
-                await self._change.park()
+                await self.wait_change()
                 continue
             try:
                 data = await stream.receive_some(size)
@@ -659,8 +686,7 @@ class _Driver:
                         return
                     finally:
                         sock.sending = 0
-                    if len(self._change):
-                        self._change.unpark_all()  # the peer took bytes: a paused reader may go on
+                    self._wake()  # the peer took bytes: a paused reader may go on
         finally:
             sock.flush_scope = None
             if sock.closed:
@@ -693,7 +719,7 @@ class _Driver:
         if deadline is not None:
             with trio.move_on_at(deadline):
                 while not self.finished:
-                    await self._change.park()
+                    await self.wait_change()
             if not self.finished:
                 self.loop.left_unfinished()
         self.abort()
