@@ -68,6 +68,11 @@ T = TypeVar("T")
 
 _IO_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError)
 
+_EAGER_BACKOFF_LOG2 = 6
+"""After an eager read found nothing, at most ``2 ** 6`` = 64 reads wait for readability
+before the next eager try: an idle socket pays one empty ``recv`` per 64 reads, and a
+loaded one turns eager again within 64 reads."""
+
 
 class _SocketStream:
     """A connected socket, read and written without trio's per-call checkpoints.
@@ -77,19 +82,30 @@ class _SocketStream:
     nothing and waits: two scheduling rounds per read, and a read of a real-time
     stream usually carries one message.  Here a read waits for readability
     first, then receives: one round per read, and every read is still a
-    checkpoint (a flooding peer cannot starve the other tasks).  After a read
-    that filled the buffer (a bulk transfer) the next one yields and reads
-    without asking epoll, as data is likely waiting.  Writes are
+    checkpoint (a flooding peer cannot starve the other tasks).
+
+    Reading *eagerly* (yield once, then ``recv`` without asking epoll) saves the
+    registration round trip (an ``epoll_ctl`` system call, trio's waiter
+    bookkeeping, the wake-up) when data is likely waiting: after a read that
+    filled the buffer (a bulk transfer), and while the previous eager read found
+    data (a loaded process, whose scheduling rounds last longer than the time
+    between two messages).  An eager read that finds nothing waits as usual, and
+    the next ``2 ** misses`` reads (at most 64, :data:`_EAGER_BACKOFF_LOG2`) wait
+    before trying again: an idle or light stream pays one empty ``recv`` per
+    that many reads.  Each eager read is a full checkpoint, so a flooding peer
+    still gets one read per scheduling round.  Writes are
     tried at once (:meth:`send_nowait`), so that answering a keep-alive costs
     no task.  The socket is detached from the trio stream that opened it (trio
     did the connecting and the proxy handshake); closing goes through
     ``notify_closing``, as trio's own.
     """
 
-    __slots__ = ("full", "sock")
+    __slots__ = ("backoff", "eager", "misses", "sock")
 
     def __init__(self, opened: trio.SocketStream) -> None:
-        self.full = False  # the last read filled the caller's buffer
+        self.eager = False  # the next read yields and receives without waiting first
+        self.misses = 0  # eager reads in a row that found nothing
+        self.backoff = 0  # reads that wait before the next eager try
         tsock = opened.socket
         family, kind, proto = tsock.family, tsock.type, tsock.proto
         self.sock = socket.socket(family, kind, proto, fileno=tsock.detach())
@@ -111,24 +127,32 @@ class _SocketStream:
 
     async def receive_some(self, max_bytes: int) -> bytes:
         sock = self._check_open()
-        if self.full:
-            # The last read filled the buffer: more is likely waiting.  Yield once
-            # (the checkpoint) and read, without asking epoll first.
+        if self.eager:
+            # Data is likely waiting: yield once (the checkpoint) and read.
             await trio.lowlevel.checkpoint()
             try:
-                data = self._check_open().recv(max_bytes)
+                data = self._check_open().recv(max_bytes)  # closed while we yielded?
             except (BlockingIOError, InterruptedError):
-                self.full = False
+                self.eager = False
+                misses = self.misses = min(self.misses + 1, _EAGER_BACKOFF_LOG2)
+                self.backoff = 1 << misses
             else:
-                self.full = len(data) == max_bytes
+                self.misses = 0
                 return data
         while True:
+            # A socket closed while we wait wakes us with ClosedResourceError
+            # (notify_closing): no need to check again after the wait.
             await trio.lowlevel.wait_readable(sock)
             try:
-                data = self._check_open().recv(max_bytes)
+                data = sock.recv(max_bytes)
             except (BlockingIOError, InterruptedError):
                 continue  # woken without data: wait again
-            self.full = len(data) == max_bytes
+            if len(data) == max_bytes:
+                self.eager = True  # a bulk transfer: more is likely waiting
+            elif self.backoff:
+                self.backoff -= 1
+            else:
+                self.eager = True
             return data
 
     def send_nowait(self, data: bytes | memoryview) -> int:
