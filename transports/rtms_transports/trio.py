@@ -446,8 +446,13 @@ class _Driver:
         waiting = self._waiting
         waiting[task] = None
 
-        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        def abort(
+            _: trio.lowlevel.RaiseCancelT,
+            task: trio.lowlevel.Task = task,
+            waiting: dict[trio.lowlevel.Task, None] = waiting,
+        ) -> trio.lowlevel.Abort:
             # Still waiting (a woken task is no longer abortable): the dict that holds it.
+            # (Defaults rather than closure cells: fewer objects per wait.)
             del waiting[task]
             return trio.lowlevel.Abort.SUCCEEDED
 
@@ -669,15 +674,17 @@ class _Driver:
         allowed = self.loop.reading_allowed
         size = self.options.read_size
         data_input = self.loop.data
+        receive = stream.receive_some
+        sock_id = sock.id
         while not _closed(sock):
-            if not allowed(sock.id):
-                self.log.for_socket(sock.id).debug(
+            if not allowed(sock_id):
+                self.log.for_socket(sock_id).debug(
                     "event queue full or peer not reading: reading paused"
                 )
                 await self.wait_change()
                 continue
             try:
-                data = await stream.receive_some(size)
+                data = await receive(size)
             except _IO_ERRORS as exc:
                 self._lost(sock, exc)
                 return
@@ -691,7 +698,7 @@ class _Driver:
                 sock.eof = True
                 self.loop.eof(sock.id)
                 return
-            data_input(sock.id, data)
+            data_input(sock_id, data)
 
     async def _flusher(self, sock: _Sock, scope: trio.CancelScope) -> None:
         """Send what the kernel would not take at once, as it takes it."""
