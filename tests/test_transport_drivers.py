@@ -72,6 +72,7 @@ from rtms_transports import (
 )
 from rtms_transports.blocking import SessionRunner as BlockingRunner
 from rtms_transports.blocking import connect as blocking_connect
+from rtms_transports.trio import connect as trio_connect
 from rtms_transports.trio import run_session as trio_run_session
 
 KW: dict[str, Any] = {
@@ -652,6 +653,39 @@ def test_trio_keepalive_timeouts_fire_on_time_for_every_session_of_a_run(
         audio = [t for t, e in log if isinstance(e, ev.AudioReceived) and t < failed[0][0]]
         assert len(audio) >= 10  # the deadline moved later with each of them
         assert 0.9 <= failed[0][0] - audio[-1] <= 2.5
+
+
+def test_trio_receive_cancelled_while_waiting_loses_nothing(tmp_path: Path) -> None:
+    """A consumer waiting for events is woken directly (no parking lot): a wait cancelled
+    by a timeout leaves nothing behind, and the next receive gets the next event: every
+    20 ms audio message arrives, in order, through receives that time out hundreds of
+    times in between."""
+    ca = write_ca(tmp_path)
+    with fake_server() as server:
+        info = add_stream(server, "trio-cancelled-waits", duration=1.0)
+        events: list[ev.Event] = []
+        timeouts = 0
+
+        async def main() -> None:
+            nonlocal timeouts
+            body = server.rtms_started_body(info)
+            with trio.fail_after(WAIT):
+                async with trio_connect(body, options=options(ca), **KW) as stream:
+                    while not (events and isinstance(events[-1], ev.SessionEnded)):
+                        with trio.move_on_after(0.002) as scope:
+                            events.append(await stream.receive())
+                        timeouts += scope.cancelled_caught
+
+        trio.run(main)
+        status = server.status(info)
+    audio = of(events, ev.AudioReceived)
+    assert timeouts >= 100  # the waits were cancelled, again and again
+    assert len(audio) == status.sent[14] >= 45
+    assert [a.timestamp for a in audio] == list(
+        range(audio[0].timestamp, audio[-1].timestamp + 1, 20)
+    )
+    assert isinstance(events[-1], ev.SessionEnded)
+    assert events[-1].why is ev.EndReason.STREAM_TERMINATED
 
 
 # --------------------------------------------------------------------------- blocking only

@@ -68,6 +68,11 @@ T = TypeVar("T")
 
 _IO_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError)
 
+_EAGER_BACKOFF_LOG2 = 6
+"""After an eager read found nothing, at most ``2 ** 6`` = 64 reads wait for readability
+before the next eager try: an idle socket pays one empty ``recv`` per 64 reads, and a
+loaded one turns eager again within 64 reads."""
+
 
 class _SocketStream:
     """A connected socket, read and written without trio's per-call checkpoints.
@@ -77,19 +82,30 @@ class _SocketStream:
     nothing and waits: two scheduling rounds per read, and a read of a real-time
     stream usually carries one message.  Here a read waits for readability
     first, then receives: one round per read, and every read is still a
-    checkpoint (a flooding peer cannot starve the other tasks).  After a read
-    that filled the buffer (a bulk transfer) the next one yields and reads
-    without asking epoll, as data is likely waiting.  Writes are
+    checkpoint (a flooding peer cannot starve the other tasks).
+
+    Reading *eagerly* (yield once, then ``recv`` without asking epoll) saves the
+    registration round trip (an ``epoll_ctl`` system call, trio's waiter
+    bookkeeping, the wake-up) when data is likely waiting: after a read that
+    filled the buffer (a bulk transfer), and while the previous eager read found
+    data (a loaded process, whose scheduling rounds last longer than the time
+    between two messages).  An eager read that finds nothing waits as usual, and
+    the next ``2 ** misses`` reads (at most 64, :data:`_EAGER_BACKOFF_LOG2`) wait
+    before trying again: an idle or light stream pays one empty ``recv`` per
+    that many reads.  Each eager read is a full checkpoint, so a flooding peer
+    still gets one read per scheduling round.  Writes are
     tried at once (:meth:`send_nowait`), so that answering a keep-alive costs
     no task.  The socket is detached from the trio stream that opened it (trio
     did the connecting and the proxy handshake); closing goes through
     ``notify_closing``, as trio's own.
     """
 
-    __slots__ = ("full", "sock")
+    __slots__ = ("backoff", "eager", "misses", "sock")
 
     def __init__(self, opened: trio.SocketStream) -> None:
-        self.full = False  # the last read filled the caller's buffer
+        self.eager = False  # the next read yields and receives without waiting first
+        self.misses = 0  # eager reads in a row that found nothing
+        self.backoff = 0  # reads that wait before the next eager try
         tsock = opened.socket
         family, kind, proto = tsock.family, tsock.type, tsock.proto
         self.sock = socket.socket(family, kind, proto, fileno=tsock.detach())
@@ -111,24 +127,32 @@ class _SocketStream:
 
     async def receive_some(self, max_bytes: int) -> bytes:
         sock = self._check_open()
-        if self.full:
-            # The last read filled the buffer: more is likely waiting.  Yield once
-            # (the checkpoint) and read, without asking epoll first.
+        if self.eager:
+            # Data is likely waiting: yield once (the checkpoint) and read.
             await trio.lowlevel.checkpoint()
             try:
-                data = self._check_open().recv(max_bytes)
+                data = self._check_open().recv(max_bytes)  # closed while we yielded?
             except (BlockingIOError, InterruptedError):
-                self.full = False
+                self.eager = False
+                misses = self.misses = min(self.misses + 1, _EAGER_BACKOFF_LOG2)
+                self.backoff = 1 << misses
             else:
-                self.full = len(data) == max_bytes
+                self.misses = 0
                 return data
         while True:
+            # A socket closed while we wait wakes us with ClosedResourceError
+            # (notify_closing): no need to check again after the wait.
             await trio.lowlevel.wait_readable(sock)
             try:
-                data = self._check_open().recv(max_bytes)
+                data = sock.recv(max_bytes)
             except (BlockingIOError, InterruptedError):
                 continue  # woken without data: wait again
-            self.full = len(data) == max_bytes
+            if len(data) == max_bytes:
+                self.eager = True  # a bulk transfer: more is likely waiting
+            elif self.backoff:
+                self.backoff -= 1
+            else:
+                self.eager = True
             return data
 
     def send_nowait(self, data: bytes | memoryview) -> int:
@@ -367,7 +391,9 @@ class _Driver:
         log: StreamLog,
         tls: TlsSetup | None,
     ) -> None:
-        self.clock = trio.current_time
+        # The run's clock, bound once: ``trio.current_time()`` looks the runner up on
+        # every call, and the loop reads the clock once per input (every read).
+        self.clock = trio.lowlevel.current_clock().current_time
         self.sink = sink
         self.options = options
         self.log = log
@@ -379,9 +405,8 @@ class _Driver:
         self.timer_entry = math.inf  # this driver's entry in the run's timer heap
         self._timers = _timers()
         # Whoever waits for the session: the application for events, a paused reader
-        # for room in the queue, finish() for the end.  One lot (a few hundred bytes
-        # each, per meeting): a paused reader may be woken for nothing, and re-checks.
-        self._change = trio.lowlevel.ParkingLot()
+        # for room in the queue, finish() for the end (see wait_change).
+        self._waiting: dict[trio.lowlevel.Task, None] = {}
         self.loop = DriverLoop(
             session,
             sink,
@@ -405,10 +430,41 @@ class _Driver:
 
     def update_reading(self) -> None:
         """The queue has room again: let waiting readers check."""
-        self._change.unpark_all()
+        self._wake()
 
     async def wait_change(self) -> None:
-        await self._change.park()
+        """Wait until the next input of the loop (or a wake-up of the driver).
+
+        The consumer waits here once per read when it keeps up, and every input
+        wakes it: a dict of waiting tasks rescheduled directly costs less than a
+        :class:`trio.lowlevel.ParkingLot` (whose ``unpark_all`` builds a list and a
+        generator even when nobody waits).  One set for every waiter: a paused
+        reader may be woken for nothing, and re-checks.  Cancellable, as a
+        checkpoint (it always yields).
+        """
+        task = trio.lowlevel.current_task()
+        waiting = self._waiting
+        waiting[task] = None
+
+        def abort(
+            _: trio.lowlevel.RaiseCancelT,
+            task: trio.lowlevel.Task = task,
+            waiting: dict[trio.lowlevel.Task, None] = waiting,
+        ) -> trio.lowlevel.Abort:
+            # Still waiting (a woken task is no longer abortable): the dict that holds it.
+            # (Defaults rather than closure cells: fewer objects per wait.)
+            del waiting[task]
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def _wake(self) -> None:
+        """Reschedule every task in :meth:`wait_change`."""
+        waiting = self._waiting
+        if waiting:
+            self._waiting = {}
+            for task in waiting:
+                trio.lowlevel.reschedule(task)
 
     # --- primitives ----------------------------------------------------------------------
 
@@ -474,7 +530,7 @@ class _Driver:
         sock.scope.cancel()
         if sock.flush_scope is not None:
             sock.flush_scope.cancel()
-        self._change.unpark_all()
+        self._wake()
 
     def close(self, sock_id: SocketId) -> None:
         sock = self._socks.get(sock_id)
@@ -487,7 +543,7 @@ class _Driver:
             sock.flush_scope.deadline = sock.close_by  # it stops the reading when done
         else:
             sock.scope.cancel()  # nothing waits to be sent: stop opening or reading now
-        self._change.unpark_all()
+        self._wake()
 
     def arm_timer(self, deadline: float | None) -> None:
         self._timer_at = deadline
@@ -506,7 +562,7 @@ class _Driver:
             self._timers.schedule(self, deadline)
 
     def wake_consumer(self) -> None:
-        self._change.unpark_all()
+        self._wake()
 
     def abort(self) -> None:
         """Close everything now (sockets are closed as their tasks are cancelled)."""
@@ -518,7 +574,7 @@ class _Driver:
             sock.scope.cancel()
             if sock.flush_scope is not None:
                 sock.flush_scope.cancel()
-        self._change.unpark_all()
+        self._wake()
 
     # --- socket tasks --------------------------------------------------------------------
 
@@ -618,15 +674,17 @@ class _Driver:
         allowed = self.loop.reading_allowed
         size = self.options.read_size
         data_input = self.loop.data
+        receive = stream.receive_some
+        sock_id = sock.id
         while not _closed(sock):
-            if not allowed(sock.id):
-                self.log.for_socket(sock.id).debug(
+            if not allowed(sock_id):
+                self.log.for_socket(sock_id).debug(
                     "event queue full or peer not reading: reading paused"
                 )
-                await self._change.park()
+                await self.wait_change()
                 continue
             try:
-                data = await stream.receive_some(size)
+                data = await receive(size)
             except _IO_ERRORS as exc:
                 self._lost(sock, exc)
                 return
@@ -640,7 +698,7 @@ class _Driver:
                 sock.eof = True
                 self.loop.eof(sock.id)
                 return
-            data_input(sock.id, data)
+            data_input(sock_id, data)
 
     async def _flusher(self, sock: _Sock, scope: trio.CancelScope) -> None:
         """Send what the kernel would not take at once, as it takes it."""
@@ -659,8 +717,7 @@ class _Driver:
                         return
                     finally:
                         sock.sending = 0
-                    if len(self._change):
-                        self._change.unpark_all()  # the peer took bytes: a paused reader may go on
+                    self._wake()  # the peer took bytes: a paused reader may go on
         finally:
             sock.flush_scope = None
             if sock.closed:
@@ -693,7 +750,7 @@ class _Driver:
         if deadline is not None:
             with trio.move_on_at(deadline):
                 while not self.finished:
-                    await self._change.park()
+                    await self.wait_change()
             if not self.finished:
                 self.loop.left_unfinished()
         self.abort()
