@@ -194,6 +194,20 @@ def read_jsonl(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def recording_ended(folder: Path) -> bool:
+    """Whether the recording's last complete line in events.jsonl is SessionEnded.
+
+    The command may be writing while a test polls: a line without its newline
+    is still being written, so it is not read.
+    """
+    path = folder / "events.jsonl"
+    if not path.exists():
+        return False
+    complete = path.read_bytes().rpartition(b"\n")[0]
+    last = complete.rpartition(b"\n")[2]
+    return bool(last) and json.loads(last).get("type") == "SessionEnded"
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

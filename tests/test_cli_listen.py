@@ -32,6 +32,7 @@ from cli_harness import (
     read_jsonl,
     read_wav,
     reap_commands,
+    recording_ended,
     start_cli,
     tls,
     wait_until,
@@ -212,14 +213,6 @@ def start_listener(out: Path, ca: Path, *extra: str) -> tuple[subprocess.Popen[s
     return proc, port
 
 
-def ended(folder: Path) -> bool:
-    path = folder / "events.jsonl"
-    if not path.exists():
-        return False
-    lines = path.read_text("utf-8").splitlines()
-    return bool(lines) and json.loads(lines[-1])["type"] == "SessionEnded"
-
-
 class LineReader:
     """Reads a running command's stdout line by line, so a test can wait for a line."""
 
@@ -299,7 +292,10 @@ def test_listen_records_streams_over_http(tmp_path: Path) -> None:
                 assert post_webhook(url, s.payload.read_bytes(), WEBHOOK_SECRET) == 200
             # Zoom retries a delivery it got no quick answer for: a duplicate, ignored
             assert post_webhook(url, moving.payload.read_bytes(), WEBHOOK_SECRET) == 200
-            wait_until(lambda: ended(out / "stream-a") and ended(out / "stream-b"), timeout=20)
+            wait_until(
+                lambda: recording_ended(out / "stream-a") and recording_ended(out / "stream-b"),
+                timeout=20,
+            )
             # Interrupt only once both jobs have finished (sockets released, files closed):
             # the end is on disk before the job's task is done.
             wait_until(

@@ -28,6 +28,7 @@ from cli_harness import (
     fake_server,
     read_jsonl,
     read_wav,
+    recording_ended,
     server_config,
     tls,
     wait_until,
@@ -163,14 +164,6 @@ def http_get(port: int, path: str) -> tuple[int, str]:
         conn.close()
 
 
-def ended(folder: Path) -> bool:
-    path = folder / "events.jsonl"
-    if not path.exists():
-        return False
-    lines = path.read_text("utf-8").splitlines()
-    return bool(lines) and json.loads(lines[-1]).get("type") == "SessionEnded"
-
-
 def expected_pcm(server: ServerThread, info: StreamInfo, ms: int) -> bytes:
     epoch, sid = info.media_epoch_ms, info.rtms_stream_id
     return server.call(lambda r: r.server.expected_audio(sid, AudioParams(), epoch, epoch + ms))
@@ -225,7 +218,7 @@ def test_the_same_webhook_to_two_nodes_gives_one_connection(fleet: Fleet) -> Non
         info = add(server, "dup-1", 3.0)
         deliver(server, info, a, b, a)  # and Zoom retried a delivery
         folder = fleet.out / "dup-1"
-        wait_until(lambda: ended(folder), timeout=30)
+        wait_until(lambda: recording_ended(folder), timeout=30)
         assert server.status(info).signaling_handshakes == 1
         want = expected_pcm(server, info, 3000)
     assert [n.name for n in (a, b) if "stream dup-1: recording into" in n.out()] in (["a"], ["b"])
@@ -264,7 +257,7 @@ def test_kill_9_of_the_owner_mid_stream_continues_the_recording(fleet: Fleet) ->
         first.proc.kill()  # kill -9 mid-stream
         first.proc.wait(10)
         wait_until(lambda: owner([other], "kill-1", "taking over") is not None, timeout=30)
-        wait_until(lambda: ended(folder), timeout=40)
+        wait_until(lambda: recording_ended(folder), timeout=40)
         want = expected_pcm(server, info, 9000)
         assert server.status(info).signaling_handshakes == 2
     missing = missing_packets(audio_of(folder), want)
@@ -296,7 +289,7 @@ def test_sigterm_drains_without_losing_a_frame(fleet: Fleet) -> None:
         assert first.proc.wait(30) == 0, first.err()
         assert "stream drain-1: handed over" in first.out()
         wait_until(lambda: owner([other], "drain-1", "taking over") is not None, timeout=20)
-        wait_until(lambda: ended(folder), timeout=30)
+        wait_until(lambda: recording_ended(folder), timeout=30)
         # not ended in Zoom by the drain: it went on to its end, recorded by the other node
         want = expected_pcm(server, info, 8000)
     assert missing_packets(audio_of(folder), want) == []
@@ -321,7 +314,7 @@ def test_rtms_stopped_to_a_non_owner_ends_the_stream(fleet: Fleet) -> None:
             event_ts=int(time.time() * 1000),
         )
         assert post_webhook(other.url, body, WEBHOOK_SECRET) == 200
-        wait_until(lambda: ended(folder), timeout=20)
+        wait_until(lambda: recording_ended(folder), timeout=20)
     last = read_jsonl(folder / "events.jsonl")[-1]
     assert last["type"] == "SessionEnded"
     assert last["why"] in ("STREAM_STOPPED", "SESSION_STOPPED", "STREAM_TERMINATED")
@@ -344,7 +337,7 @@ def test_capacity_is_respected(fleet: Fleet) -> None:
         assert not (fleet.out / "cap-2").exists()
         assert server.status(waiting).signaling_handshakes == 0
         # ... until a node has room again
-        wait_until(lambda: ended(fleet.out / "cap-2"), timeout=40)
+        wait_until(lambda: recording_ended(fleet.out / "cap-2"), timeout=40)
         assert server.status(waiting).signaling_handshakes == 1
     assert "recording into" not in c.out()
     assert read_wav(fleet.out / "cap-2" / "audio.wav")[2]
@@ -373,7 +366,9 @@ def test_an_owner_paused_past_its_lease_is_replaced_and_writes_nothing_after(
         os.kill(first.proc.pid, signal.SIGSTOP)
         try:
             wait_until(lambda: owner([other], "pause-1", "taking over") is not None, timeout=30)
-            wait_until(lambda: ended(folder) and "stream pause-1: ended" in other.out(), 40)
+            wait_until(
+                lambda: recording_ended(folder) and "stream pause-1: ended" in other.out(), 40
+            )
             want = expected_pcm(server, info, 14000)
         finally:
             os.kill(first.proc.pid, signal.SIGCONT)
@@ -406,7 +401,10 @@ def test_one_nats_server_of_three_lost_changes_nothing(tmp_path: Path) -> None:
                 # the bucket has a new leader: seconds, well inside Zoom's connect window)
                 second = add(server, "cluster-2", 12.0)
                 deliver(server, second, b)
-                wait_until(lambda: ended(folder) and ended(f.out / "cluster-2"), timeout=40)
+                wait_until(
+                    lambda: recording_ended(folder) and recording_ended(f.out / "cluster-2"),
+                    timeout=40,
+                )
                 assert server.status(second).signaling_handshakes == 1
                 want = expected_pcm(server, info, 8000)
                 assert server.status(info).signaling_handshakes == 1  # no takeover
