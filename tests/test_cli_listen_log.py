@@ -13,10 +13,11 @@ from cli_harness import (
     add_stream,
     fake_server,
     reap_commands,
+    recording_ended,
     tls,
     wait_until,
 )
-from test_cli_listen import LineReader, body, ended, request, start_listener
+from test_cli_listen import LineReader, body, request, start_listener
 
 from rtms_conformance.meeting import MeetingSpec
 from rtms_conformance.net import post_webhook
@@ -72,7 +73,7 @@ def test_listen_logs_each_decision_with_its_reason(tmp_path: Path) -> None:
             started = stream.payload.read_bytes()
             assert post_webhook(url, started, WEBHOOK_SECRET) == 200
             assert post_webhook(url, started, WEBHOOK_SECRET) == 200  # a retried delivery
-            wait_until(lambda: ended(out / "stream-log"), timeout=20)
+            wait_until(lambda: recording_ended(out / "stream-log"), timeout=20)
             wait_until(lambda: "stream stream-log: ended (" in reader.text(), timeout=20)
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=30)
