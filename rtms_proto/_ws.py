@@ -2,6 +2,9 @@
 
 wsproto performs the HTTP upgrade and frames everything we send (client
 frames must be masked, and wsproto owns the close handshake's send side).
+Once upgraded, only wsproto's post-handshake ``Connection`` is kept: the
+handshake's HTTP machine (h11) is let go, which is most of what an idle
+socket holds.
 Frames *from* the server are read here instead of by wsproto's general
 reader: they are never masked or compressed (we offer no extension), and an
 RTMS stream is almost entirely single-frame JSON messages, so a reader
@@ -23,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from wsproto import ConnectionType, WSConnection
-from wsproto.connection import ConnectionState
+from wsproto.connection import Connection, ConnectionState
 from wsproto.events import (
     AcceptConnection,
     CloseConnection,
@@ -128,7 +131,8 @@ class WsClient:
     )
 
     def __init__(self, *, max_message_size: int) -> None:
-        self._ws = WSConnection(ConnectionType.CLIENT)
+        # The handshake's machine until the upgrade, then wsproto's connection alone.
+        self._ws: WSConnection | Connection = WSConnection(ConnectionType.CLIENT)
         self._max_size = max_message_size
         self._upgraded = False
         self._done = False
@@ -294,6 +298,7 @@ class WsClient:
         bytes of the head fed so far, enough for a blank line cut by a read.
         """
         ws = self._ws
+        assert isinstance(ws, WSConnection), "fed the upgrade answer twice"
         while data:
             window = self._head_tail + data
             found = _END_OF_HEAD.search(window)
@@ -312,6 +317,8 @@ class WsClient:
                 return
             for event in ws.events():
                 if isinstance(event, AcceptConnection):
+                    assert ws.connection is not None  # wsproto made it with the request
+                    self._ws = ws.connection  # the HTTP machine is of no more use
                     self._upgraded = True
                     self._pending = [data] if data else []
                     self._have = len(data)

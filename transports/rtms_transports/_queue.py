@@ -43,10 +43,10 @@ class EventBuffer:
 
     __slots__ = (
         "_dropping",
+        "_entries",
         "_held",
         "_log",
         "_media",
-        "_origins",
         "_q",
         "burst",
         "bytes",
@@ -65,13 +65,13 @@ class EventBuffer:
         self.max_bytes = max_bytes
         self.policy = policy
         self._log = log
-        # The events, and beside them the number of the socket each came from (or 0):
-        # ints from 1, cheaper to hash than SocketId.  Two deques rather than one of
-        # pairs: a queued event then holds no second object for the garbage collector
-        # to track (a lagging application has thousands queued), and an event's cost
-        # is recomputed from the event itself.
-        self._q: collections.deque[ev.Event] = collections.deque()
-        self._origins: collections.deque[int] = collections.deque()
+        # Each event, followed by the number of the socket it came from (or 0): ints
+        # from 1, cheaper to hash than SocketId.  Side by side in one deque rather than
+        # as pairs: a queued event then holds no second object for the garbage collector
+        # to track (a lagging application has thousands queued), and an idle stream
+        # holds one deque block, not two.  An event's cost is recomputed from the event.
+        self._q: collections.deque[ev.Event | int] = collections.deque()
+        self._entries = 2 * max_events  # max_events, counted in deque entries
         self.bytes = 0
         """What the queued events count for against ``max_bytes``."""
 
@@ -87,15 +87,15 @@ class EventBuffer:
         """Set by :meth:`pop` when a socket may have become readable; the driver clears it."""
 
     def __len__(self) -> int:
-        return len(self._q)
+        return len(self._q) >> 1
 
     def _full(self) -> bool:
-        return len(self._q) >= self.max_events or self.bytes >= self.max_bytes
+        return len(self._q) >= self._entries or self.bytes >= self.max_bytes
 
     @property
     def full(self) -> bool:
         """Either bound is reached: :meth:`reading_allowed` may refuse a socket."""
-        return len(self._q) >= self.max_events or self.bytes >= self.max_bytes
+        return self._full()
 
     def push(self, event: ev.Event, origin: SocketId | None) -> None:
         if self.discarding:
@@ -107,16 +107,16 @@ class EventBuffer:
         else:
             cost = EVENT_COST
         if self.policy is _DROP:
-            while self._media and (len(q) >= self.max_events or self.bytes + cost > self.max_bytes):
+            while self._media and (len(q) >= self._entries or self.bytes + cost > self.max_bytes):
                 if not self._drop_oldest_media():
                     break  # the only media frame is this one: it goes in
         self.bytes += cost
         q.append(event)
         if origin is None:
-            self._origins.append(0)
+            q.append(0)
         else:
             number = origin.number
-            self._origins.append(number)
+            q.append(number)
             held = self._held
             held[number] = held.get(number, 0) + 1
 
@@ -129,18 +129,18 @@ class EventBuffer:
         if not q:
             return None
         # _full(), inline, before and after: this runs for every event.
-        max_events = self.max_events
+        entries = self._entries
         max_bytes = self.max_bytes
-        was_full = len(q) >= max_events or self.bytes >= max_bytes
-        event = q.popleft()
-        origin = self._origins.popleft()
+        was_full = len(q) >= entries or self.bytes >= max_bytes
+        event: ev.Event = q.popleft()  # type: ignore[assignment]
+        origin: int = q.popleft()  # type: ignore[assignment]
         if type(event) in _MEDIA_TYPES:  # its cost, as push() counted it
             size = self.bytes - EVENT_COST - len(event.data)  # type: ignore[union-attr]
             self._media -= 1
         else:
             size = self.bytes - EVENT_COST
         self.bytes = size
-        full = len(q) >= max_events or size >= max_bytes
+        full = len(q) >= entries or size >= max_bytes
         if origin:
             held = self._held
             count = held[origin] - 1
@@ -172,7 +172,6 @@ class EventBuffer:
         """The application stopped reading: drop what is queued and whatever comes."""
         self.discarding = True
         self._q.clear()
-        self._origins.clear()
         self._held.clear()
         self._media = 0
         self.bytes = 0
@@ -181,14 +180,15 @@ class EventBuffer:
     def _drop_oldest_media(self) -> bool:
         """Drop the oldest queued media frame; False when none is queued yet."""
         q = self._q
-        for index, event in enumerate(q):  # noqa: B007 - used below
+        for index in range(0, len(q), 2):
+            event = q[index]
             if type(event) in _MEDIA_TYPES:
                 break
         else:
             return False
-        origin = self._origins[index]
+        origin: int = q[index + 1]  # type: ignore[assignment]
         del q[index]
-        del self._origins[index]
+        del q[index]  # its origin, now at that index
         cost = EVENT_COST + len(event.data)  # type: ignore[union-attr]
         self._media -= 1
         self.bytes -= cost
@@ -205,7 +205,7 @@ class EventBuffer:
             self._log.warning(
                 "the application is not keeping up: the event queue is full (%d events,"
                 " %d bytes), dropping the oldest media frames",
-                len(q) + 1,
+                (len(q) >> 1) + 1,
                 self.bytes + cost,
             )
         self.burst += 1
