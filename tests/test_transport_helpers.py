@@ -744,6 +744,7 @@ class TrioHarness(Harness):
                 done.set()
 
         async def main() -> Fds:
+            rt_trio._poller()  # the run's reader has a descriptor of its own (its epoll)
             before = fd_count()
             done = trio.Event()
             with trio.CancelScope() as scope:
