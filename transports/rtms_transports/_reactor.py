@@ -7,10 +7,11 @@ writes what is queued as the kernel takes it, reads at most ``read_size``
 bytes per ready socket, and is the :class:`~rtms_transports._loop.DriverIO`
 of the shared :class:`~rtms_transports._loop.DriverLoop`, with
 ``time.monotonic()`` for the clock.  A :class:`Hub` is one selector on one
-thread serving one reactor (``blocking.connect()``, ``SessionRunner``) or
-many (``blocking.Pool``): the selector's timeout is the earliest session
-timer, and a socket pair wakes it when another thread hands a session a
-command, an abort or more room in its queue.
+thread serving one reactor (``SessionRunner``) or many (the I/O thread that
+every ``blocking.connect()`` stream shares, a ``blocking.Pool``): the
+selector's timeout is the earliest session timer, and a socket pair wakes it
+when another thread hands a session a command, an abort or more room in its
+queue.
 """
 
 from __future__ import annotations
