@@ -13,6 +13,7 @@ event queue, which ``for event in stream`` reads in the application's thread:
 the loop keeps answering keep-alives and running timers while the application
 works on an event.  Commands (``stream.close_stream()`` ...) are handed to the
 I/O thread and return when performed; they may be called from any thread.
+Each stream's host names are resolved on that thread too, as on a pool's.
 
 Low level, for an application that builds its own :class:`~rtms_proto.Session`:
 :func:`run_session` (or :class:`SessionRunner`) runs the loop in the calling
@@ -192,8 +193,8 @@ def connect(
     stops the session in order (close frames, bounded by
     ``options.close_timeout``); leaving it by an exception (``KeyboardInterrupt``
     included) closes every socket at once.  Either way the stream's sockets are
-    closed when ``connect()`` returns, and the I/O thread too if it was the last
-    stream.
+    closed when ``connect()`` returns, and the I/O thread has ended if no other
+    stream uses it.
     """
     if getattr(_io_thread, "hub", None) is not None:
         raise RuntimeError("connect() waits for an I/O thread: not from a pool's handler")
