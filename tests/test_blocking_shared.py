@@ -20,12 +20,14 @@ from test_transport_helpers import (
     CLIENT_SECRET,
     WAIT,
     add_stream,
+    closed_port,
     fake_server,
     meeting,
     of,
     options,
     rtms_threads,
     wait_until,
+    webhook_body,
     write_ca,
 )
 
@@ -33,6 +35,7 @@ from rtms_conformance.net import ServerThread
 from rtms_conformance.server import StreamInfo
 from rtms_proto import MediaType
 from rtms_proto import events as ev
+from rtms_transports import ConnectError
 from rtms_transports.blocking import Pool, Stream, connect
 
 KW: dict[str, Any] = {
@@ -178,6 +181,25 @@ def test_an_exception_leaving_one_block_aborts_that_stream_only(
     assert "connection lost" in aborted_notes
     assert not any(note.startswith("client sent a close frame") for note in aborted_notes)
     assert driver_threads() == []
+
+
+def test_a_stream_that_cannot_connect_leaves_no_thread_and_spares_the_others(
+    tmp_path: Path,
+) -> None:
+    ca = write_ca(tmp_path)
+    refused = webhook_body(f"wss://127.0.0.1:{closed_port()}/signaling")
+    with pytest.raises(ConnectError):
+        connect(refused, options=options(ca), **KW).__enter__()
+    assert driver_threads() == []
+    with fake_server() as server:
+        info = add_stream(server, "shared-survivor", duration=None)
+        with connect(server.rtms_started_body(info), options=options(ca), **KW) as stream:
+            (io,) = rtms_threads()
+            with pytest.raises(ConnectError), connect(refused, options=options(ca), **KW):
+                pass
+            assert rtms_threads() == [io]
+            next_audio(stream)
+    assert stream.ended is not None and driver_threads() == []
 
 
 def test_connects_racing_the_thread_stopping_are_all_served(tmp_path: Path) -> None:
