@@ -9,8 +9,9 @@ minus the message's ``timestamp``, in ms), how the streams ended, errors, and
 the RSS before the first meeting.  The bench reads CPU time and RSS from
 ``/proc`` itself, so this process measures nothing but lag.
 
-Drivers: ``asyncio``, ``trio`` (one task per meeting), ``blocking`` (one
-thread per meeting), ``blocking-pool`` (one ``blocking.Pool`` thread for all,
+Drivers: ``asyncio``, ``trio`` (one task per meeting), ``blocking`` (a
+thread per meeting iterating its stream, the sockets of all on ``connect()``'s
+one I/O thread), ``blocking-pool`` (one ``blocking.Pool`` thread for all,
 events to a handler per meeting) and ``websockets``, a client written the way Zoom's Python
 samples are (``websockets`` + ``json`` + ``base64``, asyncio tasks).  Each
 imports only what it uses, so its RSS is its own.

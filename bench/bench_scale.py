@@ -15,7 +15,8 @@ from three processes:
   that every audio message before it was read;
 * the client (``_scale_clients.py``), pinned to the other CPU: all N meetings
   of one driver in one process (``rtms_transports.asyncio`` / ``.trio``
-  tasks, ``.blocking`` one thread per meeting, ``blocking-pool`` every meeting
+  tasks, ``.blocking`` a thread per meeting iterating its stream, their sockets
+  on the one I/O thread of ``connect()``, ``blocking-pool`` every meeting
   on the one I/O thread of a ``blocking.Pool`` with a handler, or ``websockets``: a baseline
   written the way Zoom's Python samples are, ``websockets`` + ``json`` +
   ``base64`` in asyncio tasks), connected ``--batch`` meetings at a time;

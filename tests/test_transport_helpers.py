@@ -293,8 +293,8 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
 
 
 def rtms_threads() -> list[threading.Thread]:
-    """The blocking driver's loop threads still alive."""
-    return [t for t in threading.enumerate() if t.name.startswith("rtms-stream-") and t.is_alive()]
+    """The blocking driver's I/O threads still alive: the one of connect() streams."""
+    return [t for t in threading.enumerate() if t.name == "rtms-io" and t.is_alive()]
 
 
 @contextlib.contextmanager

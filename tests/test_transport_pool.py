@@ -57,11 +57,11 @@ KW: dict[str, Any] = {
 
 
 def rtms_threads() -> list[str]:
-    """Names of the driver threads alive: the pool's, and any stream's own."""
+    """Names of the driver threads alive: the pool's, and the one of connect() streams."""
     return sorted(
         t.name
         for t in threading.enumerate()
-        if t.is_alive() and (t.name.startswith("rtms-stream-") or t.name.startswith("rtms-pool"))
+        if t.is_alive() and (t.name == "rtms-io" or t.name.startswith("rtms-pool"))
     )
 
 

@@ -65,7 +65,7 @@ def speakers(webhook_body: bytes, proxy: str | bool = True, allowed_hosts=("zoom
     # True: from https_proxy / no_proxy; or e.g. "socks5h://user:password@proxy:1080"
     options = TransportOptions(proxy=proxy)
     with connect(webhook_body, options=options, allowed_hosts=allowed_hosts) as stream:
-        for event in stream:  # the stream's own thread answers keep-alives meanwhile
+        for event in stream:  # the shared I/O thread answers keep-alives meanwhile
             if isinstance(event, events.TranscriptReceived) and event.user_name:
                 names.add(event.user_name)
     return names

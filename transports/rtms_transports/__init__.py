@@ -2,7 +2,7 @@
 
 Three transports with the same shape: :mod:`rtms_transports.asyncio`,
 :mod:`rtms_transports.trio` and :mod:`rtms_transports.blocking` (sockets and
-``selectors`` on one thread per stream).  Each has
+``selectors`` on one I/O thread shared by its streams).  Each has
 
 * ``connect(webhook, ...)``: a context manager yielding a ``Stream`` that is
   iterated for events (``async for`` / ``for``) and has the session's commands

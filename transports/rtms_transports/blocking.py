@@ -6,19 +6,23 @@ High level::
         for event in stream:
             ...
 
-``connect()`` runs the session's loop on a thread of its own (one per
-stream), which feeds the bounded event queue that ``for event in stream``
-reads: the loop keeps answering keep-alives and running timers while the
-application works on an event.  Commands (``stream.close_stream()`` ...) are
-handed to that thread and return when performed; they may be called from any
-thread.
+The loops of every ``connect()`` stream of the process run on one shared I/O
+thread ("rtms-io": one selector for all their sockets), started with the first
+stream and stopped when the last one has left.  It feeds each stream's bounded
+event queue, which ``for event in stream`` reads in the application's thread:
+the loop keeps answering keep-alives and running timers while the application
+works on an event.  Commands (``stream.close_stream()`` ...) are handed to the
+I/O thread and return when performed; they may be called from any thread.
+Each stream's host names are resolved on that thread too, as on a pool's.
 
 Low level, for an application that builds its own :class:`~rtms_proto.Session`:
 :func:`run_session` (or :class:`SessionRunner`) runs the loop in the calling
 thread and calls a handler with each event.
 
-Many streams: a :class:`Pool` runs the loops of any number of streams on one
-I/O thread (one selector), instead of a thread per stream::
+Many streams: a :class:`Pool` runs the loops of any number of streams on an
+I/O thread of its own (one selector), which :meth:`Pool.close` stops with
+every stream still running; :meth:`Pool.start` calls a handler with each event
+on that thread, so that a stream needs no thread at all::
 
     with Pool() as pool:
         with pool.connect(webhook_body) as stream:   # the same Stream
@@ -27,14 +31,14 @@ I/O thread (one selector), instead of a thread per stream::
         meeting = pool.start(other_webhook_body, handler)  # or a callback per event
         meeting.wait()
 
-A thread per stream is simplest for a few streams; from a few dozen real-time
-streams on, the pool costs less CPU and memory per stream and answers
-keep-alives sooner (see the README).
+``connect()`` costs a thread per stream, the application's, that iterates it;
+from a few dozen real-time streams on, handlers on a pool cost less memory per
+stream and wake fewer threads per message (see the README).
 
 The loop is the shared :class:`~rtms_transports._loop.DriverLoop` on the
 reactor of :mod:`rtms_transports._reactor`: one ``selectors`` selector over
-the session's sockets (TLS through memory buffers), ``time.monotonic()`` for
-the clock, the selector's timeout for the session's next deadline, and a
+the sessions' sockets (TLS through memory buffers), ``time.monotonic()`` for
+the clock, the selector's timeout for the sessions' next deadline, and a
 socket pair to wake it.
 """
 
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import threading
 import time
@@ -178,15 +183,21 @@ def connect(
 ) -> Iterator[Stream]:
     """Join the stream of an ``rtms_started`` webhook; yields a :class:`Stream`.
 
-    Starts the stream's loop thread and returns once the signaling handshake
-    succeeded.  Raises :class:`~rtms_transports.TransportError` when the
-    signaling socket cannot be opened (with ``options.fail_fast``), or the
-    session's :class:`~rtms_proto.RemoteProtocolError` when it ends before
-    connecting.  Leaving the block stops the session in order (close frames,
-    bounded by ``options.close_timeout``); leaving it by an exception
-    (``KeyboardInterrupt`` included) closes every socket at once.  Either way
-    the thread has ended when ``connect()`` returns.
+    Runs the stream's loop on the I/O thread that every ``connect()`` stream
+    of the process shares (started if none is running) and returns once the
+    signaling handshake succeeded.  Raises :class:`~rtms_transports.TransportError`
+    when the signaling socket cannot be opened (with ``options.fail_fast``), or
+    the session's :class:`~rtms_proto.RemoteProtocolError` when it ends before
+    connecting; ``RuntimeError`` on an I/O thread (a :class:`Pool`'s handler),
+    where waiting for the stream would stall that thread.  Leaving the block
+    stops the session in order (close frames, bounded by
+    ``options.close_timeout``); leaving it by an exception (``KeyboardInterrupt``
+    included) closes every socket at once.  Either way the stream's sockets are
+    closed when ``connect()`` returns, and the I/O thread has ended if no other
+    stream uses it.
     """
+    if getattr(_io_thread, "hub", None) is not None:
+        raise RuntimeError("connect() waits for an I/O thread: not from a pool's handler")
     prep = prepare(
         source,
         credentials=credentials,
@@ -199,13 +210,84 @@ def connect(
         options=options,
         logger=logger,
     )
-    with _connected(prep, jitter, None) as stream:
-        yield stream
+    hub = _SHARED.acquire()
+    try:
+        with _connected(prep, jitter, hub) as stream:
+            yield stream
+    finally:
+        _SHARED.release(hub)
+
+
+_io_thread = threading.local()
+"""``hub``: the :class:`Hub` this thread runs (a pool's or the shared one), if any."""
+
+
+def _serve(hub: Hub) -> None:
+    """Run ``hub`` on this thread, marked so that :func:`connect` refuses to wait on it."""
+    _io_thread.hub = hub
+    hub.run()
+
+
+class _SharedHub:
+    """The one I/O thread of every :func:`connect` stream, counted by its streams.
+
+    The first stream starts the thread, the last one to leave closes the hub and
+    joins it, both under one lock, so a stream is never added to a hub that is
+    closing and no thread outlives the streams.  A stream holds its count from
+    before it is added to the hub until after its loop stopped.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._hub: Hub | None = None
+        self._thread: threading.Thread | None = None
+        self._users = 0
+
+    def acquire(self) -> Hub:
+        """The running hub (started if none is), counted as used until :meth:`release`."""
+        with self._lock:
+            hub = self._hub
+            if hub is None:
+                hub = Hub()
+                thread = threading.Thread(target=_serve, args=(hub,), name="rtms-io", daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:  # no thread could be started: close the hub's sockets
+                    hub.close()
+                    hub.run()
+                    raise
+                self._hub, self._thread = hub, thread
+            self._users += 1
+            return hub
+
+    def release(self, hub: Hub) -> None:
+        """One stream of ``hub`` has stopped; the last one stops the thread."""
+        with self._lock:
+            if hub is not self._hub:
+                return  # acquired before a fork, in the parent
+            self._users -= 1
+            if self._users:
+                return
+            thread = self._thread
+            self._hub = self._thread = None
+            hub.close()
+            if thread is not None:
+                thread.join()
+
+    def reset(self) -> None:
+        """In a fork's child: the thread was not copied, and the lock may have been held."""
+        self._lock = threading.Lock()
+        self._hub = self._thread = None
+        self._users = 0
+
+
+_SHARED = _SharedHub()
+os.register_at_fork(after_in_child=_SHARED.reset)
 
 
 @contextmanager
-def _connected(prep: Prepared, jitter: Callable[[], float], hub: Hub | None) -> Iterator[Stream]:
-    """:func:`connect` on a thread of its own (``hub`` None) or on a pool's hub."""
+def _connected(prep: Prepared, jitter: Callable[[], float], hub: Hub) -> Iterator[Stream]:
+    """:func:`connect` on ``hub``: the shared I/O thread's or a pool's."""
     lock = threading.RLock()
     cond = threading.Condition(lock)
     buffer = EventBuffer(
@@ -224,14 +306,7 @@ def _connected(prep: Prepared, jitter: Callable[[], float], hub: Hub | None) -> 
         hub=hub,
     )
     loop = driver.loop
-    thread = None
-    if hub is None:
-        thread = threading.Thread(
-            target=driver.run, name=f"rtms-stream-{prep.config.stream.rtms_stream_id}", daemon=True
-        )
-        thread.start()
-    else:
-        hub.add(driver)
+    hub.add(driver)
     graceful = False
     try:
         with cond:
@@ -256,11 +331,8 @@ def _connected(prep: Prepared, jitter: Callable[[], float], hub: Hub | None) -> 
                     if not driver.finished:
                         loop.left_unfinished()
         driver.request_abort()
-        if thread is not None:
-            thread.join()
-        else:
-            with cond:
-                cond.wait_for(lambda: driver.finished)
+        with cond:
+            cond.wait_for(lambda: driver.finished)
 
 
 def _not_on(hub: Hub, what: str) -> None:
@@ -335,7 +407,7 @@ class Pool:
 
     def __init__(self, *, name: str = "rtms-pool") -> None:
         self._hub = Hub()
-        self._thread = threading.Thread(target=self._hub.run, name=name, daemon=True)
+        self._thread = threading.Thread(target=_serve, args=(self._hub,), name=name, daemon=True)
         self._thread.start()
 
     def __enter__(self) -> Pool:
