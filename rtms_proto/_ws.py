@@ -2,9 +2,14 @@
 
 wsproto performs the HTTP upgrade and frames everything we send (client
 frames must be masked, and wsproto owns the close handshake's send side).
-Once upgraded, only wsproto's post-handshake ``Connection`` is kept: the
-handshake's HTTP machine (h11) is let go, which is most of what an idle
-socket holds.
+Once upgraded, nothing of wsproto is kept: the handshake's HTTP machine
+(h11) is let go, and each frame sent is framed and masked by a
+``FrameProtocol`` of its own (:func:`_writer`).  A socket's own writer would
+also hold wsproto's frame reader, never used here; together they were most
+of what an idle socket held, while a new one costs a microsecond against one
+keep-alive answer a second.  Whether a frame may still be sent (open, and no
+close sent yet) is tracked here: the only state of wsproto's connection that
+was used.
 Frames *from* the server are read here instead of by wsproto's general
 reader: they are never masked or compressed (we offer no extension), and an
 RTMS stream is almost entirely single-frame JSON messages, so a reader
@@ -26,16 +31,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from wsproto import ConnectionType, WSConnection
-from wsproto.connection import Connection, ConnectionState
 from wsproto.events import (
     AcceptConnection,
-    CloseConnection,
-    Pong,
     RejectConnection,
     Request,
-    TextMessage,
 )
-from wsproto.frame_protocol import CloseReason
+from wsproto.frame_protocol import CloseReason, FrameProtocol
 from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 
 from .enums import FailureReason
@@ -124,6 +125,7 @@ class WsClient:
         "_part_size",
         "_parts",
         "_pending",
+        "_sending",
         "_text_parts",
         "_upgraded",
         "_utf8",
@@ -131,8 +133,8 @@ class WsClient:
     )
 
     def __init__(self, *, max_message_size: int) -> None:
-        # The handshake's machine until the upgrade, then wsproto's connection alone.
-        self._ws: WSConnection | Connection = WSConnection(ConnectionType.CLIENT)
+        self._ws: WSConnection | None = WSConnection(ConnectionType.CLIENT)  # the upgrade's
+        self._sending = False  # from the upgrade until a close is sent
         self._max_size = max_message_size
         self._upgraded = False
         self._done = False
@@ -148,11 +150,13 @@ class WsClient:
 
     def upgrade_request(self, *, host: str, resource: str) -> bytes:
         """The HTTP upgrade request to send first."""
+        assert self._ws is not None, "the upgrade request is sent once, first"
         return self._ws.send(Request(host=host, target=resource))
 
     def send_text(self, text: str) -> bytes:
         """Frame one text message (JSON is sent as text, as Zoom's docs show)."""
-        return self._ws.send(TextMessage(data=text))
+        assert self._sending, "text is sent only while open"
+        return bytes(_writer().send_data(text))
 
     def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> bytes:
         """A close frame, or nothing when the state does not allow one.
@@ -161,9 +165,10 @@ class WsClient:
         nothing to close, and a close frame from the server was already
         answered by :meth:`feed`.
         """
-        if self._ws.state is not ConnectionState.OPEN:
+        if not self._sending:
             return b""
-        return self._ws.send(CloseConnection(code=code, reason=reason))
+        self._sending = False  # nothing is sent after a close
+        return bytes(_writer().close(code, reason))
 
     def feed(self, received: bytes | bytearray | memoryview) -> Iterator[WsItem]:
         """Everything ``data`` completes, in order.  Never raises.
@@ -298,7 +303,7 @@ class WsClient:
         bytes of the head fed so far, enough for a blank line cut by a read.
         """
         ws = self._ws
-        assert isinstance(ws, WSConnection), "fed the upgrade answer twice"
+        assert ws is not None, "fed the upgrade answer twice"
         while data:
             window = self._head_tail + data
             found = _END_OF_HEAD.search(window)
@@ -317,8 +322,9 @@ class WsClient:
                 return
             for event in ws.events():
                 if isinstance(event, AcceptConnection):
-                    assert ws.connection is not None  # wsproto made it with the request
-                    self._ws = ws.connection  # the HTTP machine is of no more use
+                    # The HTTP machine and wsproto's connection are of no more use.
+                    self._ws = None
+                    self._sending = True
                     self._upgraded = True
                     self._pending = [data] if data else []
                     self._have = len(data)
@@ -411,8 +417,8 @@ class WsClient:
                             if type(item) is WsFault:
                                 return
                 elif opcode == _OP_PING:
-                    if self._ws.state is ConnectionState.OPEN:
-                        yield WsSend(self._ws.send(Pong(payload=payload)))
+                    if self._sending:
+                        yield WsSend(bytes(_writer().pong(payload)))
                 elif opcode == _OP_CLOSE:
                     yield from self._on_close(payload)
                     return
@@ -489,11 +495,11 @@ class WsClient:
                     CLOSE_INVALID_DATA,
                 )
                 return
-        ws = self._ws
-        if ws.state is ConnectionState.OPEN:
+        if self._sending:
+            self._sending = False  # nothing is sent after a close
             # Echo the code; wsproto sends an empty close for "no status".
             reply_code = CloseReason.NO_STATUS_RCVD if code == CLOSE_NO_STATUS else code
-            yield WsSend(ws.send(CloseConnection(code=reply_code, reason=reason)))
+            yield WsSend(bytes(_writer().close(reply_code, reason)))
         yield WsClosed(code, reason)
 
     def _fail(self, fault: WsFault) -> WsFault:
@@ -507,6 +513,11 @@ class WsClient:
             f"message exceeds the {self._max_size}-byte limit",
             CLOSE_TOO_BIG,
         )
+
+
+def _writer() -> FrameProtocol:
+    """A client frame writer (it masks each frame) for one frame: see the module docstring."""
+    return FrameProtocol(client=True, extensions=[])
 
 
 def _check_control(opcode: int, fin: int, length: int) -> WsFault | None:

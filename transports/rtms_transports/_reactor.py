@@ -68,7 +68,6 @@ class _Sock:
         "eof",
         "id",
         "last_error",
-        "log",
         "mask",
         "outbox",
         "owner",
@@ -80,11 +79,10 @@ class _Sock:
         "wire",
     )
 
-    def __init__(self, action: OpenSocket, log: StreamLog, owner: Reactor) -> None:
+    def __init__(self, action: OpenSocket, owner: Reactor) -> None:
         self.action = action
         self.owner = owner
         self.id = action.sock
-        self.log = log
         self.phase = _Phase.RESOLVE
         self.sock: socket.socket | None = None
         self.registered: socket.socket | None = None
@@ -98,6 +96,12 @@ class _Sock:
         self.proxy: Tunnel | None = None
         self.closed = False  # CloseSocket performed: feed nothing more, flush and close
         self.eof = False
+
+    @property
+    def log(self) -> StreamLog:
+        """This socket's logger, made when it logs (a socket logs a few lines in its life:
+        not worth an object per socket kept for it)."""
+        return self.owner.log.for_socket(self.id)
 
 
 class Hub:
@@ -453,7 +457,7 @@ class Reactor:
     # --- primitives ----------------------------------------------------------------------
 
     def open(self, action: OpenSocket) -> None:
-        sock = _Sock(action, self.log.for_socket(action.sock), self)
+        sock = _Sock(action, self)
         self._socks[action.sock] = sock
         self._new.append(sock)  # started by the loop, after this batch
 
@@ -627,6 +631,7 @@ class Reactor:
     def _opened(self, sock: _Sock) -> None:
         sock.phase = _Phase.OPEN
         sock.deadline = None
+        sock.addrs = []  # the addresses it did not need to try
         sock.log.info("connected to %s:%d", sock.action.host, sock.action.port)
         self.loop.opened(sock.id)
 

@@ -50,8 +50,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from rtms_proto import (
@@ -166,7 +165,6 @@ class Stream(StreamBase):
         return event
 
 
-@contextmanager
 def connect(
     source: WebhookSource,
     *,
@@ -180,7 +178,7 @@ def connect(
     options: TransportOptions | None = None,
     logger: logging.Logger | None = None,
     jitter: Callable[[], float] = random.random,
-) -> Iterator[Stream]:
+) -> contextlib.AbstractContextManager[Stream]:
     """Join the stream of an ``rtms_started`` webhook; yields a :class:`Stream`.
 
     Runs the stream's loop on the I/O thread that every ``connect()`` stream
@@ -196,7 +194,7 @@ def connect(
     closed when ``connect()`` returns, and the I/O thread has ended if no other
     stream uses it.
     """
-    if getattr(_io_thread, "hub", None) is not None:
+    if threading.get_ident() in _IO_THREADS:
         raise RuntimeError("connect() waits for an I/O thread: not from a pool's handler")
     prep = prepare(
         source,
@@ -210,22 +208,23 @@ def connect(
         options=options,
         logger=logger,
     )
-    hub = _SHARED.acquire()
-    try:
-        with _connected(prep, jitter, hub) as stream:
-            yield stream
-    finally:
-        _SHARED.release(hub)
+    return _Joined(prep, jitter, None)
 
 
-_io_thread = threading.local()
-"""``hub``: the :class:`Hub` this thread runs (a pool's or the shared one), if any."""
+_IO_THREADS: set[int] = set()
+"""The threads that run a :class:`Hub` (a pool's or the shared one): :func:`connect`
+refuses to wait on them.  A set of ids rather than a ``threading.local``, which would
+give every thread that calls ``connect()`` a dictionary of its own."""
 
 
 def _serve(hub: Hub) -> None:
     """Run ``hub`` on this thread, marked so that :func:`connect` refuses to wait on it."""
-    _io_thread.hub = hub
-    hub.run()
+    me = threading.get_ident()
+    _IO_THREADS.add(me)
+    try:
+        hub.run()
+    finally:
+        _IO_THREADS.discard(me)
 
 
 class _SharedHub:
@@ -276,6 +275,7 @@ class _SharedHub:
 
     def reset(self) -> None:
         """In a fork's child: the thread was not copied, and the lock may have been held."""
+        _IO_THREADS.clear()  # no hub runs in the child: their ids may be reused
         self._lock = threading.Lock()
         self._hub = self._thread = None
         self._users = 0
@@ -285,39 +285,84 @@ _SHARED = _SharedHub()
 os.register_at_fork(after_in_child=_SHARED.reset)
 
 
-@contextmanager
-def _connected(prep: Prepared, jitter: Callable[[], float], hub: Hub) -> Iterator[Stream]:
-    """:func:`connect` on ``hub``: the shared I/O thread's or a pool's."""
-    lock = threading.RLock()
-    cond = threading.Condition(lock)
-    buffer = EventBuffer(
-        prep.options.max_events,
-        prep.options.backpressure,
-        prep.log,
-        prep.options.max_queue_bytes,
-    )
-    driver = Reactor(
-        Session(prep.config, jitter=jitter),
-        _ThreadSink(buffer, cond),
-        prep.options,
-        prep.log,
-        prep.tls,
-        cond=cond,
-        hub=hub,
-    )
-    loop = driver.loop
-    hub.add(driver)
-    graceful = False
-    try:
-        with cond:
-            while not loop.session.has_connected and not driver.finished:
-                cond.wait()
-        loop.check_connected()
-        if not loop.session.has_connected and loop.end is None:
-            raise ConnectionClosed("the pool was closed before the stream connected")
-        yield Stream(driver, buffer, lock)
-        graceful = True
-    finally:
+class _Joined:
+    """The ``with`` block of one stream on a hub (:func:`connect`: the shared one;
+    :meth:`Pool.connect`: the pool's).
+
+    A class rather than a generator: a process holding a thousand idle streams
+    holds a thousand of these, and a suspended generator (two, with
+    ``connect``'s own) costs several times this object.
+    """
+
+    __slots__ = ("_buffer", "_driver", "_hub", "_jitter", "_prep", "_shared")
+
+    def __init__(self, prep: Prepared, jitter: Callable[[], float], hub: Hub | None) -> None:
+        self._prep = prep
+        self._jitter = jitter
+        self._shared = hub is None  # the shared I/O thread: counted while the block runs
+        self._hub = hub
+        self._driver: Reactor | None = None
+        self._buffer: EventBuffer | None = None
+
+    def __enter__(self) -> Stream:
+        hub = self._hub = _SHARED.acquire() if self._shared else self._hub
+        assert hub is not None
+        try:
+            return self._join(hub)
+        except BaseException:
+            if self._shared:
+                _SHARED.release(hub)
+            raise
+
+    def _join(self, hub: Hub) -> Stream:
+        prep = self._prep
+        lock = threading.RLock()
+        cond = threading.Condition(lock)
+        buffer = self._buffer = EventBuffer(
+            prep.options.max_events,
+            prep.options.backpressure,
+            prep.log,
+            prep.options.max_queue_bytes,
+        )
+        driver = Reactor(
+            Session(prep.config, jitter=self._jitter),
+            _ThreadSink(buffer, cond),
+            prep.options,
+            prep.log,
+            prep.tls,
+            cond=cond,
+            hub=hub,
+        )
+        loop = driver.loop
+        hub.add(driver)
+        self._driver = driver
+        try:
+            with cond:
+                while not loop.session.has_connected and not driver.finished:
+                    cond.wait()
+            loop.check_connected()
+            if not loop.session.has_connected and loop.end is None:
+                raise ConnectionClosed("the pool was closed before the stream connected")
+        except BaseException:
+            self._leave(graceful=False)
+            raise
+        return Stream(driver, buffer, lock)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            self._leave(graceful=exc_type is None)
+        finally:
+            if self._shared:
+                assert self._hub is not None
+                _SHARED.release(self._hub)
+
+    def _leave(self, *, graceful: bool) -> None:
+        """In order (``stop()``, bounded by ``close_timeout``) when ``graceful``, else at
+        once; returns when the stream's loop has stopped."""
+        driver, buffer = self._driver, self._buffer
+        assert driver is not None and buffer is not None
+        cond = driver.cond
+        loop = driver.loop
         with cond:
             buffer.discard()
         if graceful and not driver.finished:
@@ -421,7 +466,6 @@ class Pool:
         self._hub.close(abort=True)
         self._thread.join()
 
-    @contextmanager
     def connect(
         self,
         source: WebhookSource,
@@ -436,7 +480,7 @@ class Pool:
         options: TransportOptions | None = None,
         logger: logging.Logger | None = None,
         jitter: Callable[[], float] = random.random,
-    ) -> Iterator[Stream]:
+    ) -> contextlib.AbstractContextManager[Stream]:
         """:func:`connect`, with the stream's loop on the pool's thread (same arguments,
         same behaviour); raises :class:`~rtms_proto.ConnectionClosed` once the pool
         is closed."""
@@ -453,8 +497,7 @@ class Pool:
             options=options,
             logger=logger,
         )
-        with _connected(prep, jitter, self._hub) as stream:
-            yield stream
+        return _Joined(prep, jitter, self._hub)
 
     def start(
         self,
