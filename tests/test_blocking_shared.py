@@ -21,6 +21,7 @@ from test_transport_helpers import (
     WAIT,
     add_stream,
     closed_port,
+    driver_threads,
     fake_server,
     meeting,
     of,
@@ -43,16 +44,6 @@ KW: dict[str, Any] = {
     "client_secret": CLIENT_SECRET,
     "allowed_hosts": ALLOWED,
 }
-
-
-def driver_threads() -> list[str]:
-    """Names of the driver's threads alive (a stream's own would show here): every "rtms"
-    thread but the fake server's."""
-    return sorted(
-        t.name
-        for t in threading.enumerate()
-        if t.name.startswith("rtms") and t.name != "rtms-fake-server"
-    )
 
 
 def notes(server: ServerThread, info: StreamInfo) -> list[str]:

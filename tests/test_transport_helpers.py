@@ -292,6 +292,16 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
     return True
 
 
+def driver_threads() -> list[str]:
+    """Names of the driver's threads alive (the shared ``rtms-io``, a pool's, a stream's
+    own would show here): every "rtms" thread but the fake server's."""
+    return sorted(
+        t.name
+        for t in threading.enumerate()
+        if t.is_alive() and t.name.startswith("rtms") and t.name != "rtms-fake-server"
+    )
+
+
 def rtms_threads() -> list[threading.Thread]:
     """The blocking driver's I/O threads still alive: the one of connect() streams."""
     return [t for t in threading.enumerate() if t.name == "rtms-io" and t.is_alive()]

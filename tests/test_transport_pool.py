@@ -22,6 +22,7 @@ from test_transport_helpers import (
     WAIT,
     add_stream,
     closed_port,
+    driver_threads,
     fake_server,
     of,
     options,
@@ -56,15 +57,6 @@ KW: dict[str, Any] = {
 }
 
 
-def rtms_threads() -> list[str]:
-    """Names of the driver threads alive: the pool's, and the one of connect() streams."""
-    return sorted(
-        t.name
-        for t in threading.enumerate()
-        if t.is_alive() and (t.name == "rtms-io" or t.name.startswith("rtms-pool"))
-    )
-
-
 class Collect:
     """A handler that keeps the events, and says when the session ended."""
 
@@ -93,7 +85,7 @@ def test_iterated_and_handler_streams_share_one_thread_nothing_lost(tmp_path: Pa
         def iterate(n: int) -> None:
             body = server.rtms_started_body(infos[n])
             with pool.connect(body, options=options(ca), **KW) as stream:
-                threads_seen.append(rtms_threads())
+                threads_seen.append(driver_threads())
                 iterated[n] = list(stream)
 
         readers = [threading.Thread(target=iterate, args=(n,)) for n in range(3)]
@@ -121,7 +113,7 @@ def test_iterated_and_handler_streams_share_one_thread_nothing_lost(tmp_path: Pa
         assert stamps == list(range(stamps[0], stamps[-1] + 1, 20))
         assert not of(events, ev.ConnectionFailed)
     assert [h.events[-1] for h in handlers] == ends
-    assert rtms_threads() == []  # the pool's thread ended with the block
+    assert driver_threads() == []  # the pool's thread ended with the block
 
 
 def test_handler_commands_and_commands_from_other_threads(tmp_path: Path) -> None:
@@ -238,7 +230,7 @@ def test_closing_the_pool_aborts_what_runs_and_refuses_more(tmp_path: Path) -> N
         handle = pool.start(server.rtms_started_body(info), flowing, options=options(ca), **KW)
         assert wait_until(lambda: bool(of(flowing.events, ev.AudioReceived)), WAIT)
         pool.close()
-        assert handle.finished and rtms_threads() == []
+        assert handle.finished and driver_threads() == []
         with pytest.raises(ConnectionClosed, match="aborted before it ended"):
             handle.wait(0)
         with pytest.raises(ConnectionClosed, match="pool is closed"):

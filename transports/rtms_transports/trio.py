@@ -170,7 +170,7 @@ class _TlsStream:
 
     Unlike :class:`trio.SSLStream`, whose ``receive_some`` returns one TLS record
     per call, a read here returns every record that one transport read
-    completed (up to ``max_bytes``): a server that sends one record per
+    completed (the transport reads ``max_bytes`` at most): a server that sends one record per
     message costs one scheduling round per read, not per message.  Writes are
     sealed at once (:meth:`seal`) and the records go out as plain bytes.  A TCP
     close without close_notify reads as end of stream, as with
@@ -201,30 +201,11 @@ class _TlsStream:
 
     async def receive_some(self, max_bytes: int) -> bytes:
         while True:
-            data = self._read(max_bytes)
+            data = self._drain()
             if data or self._eof:
                 return data
             if not await self._fill():
                 self._in.write_eof()
-
-    def _read(self, max_bytes: int) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        tls = self._tls
-        while size < max_bytes:
-            try:
-                part = tls.read(max_bytes - size)
-            except ssl.SSLWantReadError:
-                break
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                self._eof = True
-                break
-            if not part:
-                self._eof = True
-                break
-            parts.append(part)
-            size += len(part)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def read_ready(self, max_bytes: int) -> bytes | None:
         """Read ``max_bytes`` at most from a readable socket and decrypt every record
