@@ -46,7 +46,6 @@ import contextlib
 import enum
 import json
 import logging
-import math
 import os
 import secrets
 import signal
@@ -59,6 +58,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
+from rtms_conformance.argtypes import port_number, positive_seconds
 from rtms_proto import (
     DEFAULT_ALLOWED_HOSTS,
     AudioParams,
@@ -157,26 +157,6 @@ def _media(text: str) -> MediaType:
     if not flags:
         raise argparse.ArgumentTypeError("name at least one media type")
     return flags
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError("must be a positive number of seconds")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError("a port is 0..65535")
-    return value
 
 
 def _add_media_options(p: argparse.ArgumentParser, default_media: str) -> None:
@@ -325,7 +305,7 @@ def _add_fleet_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--lease",
-        type=_positive,
+        type=positive_seconds,
         default=10.0,
         metavar="SECONDS",
         help="ownership lease; a dead node's streams move after it (default 10)",
@@ -365,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--duration",
-        type=_positive,
+        type=positive_seconds,
         default=10.0,
         metavar="SEC",
         help="length of the meeting in seconds (default 10)",
@@ -414,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
         "endpoint.url_validation, and records every stream concurrently into "
         "DIR/<rtms_stream_id>/ until its rtms_stopped. Stop with Ctrl-C.",
     )
-    listen.add_argument("--port", required=True, type=_port, help="TCP port to listen on")
+    listen.add_argument("--port", required=True, type=port_number, help="TCP port to listen on")
     listen.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; behind a proxy)"
     )

@@ -22,7 +22,6 @@ import asyncio
 import base64
 import contextlib
 import ipaddress
-import math
 import os
 import secrets
 import signal
@@ -35,6 +34,7 @@ from typing import NoReturn
 
 from rtms_proto.enums import StopReason
 
+from .argtypes import port_number, positive_seconds, whole_count
 from .meeting import MeetingSpec
 from .net import RunningServer, post_webhook, serve
 from .server import FakeRtmsServer, ServerConfig, StreamInfo, StreamSpec
@@ -64,36 +64,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError("must be a positive number of seconds")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError("a port is 0..65535")
-    return value
-
-
 def build_parser(prog: str = "rtms-proto fake-server") -> argparse.ArgumentParser:
     """The argument parser of the ``fake-server`` subcommand."""
     parser = _Parser(
@@ -106,7 +76,9 @@ def build_parser(prog: str = "rtms-proto fake-server") -> argparse.ArgumentParse
         "| rtms-proto record --payload - --out DIR --allow-host 127.0.0.1 --client-id ID "
         f"(with {SECRET_ENV} set for both).",
     )
-    parser.add_argument("--port", type=_port, default=0, help="port to listen on (0: any free)")
+    parser.add_argument(
+        "--port", type=port_number, default=0, help="port to listen on (0: any free)"
+    )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback)"
     )
@@ -123,13 +95,13 @@ def build_parser(prog: str = "rtms-proto fake-server") -> argparse.ArgumentParse
     )
     parser.add_argument(
         "--duration",
-        type=_seconds,
+        type=positive_seconds,
         metavar="SEC",
         help="stop after SEC seconds, ending a live meeting as Zoom does (default: until Ctrl-C)",
     )
     parser.add_argument(
         "--streams",
-        type=_count,
+        type=whole_count,
         metavar="N",
         help="stop once N meetings that a client joined have ended (default: no limit)",
     )
