@@ -11,7 +11,7 @@ import random
 import socket
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import trio
@@ -180,3 +180,41 @@ def test_the_catalogue_reads_the_same_with_a_task_per_socket(
     for result in report.results:
         assert result.ok, result.diff()
         assert result.traces == reference[result.scenario].traces, result.scenario
+
+
+def test_a_wake_reads_each_ready_socket_once_and_at_most_a_batch() -> None:
+    """More sockets ready than one wake reads (``_POLL_BATCH``): the first wake reads a
+    batch, the other tasks run, the next wake reads the rest first; no socket is read
+    twice before every ready one was read once (a flooding peer takes no more)."""
+    batch = rt_trio._POLL_BATCH
+    count = batch + 44
+    ticks = 0
+    reads: list[tuple[int, int]] = []  # (tick of the read, socket number)
+
+    class Driver:  # what the poller asks of a driver
+        def readable(self, sock: int) -> None:
+            reads.append((ticks, sock))  # reads nothing: the socket stays ready
+
+    async def main() -> None:
+        nonlocal ticks
+        poller = rt_trio._poller()
+        assert poller is not None
+        pairs = [socket.socketpair() for _ in range(count)]
+        try:
+            for number, (ours, peer) in enumerate(pairs):
+                peer.send(b"x")
+                poller.add(ours.fileno(), cast(Any, Driver()), cast(Any, number))
+            while len(reads) < 2 * count:
+                ticks += 1  # this task runs between two wakes of the poller
+                await trio.sleep(0)
+        finally:
+            for ours, peer in pairs:
+                poller.remove(ours.fileno())
+                ours.close()
+                peer.close()
+
+    trio.run(main)
+    first = reads[:batch]
+    assert len({tick for tick, _ in first}) == 1  # one wake
+    assert reads[batch][0] > first[0][0]  # the next wake came after this task ran
+    assert sorted(sock for _, sock in reads[:count]) == list(range(count))
