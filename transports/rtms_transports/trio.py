@@ -292,7 +292,8 @@ class _Sock:
     """One socket of the session, from OpenSocket to the end of its task (its logger is
     made when it logs: the few lines a socket logs do not pay for one per socket).
 
-    One task per socket opens it and reads it.  Writes go out at once from
+    One task per socket opens it and holds it until it closes; the run's
+    :class:`_Poller` reads it (or, without epoll, its task).  Writes go out at once from
     the loop; only bytes the kernel would not take wait in ``pending``, sent by
     a flusher task that exists while they wait (and that the socket's close
     waits for, until ``close_by``).
