@@ -417,8 +417,8 @@ class _Poller:
 
     def add(self, fd: int, driver: _Driver, sock: _Sock) -> None:
         """Read ``sock`` (descriptor ``fd``) whenever it is readable, from now on."""
-        self._readers[fd] = (driver, sock, trio.lowlevel.current_task().context)
         self._epoll.register(fd, select.EPOLLIN)
+        self._readers[fd] = (driver, sock, trio.lowlevel.current_task().context)
 
     def pause(self, fd: int) -> None:
         self._epoll.modify(fd, 0)
