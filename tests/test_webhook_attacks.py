@@ -658,15 +658,18 @@ def test_a_client_that_never_reads_is_not_read_either() -> None:
         try:
             began = time.monotonic()
             blocked_since: float | None = None
-            while time.monotonic() - began < TIMEOUT / 2:
+            longest = 0.0  # the longest time the client's sends stayed blocked
+            while (now := time.monotonic()) - began < TIMEOUT / 2:
                 try:
                     sock.send(one)
                     blocked_since = None
                 except BlockingIOError:
-                    blocked_since = blocked_since or time.monotonic()
+                    blocked_since = blocked_since or now
+                    longest = max(longest, now - blocked_since)
                     time.sleep(0.01)
-            assert blocked_since is not None, "the server kept reading"
-            assert time.monotonic() - blocked_since > 0.1
+            # (Not the last stretch: the kernel may grow the server's send buffer, and
+            # the server then reads the few requests whose answers now fit.)
+            assert longest > 0.1, "the server kept reading"
             real_webhook(running)
             # At most max_requests answers, then its last deadline: dropped.
             _wait(lambda: running.connections() == 0, began + TIMEOUT / 2 + TIMEOUT + SLACK)
