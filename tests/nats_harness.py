@@ -152,11 +152,10 @@ def nats_server(tmp: Path) -> Iterator[NatsServer]:
         server.stop()
 
 
-@contextmanager
-def nats_cluster(tmp: Path, size: int = 3) -> Iterator[list[NatsServer]]:
-    """``size`` clustered servers (JetStream replicated); all are healthy on entry."""
+def cluster_servers(tmp: Path, size: int = 3) -> list[NatsServer]:
+    """``size`` servers of one cluster, each routed to the others; none started yet."""
     cluster_ports = [free_port() for _ in range(size)]
-    servers = [
+    return [
         NatsServer(
             tmp / f"nats{i}",
             name=f"n{i}",
@@ -166,6 +165,12 @@ def nats_cluster(tmp: Path, size: int = 3) -> Iterator[list[NatsServer]]:
         )
         for i in range(size)
     ]
+
+
+@contextmanager
+def nats_cluster(tmp: Path, size: int = 3) -> Iterator[list[NatsServer]]:
+    """``size`` clustered servers (JetStream replicated); all are healthy on entry."""
+    servers = cluster_servers(tmp, size)
     try:
         for server in servers:
             server.start()

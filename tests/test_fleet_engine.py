@@ -7,13 +7,16 @@ server of its own; leases are 1 s so that expiry is seen within seconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from nats_harness import nats_server
+from nats_harness import cluster_servers, nats_server
 
 from rtms_fleet.engine import (
     Engine,
@@ -388,3 +391,73 @@ def test_stream_ids_become_one_subject_token() -> None:
     assert subject_token("abc-DEF_123==") == "abc-DEF_123=="
     assert subject_token("a.b*c>d e%") == "a%2Eb%2Ac%3Ed%20e%25"
     assert subject_token("é") == "%C3%A9"
+
+
+# --------------------------------------------------------------------------- a cluster starting
+
+
+def _wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def test_a_node_waits_for_a_cluster_still_electing_its_leader(tmp_path: Path) -> None:
+    """One server of three is up: JetStream has no leader and does not answer. A node
+    starting then waits (bounded by ready_timeout) and joins once the others are up."""
+    servers = cluster_servers(tmp_path)
+    try:
+        servers[0].start()
+        _wait_listening(servers[0].port)
+        settings = EngineSettings(
+            servers=[servers[0].url], name="a", lease=LEASE, replicas=3, ready_timeout=60
+        )
+
+        async def main() -> None:
+            joining = asyncio.ensure_future(Engine.connect(settings))
+            await asyncio.sleep(2.0)
+            assert not joining.done()  # still waiting for a leader, not failed
+            for server in servers[1:]:
+                server.start()
+            e = await asyncio.wait_for(joining, 40)
+            try:
+                assert await e.submit(started())  # a working engine
+            finally:
+                await e.close()
+
+        asyncio.run(asyncio.wait_for(main(), 50))
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_a_cluster_that_never_gets_a_leader_is_given_up_after_ready_timeout(
+    tmp_path: Path,
+) -> None:
+    servers = cluster_servers(tmp_path)
+    try:
+        servers[0].start()
+        _wait_listening(servers[0].port)
+        settings = EngineSettings(
+            servers=[servers[0].url],
+            name="a",
+            lease=LEASE,
+            replicas=3,
+            connect_timeout=1.0,
+            ready_timeout=2.0,
+        )
+
+        async def main() -> float:
+            began = time.monotonic()
+            with pytest.raises(EngineUnavailable, match="no usable JetStream"):
+                await Engine.connect(settings)
+            return time.monotonic() - began
+
+        took = asyncio.run(asyncio.wait_for(main(), 30))
+        assert 2.0 <= took < 2.0 + 2 * settings.connect_timeout + 2.0
+    finally:
+        for server in servers:
+            server.stop()

@@ -148,6 +148,22 @@ class EngineSettings:
     history: float = 86400.0
     connect_timeout: float = 5.0
     request_timeout: float = 2.0
+    ready_timeout: float = 20.0
+    """How long a node waits, at start, for JetStream to be ready: a cluster that has
+    just started elects its leader first, and creating a replicated bucket takes longer
+    than a renewal may wait."""
+
+
+READY_RETRY = 0.5
+"""Seconds between two tries of a JetStream that is not ready yet."""
+
+
+def _not_ready(exc: Exception) -> bool:
+    """JetStream answered that it is not ready, or did not answer in time (a cluster
+    electing its leader); not "no responders", which is a server without JetStream."""
+    if isinstance(exc, TimeoutError):
+        return True
+    return isinstance(exc, nats.js.errors.ServiceUnavailableError) and exc.err_code is not None
 
 
 def _parse_lease(value: bytes | None, revision: int | None, operation: str | None) -> Lease | None:
@@ -215,20 +231,32 @@ class Engine:
             raise EngineUnavailable(
                 f"cannot reach the NATS engine at {where} ({type(exc).__name__})"
             ) from None
-        try:
-            js = nc.jetstream(timeout=settings.request_timeout)
-            kv = await cls._bucket(js, settings)
-            await cls._stream(js, settings)
-        except EngineUnavailable:
-            await nc.close()
-            raise
-        except Exception as exc:
-            await nc.close()
-            raise EngineUnavailable(
-                f"the NATS engine at {where} has no usable JetStream (start nats-server with -js):"
-                f" {type(exc).__name__}: {exc}"
-            ) from None
-        return cls(nc, js, kv, settings)
+        js = nc.jetstream(timeout=settings.request_timeout)
+        setup = nc.jetstream(timeout=max(settings.request_timeout, settings.connect_timeout))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.ready_timeout
+        said = False
+        while True:
+            try:
+                await cls._bucket(setup, settings)
+                await cls._stream(setup, settings)
+                kv = await js.key_value(LEASE_BUCKET)  # its requests wait as renewals may
+                return cls(nc, js, kv, settings)
+            except EngineUnavailable:
+                await nc.close()
+                raise
+            except Exception as exc:
+                if _not_ready(exc) and loop.time() < deadline:
+                    if not said:
+                        said = True
+                        log.info("engine: JetStream is not ready yet (%s); waiting", exc)
+                    await asyncio.sleep(READY_RETRY)
+                    continue
+                await nc.close()
+                raise EngineUnavailable(
+                    f"the NATS engine at {where} has no usable JetStream (start nats-server"
+                    f" with -js): {type(exc).__name__}: {exc}"
+                ) from None
 
     @staticmethod
     async def _bucket(js: JetStreamContext, settings: EngineSettings) -> KeyValue:

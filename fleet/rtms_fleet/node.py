@@ -73,7 +73,8 @@ class NodeConfig:
     ``rtms.<stream id>.<kind>``.  ``replicas``: copies of the bucket and the
     stream in a cluster (default 3 when three servers or more are given, else 1).
     ``history``: how long stored webhooks are kept (a stream older than that
-    cannot be taken over).
+    cannot be taken over).  ``ready_timeout``: how long to wait at start for
+    JetStream to be ready (a cluster that has just started elects its leader).
     """
 
     servers: Sequence[str]
@@ -87,12 +88,15 @@ class NodeConfig:
     replicas: int | None = None
     history: float = 86400.0
     connect_timeout: float = 5.0
+    ready_timeout: float = 20.0
 
     def __post_init__(self) -> None:
         if isinstance(self.servers, str) or not self.servers:
             raise InvalidConfig("servers must be a non-empty list of NATS URLs")
         if not (math.isfinite(self.history) and self.history > 0):
             raise InvalidConfig("history must be a number of seconds > 0")
+        if not (math.isfinite(self.ready_timeout) and self.ready_timeout >= 0):
+            raise InvalidConfig("ready_timeout must be a number of seconds >= 0")
         self.policy_config()  # checks node, capacity, lease, region_delay
 
     def policy_config(self) -> PolicyConfig:
@@ -116,6 +120,7 @@ class NodeConfig:
             replicas=replicas,
             history=self.history,
             connect_timeout=self.connect_timeout,
+            ready_timeout=self.ready_timeout,
             # A renewal must fail (and be retried) well before the lease's margin runs out.
             request_timeout=max(0.2, self.lease / 10),
         )
