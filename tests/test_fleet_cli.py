@@ -399,8 +399,13 @@ def test_one_nats_server_of_three_lost_changes_nothing(tmp_path: Path) -> None:
                 servers[0].kill()
                 # a webhook delivered after the loss is stored and routed as before (once
                 # the bucket has a new leader: seconds, well inside Zoom's connect window)
-                second = add(server, "cluster-2", 12.0)
+                # (The meeting lasts until it was recorded a little: how long the cluster
+                # takes to recover varies, 5 to 20 s on this machine.)
+                second = add(server, "cluster-2", 600.0)
                 deliver(server, second, b)
+                wait_until((f.out / "cluster-2" / "audio.wav").exists, timeout=60)
+                time.sleep(1.0)
+                server.end_stream(second)
                 wait_until(
                     lambda: recording_ended(folder) and recording_ended(f.out / "cluster-2"),
                     timeout=40,

@@ -158,10 +158,14 @@ READY_RETRY = 0.5
 """Seconds between two tries of a JetStream that is not ready yet."""
 
 
+class _NotReady(Exception):
+    """JetStream answers, but a stream it holds for the fleet is not usable yet."""
+
+
 def _not_ready(exc: Exception) -> bool:
     """JetStream answered that it is not ready, or did not answer in time (a cluster
     electing its leader); not "no responders", which is a server without JetStream."""
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, (TimeoutError, _NotReady)):
         return True
     return isinstance(exc, nats.js.errors.ServiceUnavailableError) and exc.err_code is not None
 
@@ -240,6 +244,7 @@ class Engine:
             try:
                 await cls._bucket(setup, settings)
                 await cls._stream(setup, settings)
+                await cls._led(setup)
                 kv = await js.key_value(LEASE_BUCKET)  # its requests wait as renewals may
                 return cls(nc, js, kv, settings)
             except EngineUnavailable:
@@ -279,6 +284,15 @@ class Engine:
                 f" {settings.lease:g} s: every node must use the same --lease"
             )
         return kv
+
+    @staticmethod
+    async def _led(js: JetStreamContext) -> None:
+        """Both streams have a leader: a replicated stream just made elects one first, and
+        until then nothing can be stored in it (``_NotReady``)."""
+        for name in (f"KV_{LEASE_BUCKET}", WEBHOOK_STREAM):
+            cluster = (await js.stream_info(name)).cluster
+            if cluster is not None and not cluster.leader:
+                raise _NotReady(f"the stream {name} has no leader yet")
 
     @staticmethod
     async def _stream(js: JetStreamContext, settings: EngineSettings) -> None:
