@@ -416,13 +416,10 @@ class Connection(abc.ABC):
         )
 
     def _on_message(self, data: bytes | str, now: float) -> None:
-        self._on_decoded(m.decode_message(data), now)
-
-    def _on_decoded(self, msg: m.Message | m.DecodeError, now: float) -> None:
-        """Act on one decoded message."""
         self.messages_received += 1
         if self._state is _OPEN:
             self._deadline = now + self.options.keepalive_timeout
+        msg = m.decode_message(data)
         if (
             type(msg) is ev.AudioReceived
             or type(msg) is ev.VideoReceived

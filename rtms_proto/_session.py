@@ -220,15 +220,6 @@ _Reactive = (
 """The events the session acts on; every other output only passes through."""
 
 _REACTIVE = frozenset(get_args(_Reactive))
-_Media = ev.AudioReceived | ev.VideoReceived | ev.DeskshareReceived
-"""The media packets a reconnect may replay.
-
-Zoom replays buffered audio after a reconnect; on a socket that replaced a
-lost one, a packet whose timestamp is not newer than the last one delivered
-for that user and kind is a repeat, and is skipped (``Session._queue``).
-First sockets are never filtered, so a server that reorders packets on one
-socket loses nothing.
-"""
 
 
 @dataclass(slots=True, eq=False, kw_only=True)
@@ -706,7 +697,14 @@ class Session:
         self._maybe_finish()
 
     def _queue(self, conn: Connection, batch: list[Output], now: float) -> bool:
-        """Queue one batch of ``conn``'s outputs, then react to it; True if it had reactions."""
+        """Queue one batch of ``conn``'s outputs, then react to it; True if it had reactions.
+
+        Zoom replays buffered audio after a reconnect: on a socket that replaced
+        a lost one, a media packet whose timestamp is not newer than the last one
+        delivered for that user and kind is a repeat, and is skipped.  First
+        sockets are never filtered, so a server that reorders packets on one
+        socket loses nothing.
+        """
         reactions: list[_Reactive] | None = None  # usually none: no list per media packet
         replacements = self._replacements  # usually empty: skip hashing the SocketId
         replacement = bool(replacements) and conn.sock in replacements
@@ -715,7 +713,7 @@ class Session:
         for item in batch:
             tp = type(item)
             if tp is ev.AudioReceived or tp is ev.VideoReceived or tp is ev.DeskshareReceived:
-                # A replay (see _Media), inline: this runs for every media packet.
+                # A replay? (see above; inline: this runs for every media packet)
                 ts = item.timestamp  # type: ignore[union-attr]
                 if ts is not None:
                     key = (tp, item.user_id)  # type: ignore[union-attr]
@@ -725,8 +723,8 @@ class Session:
                     elif replacement:
                         continue
             elif tp in _REACTIVE:
-                reaction = cast(_Reactive, item)
-                reactions = [reaction] if reactions is None else [*reactions, reaction]
+                reactions = reactions or []
+                reactions.append(cast(_Reactive, item))
             out.append(item)
         if reactions is None:
             return False
