@@ -389,6 +389,6 @@ def test_waiting_for_the_pool_from_a_handler_is_refused_not_a_hang(tmp_path: Pat
         handles.append(pool.start(body, handler, options=options(ca), **KW))
         assert done.wait(WAIT)
     assert refused == [
-        "PoolSession.wait() waits for the pool's thread: not from a handler",
-        "Pool.connect() waits for the pool's thread: not from a handler",
+        "PoolSession.wait() waits for an I/O thread: not from a pool's handler",
+        "Pool.connect() waits for an I/O thread: not from a pool's handler",
     ]

@@ -194,8 +194,7 @@ def connect(
     closed when ``connect()`` returns, and the I/O thread has ended if no other
     stream uses it.
     """
-    if threading.get_ident() in _IO_THREADS:
-        raise RuntimeError("connect() waits for an I/O thread: not from a pool's handler")
+    _not_on_io_thread("connect()")
     prep = prepare(
         source,
         credentials=credentials,
@@ -380,10 +379,11 @@ class _Joined:
             cond.wait_for(lambda: driver.finished)
 
 
-def _not_on(hub: Hub, what: str) -> None:
-    """Refuse to wait for the pool's thread on that thread (a handler): it would hang."""
-    if threading.get_ident() == hub.thread:
-        raise RuntimeError(f"{what} waits for the pool's thread: not from a handler")
+def _not_on_io_thread(what: str) -> None:
+    """Refuse to wait for an I/O thread on one (a pool's handler): it would hang, or stall
+    every stream of that thread."""
+    if threading.get_ident() in _IO_THREADS:
+        raise RuntimeError(f"{what} waits for an I/O thread: not from a pool's handler")
 
 
 class PoolSession(StreamCommands):
@@ -419,7 +419,7 @@ class PoolSession(StreamCommands):
         if it was aborted before the session ended.
         """
         driver = self._driver
-        _not_on(driver.hub, "PoolSession.wait()")
+        _not_on_io_thread("PoolSession.wait()")
         with driver.cond:
             if not driver.cond.wait_for(lambda: driver.finished, timeout):
                 raise TimeoutError("the session has not ended yet")
@@ -484,7 +484,7 @@ class Pool:
         """:func:`connect`, with the stream's loop on the pool's thread (same arguments,
         same behaviour); raises :class:`~rtms_proto.ConnectionClosed` once the pool
         is closed."""
-        _not_on(self._hub, "Pool.connect()")
+        _not_on_io_thread("Pool.connect()")
         prep = prepare(
             source,
             credentials=credentials,
