@@ -35,10 +35,12 @@ from cli_harness import (
 )
 from nats_harness import free_port, nats_cluster, nats_server
 
+from rtms_app.cli import build_parser
 from rtms_conformance.meeting import MeetingSpec
 from rtms_conformance.net import ServerThread, post_webhook
 from rtms_conformance.server import StreamInfo, StreamSpec
 from rtms_conformance.webhooks import rtms_stopped_body
+from rtms_fleet import DEFAULT_LEASE, NodeConfig
 from rtms_proto import AudioParams
 from rtms_proto.enums import Product, StopReason
 
@@ -116,6 +118,9 @@ class Fleet:
     def close(self) -> None:
         for node in self.nodes:
             node.kill()
+        # pytest shows what a test printed only when it fails: each node's log then says why
+        for node in self.nodes:
+            print(f"---- node {node.name} (exit {node.proc.returncode})\n{node.out()}{node.err()}")
 
 
 @pytest.fixture
@@ -386,9 +391,10 @@ def test_one_nats_server_of_three_lost_changes_nothing(tmp_path: Path) -> None:
         urls = ",".join(s.url for s in servers)
         f = Fleet(tmp_path, urls)
         try:
-            # The default lease: a JetStream leader election (the killed server led the
-            # bucket) takes a few seconds, which renewals must outlast.
-            a, b = f.start("a", "--lease", "10"), f.start("b", "--lease", "10")
+            # The default lease: a JetStream leader election (when the killed server led
+            # the bucket) stops renewals for 4 to 9 s, which the lease must outlast.
+            lease = str(DEFAULT_LEASE)
+            a, b = f.start("a", "--lease", lease), f.start("b", "--lease", lease)
             f.ready(a, b)
             with fake_server() as server:
                 info = add(server, "cluster-1", 8.0)
@@ -419,6 +425,11 @@ def test_one_nats_server_of_three_lost_changes_nothing(tmp_path: Path) -> None:
                 assert "taking over" not in n.out()
         finally:
             f.close()
+
+
+def test_the_commands_default_lease_is_the_librarys() -> None:
+    args = build_parser().parse_args(["listen", "--port", "1", "--engine", "nats://127.0.0.1:4222"])
+    assert args.lease == DEFAULT_LEASE == NodeConfig(servers=["nats://x:1"], node="a").lease
 
 
 @pytest.mark.parametrize(

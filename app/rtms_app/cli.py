@@ -306,9 +306,10 @@ def _add_fleet_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--lease",
         type=positive_seconds,
-        default=10.0,
+        default=30.0,  # rtms_fleet.DEFAULT_LEASE (a test keeps them equal)
         metavar="SECONDS",
-        help="ownership lease; a dead node's streams move after it (default 10)",
+        help="ownership lease, the same on every node: a dead node's streams move after"
+        " it; it must outlast a NATS leader election (default 30)",
     )
     g.add_argument("--region", metavar="CODE", help="prefer streams on RTMS servers of this region")
     g.add_argument(

@@ -10,10 +10,11 @@ policy (:mod:`rtms_fleet.policy`), the engine adapter is thin
 
 from .engine import EngineUnavailable
 from .node import Node, NodeConfig, NodeStats, OwnedStream
-from .policy import StopWhy
+from .policy import DEFAULT_LEASE, StopWhy
 from .publish import decode_frame, encode_event
 
 __all__ = [
+    "DEFAULT_LEASE",
     "EngineUnavailable",
     "Node",
     "NodeConfig",

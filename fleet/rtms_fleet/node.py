@@ -41,6 +41,7 @@ from rtms_transports.asyncio import Stream, connect
 
 from .engine import Engine, EngineSettings, EngineUnavailable, LeaseLost
 from .policy import (
+    DEFAULT_LEASE,
     Action,
     Claim,
     Failover,
@@ -80,7 +81,7 @@ class NodeConfig:
     servers: Sequence[str]
     node: str
     capacity: int = 10
-    lease: float = 10.0
+    lease: float = DEFAULT_LEASE
     region: str | None = None
     publish: bool = False
     allowed_hosts: Sequence[str] = DEFAULT_ALLOWED_HOSTS
@@ -121,8 +122,9 @@ class NodeConfig:
             history=self.history,
             connect_timeout=self.connect_timeout,
             ready_timeout=self.ready_timeout,
-            # A renewal must fail (and be retried) well before the lease's margin runs out.
-            request_timeout=max(0.2, self.lease / 10),
+            # A renewal must fail (and be retried) well before the lease's margin runs out;
+            # a request to a server that died is never answered, so at most 2 s.
+            request_timeout=min(2.0, max(0.2, self.lease / 10)),
         )
 
 
