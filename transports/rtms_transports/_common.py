@@ -93,10 +93,11 @@ class TransportOptions:
     proxy; True (the default) to read ``no_proxy``, ``wss_proxy``,
     ``https_proxy``, ``all_proxy`` ... as ``websockets`` and ``requests`` do
     (see :func:`~rtms_transports._proxy.choose_proxy`; loopback hosts are
-    always reached directly then).  ``connect_timeout`` bounds TCP, proxy and TLS together;
-    ``close_timeout`` bounds the flush of a closing socket and the wait for
-    the session to end when a stream is left.  ``max_events``, ``backpressure``
-    and ``read_size`` shape the event queue (see ``rtms_transports``);
+    always reached directly then).  ``connect_timeout`` bounds the name lookup,
+    TCP, proxy and TLS together; ``close_timeout`` bounds the flush of a closing
+    socket and the wait for the session to end when a stream is left.
+    ``max_events``, ``backpressure`` and ``read_size`` shape the event queue
+    (see ``rtms_transports``);
     ``read_size`` is the most one read takes (the asyncio driver reads every
     socket of an event loop into one buffer of that size, not one per socket).
     ``max_write_buffer`` (1 MiB) bounds the bytes written to one socket that

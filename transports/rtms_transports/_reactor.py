@@ -1,9 +1,10 @@
 """The blocking driver's reactor: ``selectors`` loops over sessions' sockets.
 
 A :class:`Reactor` is one session's sockets: it opens them without blocking
-(name resolution aside), through an HTTP CONNECT proxy when configured, with
-TLS through memory buffers (:class:`~rtms_transports._tls_pipe.TlsPipe`); it
-writes what is queued as the kernel takes it, reads at most ``read_size``
+(host names are looked up on threads of the hub's
+:class:`~rtms_transports._resolver.Resolver`), through a proxy when configured,
+with TLS through memory buffers (:class:`~rtms_transports._tls_pipe.TlsPipe`);
+it writes what is queued as the kernel takes it, reads at most ``read_size``
 bytes per ready socket, and is the :class:`~rtms_transports._loop.DriverIO`
 of the shared :class:`~rtms_transports._loop.DriverLoop`, with
 ``time.monotonic()`` for the clock.  A :class:`Hub` is one selector on one
@@ -11,7 +12,7 @@ thread serving one reactor (``SessionRunner``) or many (the I/O thread that
 every ``blocking.connect()`` stream shares, a ``blocking.Pool``): the
 selector's timeout is the earliest session timer, and a socket pair wakes it
 when another thread hands a session a command, an abort or more room in its
-queue.
+queue, or a lookup thread an answer.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from rtms_proto import ConnectionClosed, OpenSocket, Session, SocketId
 from ._common import StreamLog, TlsSetup, TransportOptions, tls_setup
 from ._errors import CLOSED_DURING_TLS, as_transport_error, check_plaintext
 from ._loop import DriverLoop, Sink
-from ._proxy import Tunnel, open_tunnel, resolve_for_tunnel
+from ._proxy import ProxyConfig, Tunnel, open_tunnel, resolve_for_tunnel
+from ._resolver import Addresses, Lookup, Resolver, numeric
 from ._tls_pipe import TlsPipe
 
 __all__ = ["Hub", "Reactor"]
@@ -68,6 +70,7 @@ class _Sock:
         "eof",
         "id",
         "last_error",
+        "lookup",
         "mask",
         "outbox",
         "owner",
@@ -84,6 +87,7 @@ class _Sock:
         self.owner = owner
         self.id = action.sock
         self.phase = _Phase.RESOLVE
+        self.lookup: Lookup | None = None  # while a lookup thread resolves a name for it
         self.sock: socket.socket | None = None
         self.registered: socket.socket | None = None
         self.mask = 0
@@ -114,7 +118,8 @@ class Hub:
     session, moved lazily: a session's deadline moves later with every message
     received, and that costs nothing until the old entry comes due.  Another
     thread adds a session (:meth:`add`) or wakes one (:meth:`touch`) through a
-    list under :attr:`lock` and one byte on a socket pair.
+    list under :attr:`lock` and one byte on a socket pair; a lookup thread hands
+    an answer over the same way (:meth:`post`).
     """
 
     def __init__(self) -> None:
@@ -127,6 +132,8 @@ class Hub:
         self._wake_r: socket.socket | None = wake_r
         self._wake_w: socket.socket | None = wake_w
         self._woken: list[Reactor] = []  # under lock
+        self._posted: list[Callable[[], None]] = []  # under lock
+        self._resolver: Resolver | None = None  # made by the first lookup of a name
         self._reactors: set[Reactor] = set()
         self._active: dict[Reactor, None] = {}  # ordered: visited in the order touched
         self._timers: list[tuple[float, int, Reactor]] = []
@@ -149,6 +156,19 @@ class Hub:
         if first and wake_w is not None:
             with contextlib.suppress(OSError):  # full (already woken) or closed
                 wake_w.send(b"\0")
+
+    def post(self, fn: Callable[[], None]) -> bool:
+        """From any thread: run ``fn`` on the loop's thread before its next wait; False
+        (``fn`` never runs) once the loop has stopped."""
+        with self.lock:
+            if self.stopped:
+                return False
+            self._posted.append(fn)
+        wake_w = self._wake_w
+        if wake_w is not None:
+            with contextlib.suppress(OSError):  # full (already woken) or closed
+                wake_w.send(b"\0")
+        return True
 
     def add(self, reactor: Reactor) -> None:
         """Serve ``reactor`` (from any thread); raises ConnectionClosed once closing."""
@@ -208,8 +228,11 @@ class Hub:
     def _take_woken(self) -> None:
         with self.lock:
             woken, self._woken = self._woken, []
+            posted, self._posted = self._posted, []
             closing = self.closing
             aborting = self._aborting
+        for fn in posted:
+            fn()  # a lookup's answer: guarded per session (Reactor._resolve)
         if aborting:
             for reactor in self._reactors:
                 reactor.abort()
@@ -223,6 +246,15 @@ class Hub:
                 self._reactors.add(reactor)
                 self._guard(reactor, reactor.begin)
             self._active[reactor] = None
+
+    def resolve(
+        self, host: str, port: int, done: Callable[[Addresses | Exception], None]
+    ) -> Lookup:
+        """On the loop's thread: look ``host`` up on a lookup thread; ``done`` runs on this
+        thread with the addresses or the error, unless the lookup is cancelled first."""
+        if self._resolver is None:
+            self._resolver = Resolver(self.post)
+        return self._resolver.lookup(host, port, done)
 
     def visit(self, reactor: Reactor) -> None:
         """On the loop's thread: visit ``reactor`` before the next wait."""
@@ -275,6 +307,9 @@ class Hub:
         with self.lock:
             self.stopped = True
             woken, self._woken = self._woken, []
+            self._posted.clear()
+        if self._resolver is not None:
+            self._resolver.close()  # its stuck lookups end unheard: not waited for
         for reactor in woken:
             if not reactor.started:
                 reactor.refuse()
@@ -498,6 +533,7 @@ class Reactor:
 
     def _discard(self, sock: _Sock) -> None:
         """Close the socket now and forget it."""
+        self._cancel_lookup(sock)
         self._unregister(sock)
         if sock.sock is not None:
             sock.sock.close()
@@ -514,32 +550,84 @@ class Reactor:
         for sock in new:
             if sock.closed:
                 continue
-            a = sock.action
-            sock.deadline = time.monotonic() + self.options.connect_timeout
+            sock.deadline = time.monotonic() + self.options.connect_timeout  # lookups included
             try:
-                check_plaintext(a.host, a.port, a.secure)
-                if a.secure:
-                    self._tls_setup()
-                proxy = self.options.proxy_for(a.host, a.port, a.secure)
-                if proxy is not None:
-                    address = None
-                    if proxy.resolves_here(a.host):  # socks5:// sends an address
-                        infos = socket.getaddrinfo(a.host, a.port, type=socket.SOCK_STREAM)
-                        address = resolve_for_tunnel(infos)
-                    sock.proxy = open_tunnel(proxy, a.host, a.port, address)
-                host, port = (proxy.host, proxy.port) if proxy else (a.host, a.port)
-                sock.log.debug(
-                    "connecting to %s:%d%s%s",
-                    a.host,
-                    a.port,
-                    " with TLS" if a.secure else "",
-                    f" via proxy {proxy.display}" if proxy else "",
-                )
-                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-                sock.addrs = [(f, t, p, addr) for f, t, p, _, addr in infos]
-                self._next_address(sock)
+                self._start_open(sock)
             except Exception as exc:
                 self._open_failed(sock, exc)
+
+    def _start_open(self, sock: _Sock) -> None:
+        """Check the socket's URL, then look names up and connect; raises what fails."""
+        a = sock.action
+        check_plaintext(a.host, a.port, a.secure)
+        if a.secure:
+            self._tls_setup()
+        proxy = self.options.proxy_for(a.host, a.port, a.secure)
+        if proxy is not None and proxy.resolves_here(a.host):  # socks5:// sends an address
+            self._resolve(
+                sock,
+                a.host,
+                a.port,
+                lambda infos: self._dial(sock, proxy, resolve_for_tunnel(infos)),
+            )
+        else:
+            self._dial(sock, proxy, None)
+
+    def _dial(self, sock: _Sock, proxy: ProxyConfig | None, address: str | None) -> None:
+        """Look up the server (the proxy, with one) and connect to its first address."""
+        a = sock.action
+        if proxy is not None:
+            sock.proxy = open_tunnel(proxy, a.host, a.port, address)
+        host, port = (proxy.host, proxy.port) if proxy else (a.host, a.port)
+        sock.log.debug(
+            "connecting to %s:%d%s%s",
+            a.host,
+            a.port,
+            " with TLS" if a.secure else "",
+            f" via proxy {proxy.display}" if proxy else "",
+        )
+        self._resolve(sock, host, port, lambda infos: self._connect(sock, infos))
+
+    def _connect(self, sock: _Sock, infos: Addresses) -> None:
+        sock.addrs = [(f, t, p, addr) for f, t, p, _, addr in infos]
+        self._next_address(sock)
+
+    def _resolve(
+        self, sock: _Sock, host: str, port: int, then: Callable[[Addresses], None]
+    ) -> None:
+        """``then(addresses of host)``: at once for an IP literal, else once a lookup
+        thread of the hub has the answer (the socket stays in RESOLVE meanwhile, under
+        its connect deadline).  Raises what ``then`` raises, or the hub's refusal."""
+        infos = numeric(host, port)
+        if infos is not None:
+            then(infos)
+            return
+
+        def done(result: Addresses | Exception) -> None:
+            self.hub._guard(self, self._resolved, sock, then, result)
+
+        sock.lookup = self.hub.resolve(host, port, done)
+
+    def _resolved(
+        self, sock: _Sock, then: Callable[[Addresses], None], result: Addresses | Exception
+    ) -> None:
+        """On the hub's thread: the lookup of a socket still opening ended (a socket that
+        went away cancelled its lookup and is not called)."""
+        sock.lookup = None
+        if isinstance(result, Exception):  # shared by the sockets that joined the lookup
+            self._open_failed(sock, result)
+        else:
+            try:
+                then(result)
+            except Exception as exc:
+                self._open_failed(sock, exc)
+        self.hub.visit(self)  # register the new socket, re-arm timers
+
+    def _cancel_lookup(self, sock: _Sock) -> None:
+        lookup = sock.lookup
+        if lookup is not None:
+            sock.lookup = None
+            lookup.cancel()
 
     def _tls_setup(self) -> TlsSetup:
         if self._tls is None:
@@ -566,6 +654,7 @@ class Reactor:
         raise sock.last_error or OSError("no address to connect to")
 
     def _open_failed(self, sock: _Sock, exc: BaseException) -> None:
+        self._cancel_lookup(sock)
         self._unregister(sock)
         if sock.sock is not None:
             sock.sock.close()

@@ -13,7 +13,10 @@ event queue, which ``for event in stream`` reads in the application's thread:
 the loop keeps answering keep-alives and running timers while the application
 works on an event.  Commands (``stream.close_stream()`` ...) are handed to the
 I/O thread and return when performed; they may be called from any thread.
-Each stream's host names are resolved on that thread too, as on a pool's.
+Host names are looked up on a few threads beside it ("rtms-resolve": at most
+four per I/O thread, alive only while there are lookups to do; an IP literal
+needs none), as on a pool's: a slow DNS server delays the sockets waiting for
+their lookup (within ``connect_timeout``), not the other streams.
 
 Low level, for an application that builds its own :class:`~rtms_proto.Session`:
 :func:`run_session` (or :class:`SessionRunner`) runs the loop in the calling
