@@ -378,6 +378,16 @@ class StreamLog(logging.LoggerAdapter[logging.Logger]):
     def for_socket(self, sock: SocketId) -> StreamLog:
         return StreamLog(self.logger, self.stream_id, sock)
 
+    def connecting(self, host: str, port: int, secure: bool, proxy: ProxyConfig | None) -> None:
+        """The line every driver logs as it opens a socket (the proxy without password)."""
+        self.debug(
+            "connecting to %s:%d%s%s",
+            host,
+            port,
+            " with TLS" if secure else "",
+            f" via proxy {proxy.display}" if proxy else "",
+        )
+
 
 # --------------------------------------------------------------------------- connect() glue
 

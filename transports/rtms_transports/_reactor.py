@@ -579,13 +579,7 @@ class Reactor:
         if proxy is not None:
             sock.proxy = open_tunnel(proxy, a.host, a.port, address)
         host, port = (proxy.host, proxy.port) if proxy else (a.host, a.port)
-        sock.log.debug(
-            "connecting to %s:%d%s%s",
-            a.host,
-            a.port,
-            " with TLS" if a.secure else "",
-            f" via proxy {proxy.display}" if proxy else "",
-        )
+        sock.log.connecting(a.host, a.port, a.secure, proxy)
         self._resolve(sock, host, port, lambda infos: self._connect(sock, infos))
 
     def _connect(self, sock: _Sock, infos: Addresses) -> None:

@@ -361,13 +361,7 @@ class _Driver:
             proxy = self.options.proxy_for(a.host, a.port, a.secure)
             tls = self._tls_setup() if a.secure else None
             trust = tls.trust if tls is not None else ""
-            sock.log.debug(
-                "connecting to %s:%d%s%s",
-                a.host,
-                a.port,
-                " with TLS" if a.secure else "",
-                f" via proxy {proxy.display}" if proxy else "",
-            )
+            sock.log.connecting(a.host, a.port, a.secure, proxy)
             async with asyncio.timeout(timeout):
                 transport = await self._open_transport(a, proto, tls, proxy)
         except BaseException as exc:

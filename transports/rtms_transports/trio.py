@@ -723,13 +723,7 @@ class _Driver:
             proxy = self.options.proxy_for(a.host, a.port, a.secure)
             tls = self._tls_setup() if a.secure else None
             trust = tls.trust if tls is not None else ""
-            self.log.for_socket(sock.id).debug(
-                "connecting to %s:%d%s%s",
-                a.host,
-                a.port,
-                " with TLS" if a.secure else "",
-                f" via proxy {proxy.display}" if proxy else "",
-            )
+            self.log.for_socket(sock.id).connecting(a.host, a.port, a.secure, proxy)
             try:
                 with trio.fail_after(timeout):
                     return await self._open_stream(a, tls, proxy)
