@@ -15,10 +15,12 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import nats.errors
 import pytest
 from nats_harness import cluster_servers, nats_server
 
 from rtms_fleet.engine import (
+    PUBLISH_BUFFER,
     Engine,
     EngineSettings,
     EngineUnavailable,
@@ -461,3 +463,110 @@ def test_a_cluster_that_never_gets_a_leader_is_given_up_after_ready_timeout(
     finally:
         for server in servers:
             server.stop()
+
+
+# --- the publish buffer's bound -------------------------------------------------------
+
+CHUNK = b"v" * 65536  # a large video frame
+
+
+def _kernel_buffers() -> int:
+    """The most loopback TCP can hold between us and a server that stopped reading: our
+    send buffer and its receive buffer at their largest (``tcp_wmem``/``tcp_rmem``)."""
+    total = 0
+    for name in ("tcp_wmem", "tcp_rmem"):
+        total += int(Path(f"/proc/sys/net/ipv4/{name}").read_text().split()[2])
+    return total
+
+
+def test_publishing_to_a_server_that_stops_reading_waits_instead_of_buffering(
+    tmp_path: Path,
+) -> None:
+    """A paused server: publish() stops returning once the buffer (one being written,
+    one filling) and the kernel's are full, and goes on when the server reads again."""
+    with nats_server(tmp_path) as server:
+
+        async def main() -> None:
+            async with engine(server.url, "a") as e:
+                accepted = 0
+
+                async def pump() -> None:
+                    nonlocal accepted
+                    while True:
+                        await e.publish("rtms.s1.video", CHUNK)
+                        accepted += len(CHUNK)
+
+                server.pause()
+                task = asyncio.ensure_future(pump())
+                try:
+                    await asyncio.sleep(1.0)
+                    stalled = accepted
+                    await asyncio.sleep(0.5)
+                    assert not task.done()
+                    assert accepted == stalled  # waiting, not buffering more
+                    bound = 2 * PUBLISH_BUFFER + 2 * len(CHUNK) + _kernel_buffers()
+                    assert PUBLISH_BUFFER < accepted <= bound, (accepted, bound)
+                finally:
+                    server.resume()
+                deadline = time.monotonic() + 10
+                while accepted < stalled + 2 * PUBLISH_BUFFER:  # flows again
+                    assert time.monotonic() < deadline, "publishing did not resume"
+                    await asyncio.sleep(0.05)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                assert e.connected
+
+
+def test_a_publisher_waiting_on_a_stalled_server_can_be_cancelled(tmp_path: Path) -> None:
+    """Stopping a stream whose fan-out waits for a server that stopped reading ends it
+    (nats-py alone swallows that cancellation and the publisher would go on)."""
+    with nats_server(tmp_path) as server:
+
+        async def main() -> None:
+            async with engine(server.url, "a") as e:
+                published = 0
+
+                async def pump() -> None:
+                    nonlocal published
+                    while True:
+                        await e.publish("rtms.s1.video", CHUNK)
+                        published += 1
+
+                server.pause()
+                try:
+                    task = asyncio.ensure_future(pump())
+                    await asyncio.sleep(0.5)
+                    stalled = published
+                    task.cancel()
+                    done, _ = await asyncio.wait([task], timeout=2.0)
+                    assert done == {task} and task.cancelled()
+                    assert published == stalled
+                finally:
+                    server.resume()
+
+        asyncio.run(asyncio.wait_for(main(), 30))
+
+        asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_publishing_while_disconnected_keeps_at_most_the_buffer(tmp_path: Path) -> None:
+    """The server gone: what is published is kept for the reconnect up to the buffer;
+    one more is refused at once (the node counts it as a publish failure)."""
+    with nats_server(tmp_path) as server:
+
+        async def main() -> None:
+            async with engine(server.url, "a") as e:
+                await asyncio.to_thread(server.kill)
+                deadline = time.monotonic() + 10
+                while e.connected:
+                    assert time.monotonic() < deadline, "the loss was not noticed"
+                    await asyncio.sleep(0.02)
+                accepted = 0
+                with pytest.raises(nats.errors.OutboundBufferLimitError):
+                    while accepted <= 2 * PUBLISH_BUFFER:
+                        await e.publish("rtms.s1.video", CHUNK)
+                        accepted += len(CHUNK)
+                assert PUBLISH_BUFFER - 2 * len(CHUNK) < accepted <= PUBLISH_BUFFER
+
+        asyncio.run(asyncio.wait_for(main(), 30))

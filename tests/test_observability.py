@@ -81,6 +81,8 @@ class FakeNodeStats:
     renew_failures: int = 1
     renew_seconds_total: float = 0.25
     renew_seconds_last: float = 0.02
+    published: int = 12
+    publish_errors: int = 2
 
 
 @dataclass
@@ -153,6 +155,8 @@ def test_health_readiness_and_metrics_over_http() -> None:
             assert got[("rtms_stream_takeovers_total", ())] == 1
             assert got[("rtms_stream_handovers_total", ())] == 2
             assert got[("rtms_webhooks_duplicate_total", ())] == 4
+            assert got[("rtms_published_total", ())] == 12
+            assert got[("rtms_publish_failures_total", ())] == 2
             assert got[("rtms_lease_renewal_seconds_count", ())] == 10
             assert got[("rtms_lease_renewal_seconds_sum", ())] == 0.25
             assert got[("rtms_ready", ())] == 1

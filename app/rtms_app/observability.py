@@ -30,6 +30,11 @@ other port:
     - ``rtms_lease_renewal_seconds`` (a summary: ``_count`` and ``_sum``),
       ``rtms_lease_renewal_last_seconds`` and
       ``rtms_lease_renewal_failures_total`` (with ``--engine``);
+    - ``rtms_published_total``, ``rtms_publish_failures_total``,
+      ``rtms_publish_dropped_total``: events fanned out with ``--publish``,
+      those the engine refused (disconnected with its buffer full, or too
+      large) and those dropped because NATS fell behind (nothing is sent
+      later: publishing is at most once);
     - ``rtms_ready``: 1 when ``/readyz`` would answer 200.
 
 Counts of streams that ended are kept (folded into totals), so counters never
@@ -250,6 +255,9 @@ class _Collector:
             ("rtms_webhooks_stored", "webhooks_stored", "Webhooks stored in the engine"),
             ("rtms_webhooks_duplicate", "webhooks_duplicate", "Webhooks already stored"),
             ("rtms_lease_renewal_failures", "renew_failures", "Lease renewals that failed"),
+            ("rtms_published", "published", "Events published with --publish"),
+            ("rtms_publish_failures", "publish_errors", "Events the engine refused to publish"),
+            ("rtms_publish_dropped", "publish_dropped", "Events --publish dropped: NATS too slow"),
         ):
             yield CounterMetricFamily(name, text, value=getattr(stats, attr, 0))
         yield SummaryMetricFamily(

@@ -63,6 +63,7 @@ __all__ = [
     "EngineSettings",
     "EngineUnavailable",
     "LeaseLost",
+    "PUBLISH_BUFFER",
     "decode_key",
     "encode_key",
     "webhook_body",
@@ -75,6 +76,11 @@ WEBHOOK_SUBJECTS = "rtmsfleet.webhooks"
 OWNER_SUBJECTS = "rtmsfleet.owners"
 _WRONG_LAST_SEQUENCE = 10071  # JetStream's err_code for a failed expected-sequence check
 DUPLICATE_WINDOW = 120.0
+PUBLISH_BUFFER = 2 * 1024 * 1024
+"""Bytes of published messages kept in memory for the NATS connection.  Connected,
+a publish that would keep more waits until the socket takes them (a server that
+stops reading stalls the publisher, not memory); disconnected, they are kept for
+the reconnect and a publish beyond them fails at once."""
 
 log = logging.getLogger("rtms_fleet")
 
@@ -225,6 +231,7 @@ class Engine:
                     allow_reconnect=True,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=1,
+                    pending_size=PUBLISH_BUFFER,
                     disconnected_cb=disconnected,
                     reconnected_cb=reconnected,
                     error_cb=error,
@@ -443,8 +450,17 @@ class Engine:
     # --- fan-out -------------------------------------------------------------------------
 
     async def publish(self, subject: str, data: bytes) -> None:
-        """Publish on a core subject (at most once; nothing waits for subscribers)."""
+        """Publish on a core subject (at most once; nothing waits for subscribers).
+
+        Bounded by :data:`PUBLISH_BUFFER`: waits while the server does not read;
+        raises (``nats.errors.OutboundBufferLimitError``) while disconnected with
+        the buffer full.  Cancelling the caller while it waits cancels it: nats-py
+        swallows that cancellation, so it is raised again here."""
+        task = asyncio.current_task()
+        cancels = task.cancelling() if task is not None else 0
         await self._nc.publish(subject, data)
+        if task is not None and task.cancelling() > cancels:
+            raise asyncio.CancelledError
 
     async def flush(self) -> None:
         await self._nc.flush()

@@ -40,6 +40,7 @@ from rtms_transports import session_config as default_session_config
 from rtms_transports.asyncio import Stream, connect
 
 from .engine import Engine, EngineSettings, EngineUnavailable, LeaseLost
+from .fanout import FANOUT_QUEUE_BYTES, FanOut
 from .policy import (
     DEFAULT_LEASE,
     Action,
@@ -71,7 +72,9 @@ class NodeConfig:
     receive webhooks only).  ``lease``: the lease TTL, the same on every node.
     ``region``: prefer streams whose server is in this region (others are
     claimed ``region_delay`` later).  ``publish``: fan every event out on
-    ``rtms.<stream id>.<kind>``.  ``replicas``: copies of the bucket and the
+    ``rtms.<stream id>.<kind>``, without making the recording wait for NATS
+    (``publish_queue``: bytes of events kept meanwhile; more are dropped and
+    counted, see :mod:`rtms_fleet.fanout`).  ``replicas``: copies of the bucket and the
     stream in a cluster (default 3 when three servers or more are given, else 1).
     ``history``: how long stored webhooks are kept (a stream older than that
     cannot be taken over).  ``ready_timeout``: how long to wait at start for
@@ -84,6 +87,7 @@ class NodeConfig:
     lease: float = DEFAULT_LEASE
     region: str | None = None
     publish: bool = False
+    publish_queue: int = FANOUT_QUEUE_BYTES
     allowed_hosts: Sequence[str] = DEFAULT_ALLOWED_HOSTS
     region_delay: float = 1.0
     replicas: int | None = None
@@ -98,6 +102,12 @@ class NodeConfig:
             raise InvalidConfig("history must be a number of seconds > 0")
         if not (math.isfinite(self.ready_timeout) and self.ready_timeout >= 0):
             raise InvalidConfig("ready_timeout must be a number of seconds >= 0")
+        if (
+            isinstance(self.publish_queue, bool)
+            or not isinstance(self.publish_queue, int)
+            or self.publish_queue < 1
+        ):
+            raise InvalidConfig("publish_queue must be a number of bytes >= 1")
         self.policy_config()  # checks node, capacity, lease, region_delay
 
     def policy_config(self) -> PolicyConfig:
@@ -146,6 +156,7 @@ class NodeStats:
     renew_seconds_last: float = 0.0
     published: int = 0
     publish_errors: int = 0
+    publish_dropped: int = 0
     events: dict[str, int] = field(default_factory=dict)
 
 
@@ -216,8 +227,8 @@ class OwnedStream:
                     if isinstance(event, ev.SessionEnded):
                         over = event.why is not ev.EndReason.STOPPED_LOCALLY
                     node._count(event)
-                    if node.config.publish:
-                        await node._publish(self.stream_id, event)
+                    if node._fanout is not None:
+                        node._fanout.offer(*encode_event(self.stream_id, event))
                     yield event
         except (TransportError, RemoteProtocolError) as exc:
             log.warning("stream %s: cannot connect on node %s: %s", self.stream_id, node.name, exc)
@@ -295,6 +306,7 @@ class Node:
         self._ending: dict[str, RtmsStarted] = {}  # sessions over, leases being released
         self._tasks: set[asyncio.Task[None]] = set()
         self._stats = NodeStats()
+        self._fanout = FanOut(engine.publish, config.publish_queue) if config.publish else None
         self._closed = False
 
     # --- life cycle ----------------------------------------------------------------------
@@ -349,6 +361,8 @@ class Node:
             raise EngineUnavailable("the engine did not list the leases: cannot join the fleet")
         self._reader = self._spawn(self._read_webhooks(), "the webhook reader")
         self._spawn(self._ticker(), "the timer")
+        if self._fanout is not None:
+            self._spawn(self._fanout.run(), "the publisher")
         log.info("node %s: joined the fleet (capacity %d)", self.name, self.config.capacity)
 
     async def _close(self) -> None:
@@ -363,6 +377,8 @@ class Node:
         for task in list(self._tasks):
             with contextlib.suppress(BaseException):
                 await task
+        if self._fanout is not None:
+            self._fanout.close()
         await self._engine.close()
 
     # --- the public API ------------------------------------------------------------------
@@ -388,6 +404,10 @@ class Node:
         s.handovers = counts.handovers
         s.lost = counts.lost
         s.ended = counts.ended
+        fanout = self._fanout
+        if fanout is not None:
+            s.published, s.publish_errors = fanout.published, fanout.failed
+            s.publish_dropped = fanout.dropped
         return s
 
     def owned(self) -> list[str]:
@@ -653,14 +673,6 @@ class Node:
             self._apply(self._policy.tick(now=self._now()))
 
     # --- fan-out and counters ------------------------------------------------------------
-
-    async def _publish(self, stream_id: str, event: ev.Event) -> None:
-        subject, data = encode_event(stream_id, event)
-        try:
-            await self._engine.publish(subject, data)
-            self._stats.published += 1
-        except Exception:
-            self._stats.publish_errors += 1
 
     def _count(self, event: ev.Event) -> None:
         name = type(event).__name__

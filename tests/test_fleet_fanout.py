@@ -1,0 +1,129 @@
+"""The ``--publish`` queue: the recording never waits for NATS; the queue's bound holds."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from rtms_fleet.fanout import FANOUT_QUEUE_BYTES, FanOut
+from rtms_fleet.node import NodeConfig
+from rtms_proto import InvalidConfig
+
+
+class Engine:
+    """A publish that waits while ``open`` is clear (a server that stops reading)."""
+
+    def __init__(self) -> None:
+        self.open = asyncio.Event()
+        self.open.set()
+        self.sent: list[tuple[str, bytes]] = []
+        self.refuse: set[str] = set()
+
+    async def publish(self, subject: str, data: bytes) -> None:
+        await self.open.wait()
+        if subject in self.refuse:
+            raise OSError("refused")
+        self.sent.append((subject, data))
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+def test_offers_never_wait_and_the_queue_keeps_at_most_its_bytes() -> None:
+    async def main() -> None:
+        engine = Engine()
+        fanout = FanOut(engine.publish, max_bytes=1000)
+        runner = asyncio.ensure_future(fanout.run())
+        try:
+            engine.open.clear()  # stalled
+            offered = [(f"rtms.s.{i}", bytes([i]) * 100) for i in range(50)]
+            taken = [fanout.offer(s, d) for s, d in offered]  # synchronous: cannot wait
+            assert fanout.queued_bytes == 1000
+            assert taken.count(True) == 10 and fanout.dropped == 40  # counted
+            await settle()  # the publisher takes one and waits for the engine
+            assert fanout.queued_bytes == 900
+            offered.append(("rtms.s.more", b"m" * 100))
+            taken.append(fanout.offer(*offered[-1]))
+            offered.append(("rtms.s.over", b"o"))
+            taken.append(fanout.offer(*offered[-1]))
+            assert taken[-2:] == [True, False] and fanout.queued_bytes == 1000
+            engine.open.set()
+            await settle()
+            assert engine.sent == [o for o, t in zip(offered, taken, strict=True) if t]  # in order
+            assert (fanout.published, fanout.failed, fanout.queued_bytes) == (11, 0, 0)
+            assert fanout.dropped == 41
+            # room again once sent
+            assert fanout.offer("rtms.s.x", b"x" * 1000)
+            await settle()
+            assert engine.sent[-1] == ("rtms.s.x", b"x" * 1000)
+        finally:
+            runner.cancel()
+
+    asyncio.run(main())
+
+
+def test_a_message_larger_than_the_bound_goes_alone() -> None:
+    async def main() -> None:
+        engine = Engine()
+        fanout = FanOut(engine.publish, max_bytes=100)
+        runner = asyncio.ensure_future(fanout.run())
+        try:
+            engine.open.clear()
+            assert fanout.offer("rtms.s.video", b"v" * 500)  # nothing else waits
+            await settle()  # taken by the publisher
+            assert fanout.offer("rtms.s.video", b"w" * 500)  # the queue is empty again
+            assert not fanout.offer("rtms.s.audio", b"a")  # ... but not past it
+            engine.open.set()
+            await settle()
+            assert [d[:1] for _, d in engine.sent] == [b"v", b"w"]
+            assert fanout.dropped == 1
+        finally:
+            runner.cancel()
+
+    asyncio.run(main())
+
+
+def test_a_refused_publish_is_counted_and_the_rest_go_on() -> None:
+    async def main() -> None:
+        engine = Engine()
+        engine.refuse.add("rtms.s.bad")
+        fanout = FanOut(engine.publish, max_bytes=1000)
+        runner = asyncio.ensure_future(fanout.run())
+        try:
+            for subject in ("rtms.s.a", "rtms.s.bad", "rtms.s.b"):
+                fanout.offer(subject, b"1")
+            await settle()
+            assert [s for s, _ in engine.sent] == ["rtms.s.a", "rtms.s.b"]
+            assert (fanout.published, fanout.failed) == (2, 1)
+        finally:
+            runner.cancel()
+
+    asyncio.run(main())
+
+
+def test_closing_drops_and_counts_what_was_not_sent() -> None:
+    async def main() -> None:
+        engine = Engine()
+        engine.open.clear()
+        fanout = FanOut(engine.publish, max_bytes=1000)
+        runner = asyncio.ensure_future(fanout.run())
+        for i in range(5):
+            fanout.offer("rtms.s.a", bytes([i]))
+        await settle()
+        runner.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await runner
+        fanout.close()
+        assert (fanout.dropped, fanout.queued_bytes) == (4, 0)  # one was being published
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "8"])
+def test_the_queue_bound_is_checked(bad: object) -> None:
+    with pytest.raises(InvalidConfig, match="publish_queue"):
+        NodeConfig(servers=["nats://127.0.0.1:4222"], node="a", publish_queue=bad)  # type: ignore[arg-type]
+    assert NodeConfig(servers=["nats://x:1"], node="a").publish_queue == FANOUT_QUEUE_BYTES
