@@ -570,3 +570,31 @@ def test_publishing_while_disconnected_keeps_at_most_the_buffer(tmp_path: Path) 
                 assert PUBLISH_BUFFER - 2 * len(CHUNK) < accepted <= PUBLISH_BUFFER
 
         asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_a_server_that_stops_answering_is_noticed_by_pings(tmp_path: Path) -> None:
+    """A partition keeps the connection open and silent: the engine counts itself lost
+    after two unanswered pings (nats-py's own default: minutes), and back once the
+    server answers again."""
+    with nats_server(tmp_path) as server:
+
+        async def main() -> None:
+            lost, back = asyncio.Event(), asyncio.Event()
+            settings = EngineSettings(servers=[server.url], name="a", lease=LEASE, ping_interval=1)
+            e = await Engine.connect(settings, on_lost=lost.set, on_back=back.set)
+            try:
+                server.pause()  # the connection stays open; nothing answers
+                try:
+                    began = time.monotonic()
+                    await asyncio.wait_for(lost.wait(), 10)
+                    assert time.monotonic() - began < 6  # three pings at most
+                    assert not bool(e.connected)  # bool(): mypy must not narrow the later check
+                finally:
+                    server.resume()
+                await asyncio.wait_for(back.wait(), 20)
+                assert e.connected
+                assert await e.submit(started())  # working again
+            finally:
+                await e.close()
+
+        asyncio.run(asyncio.wait_for(main(), 45))

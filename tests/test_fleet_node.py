@@ -527,6 +527,13 @@ def test_a_new_rtms_started_for_a_live_stream_reaches_its_owner(nats_url: str) -
         ({"history": float("nan")}, "history"),
         ({"lease": 0.2}, "lease"),
         ({"capacity": -1}, "capacity"),
+        ({"ping_interval": 0}, "ping_interval"),
+        ({"ping_interval": 1.5}, "ping_interval"),
+        ({"ping_interval": True}, "ping_interval"),
+        ({"publish_queue": 0}, "publish_queue"),
+        ({"publish_queue": 1.5}, "publish_queue"),
+        ({"publish_queue": True}, "publish_queue"),
+        ({"publish_queue": "8"}, "publish_queue"),
     ],
 )
 def test_bad_node_configuration_is_refused(settings: dict[str, object], match: str) -> None:

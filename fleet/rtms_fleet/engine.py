@@ -158,6 +158,11 @@ class EngineSettings:
     """How long a node waits, at start, for JetStream to be ready: a cluster that has
     just started elects its leader first, and creating a replicated bucket takes longer
     than a renewal may wait."""
+    ping_interval: int = 10
+    """Seconds between two pings of the NATS server; two unanswered and the connection
+    is dropped (the engine is lost, then reconnected).  A network partition drops no
+    connection by itself: without pings, nats-py's 120 s default left a node saying it
+    was ready for minutes while nothing reached the engine."""
 
 
 READY_RETRY = 0.5
@@ -231,6 +236,8 @@ class Engine:
                     allow_reconnect=True,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=1,
+                    ping_interval=settings.ping_interval,
+                    max_outstanding_pings=2,
                     pending_size=PUBLISH_BUFFER,
                     disconnected_cb=disconnected,
                     reconnected_cb=reconnected,

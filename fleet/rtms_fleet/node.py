@@ -79,6 +79,9 @@ class NodeConfig:
     ``history``: how long stored webhooks are kept (a stream older than that
     cannot be taken over).  ``ready_timeout``: how long to wait at start for
     JetStream to be ready (a cluster that has just started elects its leader).
+    ``ping_interval``: seconds between pings of the NATS server; a server silent
+    for two of them (a network partition) counts as lost: ``ready`` is False and
+    no stream is claimed until it answers again.
     """
 
     servers: Sequence[str]
@@ -94,6 +97,7 @@ class NodeConfig:
     history: float = 86400.0
     connect_timeout: float = 5.0
     ready_timeout: float = 20.0
+    ping_interval: int = 10
 
     def __post_init__(self) -> None:
         if isinstance(self.servers, str) or not self.servers:
@@ -102,6 +106,12 @@ class NodeConfig:
             raise InvalidConfig("history must be a number of seconds > 0")
         if not (math.isfinite(self.ready_timeout) and self.ready_timeout >= 0):
             raise InvalidConfig("ready_timeout must be a number of seconds >= 0")
+        if (
+            isinstance(self.ping_interval, bool)
+            or not isinstance(self.ping_interval, int)
+            or self.ping_interval < 1
+        ):
+            raise InvalidConfig("ping_interval must be a whole number of seconds >= 1")
         if (
             isinstance(self.publish_queue, bool)
             or not isinstance(self.publish_queue, int)
@@ -132,6 +142,7 @@ class NodeConfig:
             history=self.history,
             connect_timeout=self.connect_timeout,
             ready_timeout=self.ready_timeout,
+            ping_interval=self.ping_interval,
             # A renewal must fail (and be retried) well before the lease's margin runs out;
             # a request to a server that died is never answered, so at most 2 s.
             request_timeout=min(2.0, max(0.2, self.lease / 10)),
