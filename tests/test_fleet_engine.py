@@ -479,6 +479,25 @@ def _kernel_buffers() -> int:
     return total
 
 
+class Pump:
+    """Publishes :data:`CHUNK` as fast as the engine takes it; ``accepted`` counts bytes."""
+
+    def __init__(self, e: Engine) -> None:
+        self.accepted = 0
+        self._engine = e
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await self._engine.publish("rtms.s1.video", CHUNK)
+            self.accepted += len(CHUNK)
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
 def test_publishing_to_a_server_that_stops_reading_waits_instead_of_buffering(
     tmp_path: Path,
 ) -> None:
@@ -488,34 +507,26 @@ def test_publishing_to_a_server_that_stops_reading_waits_instead_of_buffering(
 
         async def main() -> None:
             async with engine(server.url, "a") as e:
-                accepted = 0
-
-                async def pump() -> None:
-                    nonlocal accepted
-                    while True:
-                        await e.publish("rtms.s1.video", CHUNK)
-                        accepted += len(CHUNK)
-
                 server.pause()
-                task = asyncio.ensure_future(pump())
+                pump = Pump(e)
                 try:
                     await asyncio.sleep(1.0)
-                    stalled = accepted
+                    stalled = pump.accepted
                     await asyncio.sleep(0.5)
-                    assert not task.done()
-                    assert accepted == stalled  # waiting, not buffering more
+                    assert not pump.task.done()
+                    assert pump.accepted == stalled  # waiting, not buffering more
                     bound = 2 * PUBLISH_BUFFER + 2 * len(CHUNK) + _kernel_buffers()
-                    assert PUBLISH_BUFFER < accepted <= bound, (accepted, bound)
+                    assert PUBLISH_BUFFER < stalled <= bound, (stalled, bound)
                 finally:
                     server.resume()
                 deadline = time.monotonic() + 10
-                while accepted < stalled + 2 * PUBLISH_BUFFER:  # flows again
+                while pump.accepted < stalled + 2 * PUBLISH_BUFFER:  # flows again
                     assert time.monotonic() < deadline, "publishing did not resume"
                     await asyncio.sleep(0.05)
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await pump.stop()
                 assert e.connected
+
+        asyncio.run(asyncio.wait_for(main(), 30))
 
 
 def test_a_publisher_waiting_on_a_stalled_server_can_be_cancelled(tmp_path: Path) -> None:
@@ -525,27 +536,17 @@ def test_a_publisher_waiting_on_a_stalled_server_can_be_cancelled(tmp_path: Path
 
         async def main() -> None:
             async with engine(server.url, "a") as e:
-                published = 0
-
-                async def pump() -> None:
-                    nonlocal published
-                    while True:
-                        await e.publish("rtms.s1.video", CHUNK)
-                        published += 1
-
                 server.pause()
                 try:
-                    task = asyncio.ensure_future(pump())
+                    pump = Pump(e)
                     await asyncio.sleep(0.5)
-                    stalled = published
-                    task.cancel()
-                    done, _ = await asyncio.wait([task], timeout=2.0)
-                    assert done == {task} and task.cancelled()
-                    assert published == stalled
+                    stalled = pump.accepted
+                    pump.task.cancel()
+                    done, _ = await asyncio.wait([pump.task], timeout=2.0)
+                    assert done == {pump.task} and pump.task.cancelled()
+                    assert pump.accepted == stalled
                 finally:
                     server.resume()
-
-        asyncio.run(asyncio.wait_for(main(), 30))
 
         asyncio.run(asyncio.wait_for(main(), 30))
 
