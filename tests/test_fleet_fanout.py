@@ -125,3 +125,26 @@ def test_a_node_keeps_the_default_bound_unless_told() -> None:
     assert NodeConfig(servers=["nats://x:1"], node="a").publish_queue == FANOUT_QUEUE_BYTES
     assert NodeConfig(servers=["nats://x:1"], node="a", publish_queue=1).publish_queue == 1
     # (refused values: test_fleet_node.py's test_bad_node_configuration_is_refused)
+
+
+def test_waiting_for_the_queue_to_be_sent_is_bounded() -> None:
+    async def main() -> None:
+        engine = Engine()
+        fanout = FanOut(engine.publish, max_bytes=1000)
+        runner = asyncio.ensure_future(fanout.run())
+        try:
+            assert await fanout.wait_sent(0.01)  # nothing queued
+            for i in range(3):
+                fanout.offer("rtms.s.a", bytes([i]))
+            assert await fanout.wait_sent(1.0)  # an engine that takes them: all sent
+            assert len(engine.sent) == 3
+            engine.open.clear()  # one that does not
+            fanout.offer("rtms.s.a", b"x")
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            assert not await fanout.wait_sent(0.2)
+            assert 0.2 <= loop.time() - began < 1.0
+        finally:
+            runner.cancel()
+
+    asyncio.run(main())

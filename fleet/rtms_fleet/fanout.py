@@ -12,14 +12,18 @@ is not there, or a message dropped here, is not sent again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-__all__ = ["FANOUT_QUEUE_BYTES", "FanOut"]
+__all__ = ["FANOUT_CLOSE_WAIT", "FANOUT_QUEUE_BYTES", "FanOut"]
 
 FANOUT_QUEUE_BYTES = 8 * 1024 * 1024
 """Encoded events a node keeps for ``--publish`` by default (``NodeConfig.publish_queue``):
 about four minutes of one stream's audio, a few seconds of video."""
+
+FANOUT_CLOSE_WAIT = 1.0
+"""Seconds a closing node gives the queue to reach the engine before dropping it."""
 
 
 class FanOut:
@@ -36,6 +40,8 @@ class FanOut:
         self._queue: deque[tuple[str, bytes]] = deque()
         self._bytes = 0
         self._ready = asyncio.Event()
+        self._idle = asyncio.Event()  # nothing queued, nothing being published
+        self._idle.set()
         self.published = 0
         self.failed = 0
         self.dropped = 0
@@ -55,6 +61,7 @@ class FanOut:
             return False
         self._queue.append((subject, data))
         self._bytes += size
+        self._idle.clear()
         self._ready.set()
         return True
 
@@ -63,6 +70,7 @@ class FanOut:
         queue = self._queue
         while True:
             if not queue:
+                self._idle.set()
                 self._ready.clear()
                 await self._ready.wait()
                 continue
@@ -74,6 +82,13 @@ class FanOut:
                 self.failed += 1
             else:
                 self.published += 1
+
+    async def wait_sent(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for everything queued to reach the engine."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+        return self._idle.is_set()
 
     def close(self) -> None:
         """The node closes: what was not sent is dropped (and counted)."""

@@ -40,7 +40,7 @@ from rtms_transports import session_config as default_session_config
 from rtms_transports.asyncio import Stream, connect
 
 from .engine import Engine, EngineSettings, EngineUnavailable, LeaseLost
-from .fanout import FANOUT_QUEUE_BYTES, FanOut
+from .fanout import FANOUT_CLOSE_WAIT, FANOUT_QUEUE_BYTES, FanOut
 from .policy import (
     DEFAULT_LEASE,
     Action,
@@ -383,6 +383,8 @@ class Node:
         for owned in list(self._owned.values()):
             owned._stop(Stop(owned.stream_id, StopWhy.HANDOVER))
         self._new.put_nowait(None)
+        if self._fanout is not None:  # what was recorded is published too, if NATS takes it
+            await self._fanout.wait_sent(FANOUT_CLOSE_WAIT)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
