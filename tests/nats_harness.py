@@ -8,6 +8,7 @@ and :func:`nats_cluster` stop (and, if need be, kill) what they started.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -22,6 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 STARTUP_TIMEOUT = 20.0
+PORT_RETRIES = 3
+"""A free port is only free until someone takes it: a server that could not bind its
+client or monitoring port is started again on new ones, this many times."""
 
 
 def nats_server_binary() -> str:
@@ -62,6 +66,7 @@ class NatsServer:
         self.cluster_port = cluster_port
         self.routes = routes
         self.proc: subprocess.Popen[bytes] | None = None
+        self._retries = 0
         self.log = store / "server.log"
 
     @property
@@ -93,6 +98,43 @@ class NatsServer:
             self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
         return self
 
+    def _port_taken(self) -> bool:
+        """The process exited because its client or monitoring port was taken since
+        :func:`free_port` found it (another process's connection got it)."""
+        if self.proc is None or self.proc.poll() is None:
+            return False
+        tail = self.log.read_text(errors="replace")[-400:]
+        return "address already in use" in tail and any(
+            f":{p}" in tail for p in (self.port, self.monitor)
+        )
+
+    def _restarted_on_new_ports(self) -> bool:
+        """Start again on new ports when :meth:`_port_taken`; False when it was not that."""
+        if not self._port_taken() or self._retries >= PORT_RETRIES:
+            return False
+        self._retries += 1
+        self.port, self.monitor = free_port(), free_port()
+        self.start()
+        return True
+
+    def wait_listening(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Until the client port accepts connections (JetStream may not be ready yet)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                if self._restarted_on_new_ports():
+                    continue
+                raise RuntimeError(f"nats-server exited: {self.log.read_text()[-2000:]}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.5),
+            ):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"nats-server not listening in {timeout} s: {self.log.read_text()[-2000:]}"
+        )
+
     def healthy(self) -> bool:
         """JetStream is up and current (the monitoring endpoint says 200)."""
         try:
@@ -107,6 +149,8 @@ class NatsServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
+                if self._restarted_on_new_ports():
+                    continue
                 raise RuntimeError(f"nats-server exited: {self.log.read_text()[-2000:]}")
             if self.healthy():
                 return

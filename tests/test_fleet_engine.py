@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -398,22 +397,13 @@ def test_stream_ids_become_one_subject_token() -> None:
 # --------------------------------------------------------------------------- a cluster starting
 
 
-def _wait_listening(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on {port}")
-
-
 def test_a_node_waits_for_a_cluster_still_electing_its_leader(tmp_path: Path) -> None:
     """One server of three is up: JetStream has no leader and does not answer. A node
     starting then waits (bounded by ready_timeout) and joins once the others are up."""
     servers = cluster_servers(tmp_path)
     try:
         servers[0].start()
-        _wait_listening(servers[0].port)
+        servers[0].wait_listening()
         settings = EngineSettings(
             servers=[servers[0].url], name="a", lease=LEASE, replicas=3, ready_timeout=60
         )
@@ -442,7 +432,7 @@ def test_a_cluster_that_never_gets_a_leader_is_given_up_after_ready_timeout(
     servers = cluster_servers(tmp_path)
     try:
         servers[0].start()
-        _wait_listening(servers[0].port)
+        servers[0].wait_listening()
         settings = EngineSettings(
             servers=[servers[0].url],
             name="a",
