@@ -8,7 +8,6 @@ and :func:`nats_cluster` stop (and, if need be, kill) what they started.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -18,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -117,23 +116,13 @@ class NatsServer:
         self.start()
         return True
 
-    def wait_listening(self, timeout: float = STARTUP_TIMEOUT) -> None:
-        """Until the client port accepts connections (JetStream may not be ready yet)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                if self._restarted_on_new_ports():
-                    continue
-                raise RuntimeError(f"nats-server exited: {self.log.read_text()[-2000:]}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), 0.5),
-            ):
-                return
-            time.sleep(0.05)
-        raise RuntimeError(
-            f"nats-server not listening in {timeout} s: {self.log.read_text()[-2000:]}"
-        )
+    def listening(self) -> bool:
+        """The client port accepts connections (JetStream may not be ready yet)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), 0.5):
+                return True
+        except OSError:
+            return False
 
     def healthy(self) -> bool:
         """JetStream is up and current (the monitoring endpoint says 200)."""
@@ -145,19 +134,25 @@ class NatsServer:
         except (OSError, urllib.error.URLError):
             return False
 
+    def wait_listening(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        self._wait(self.listening, "listening", timeout)
+
     def wait_healthy(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        self._wait(self.healthy, "healthy", timeout)
+
+    def _wait(self, ready: Callable[[], bool], what: str, timeout: float) -> None:
+        """Until ``ready()``; a server that exited because its port was taken is started
+        again on new ones, any other exit or the timeout raises with its log."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 if self._restarted_on_new_ports():
                     continue
                 raise RuntimeError(f"nats-server exited: {self.log.read_text()[-2000:]}")
-            if self.healthy():
+            if ready():
                 return
             time.sleep(0.05)
-        raise RuntimeError(
-            f"nats-server not healthy in {timeout} s: {self.log.read_text()[-2000:]}"
-        )
+        raise RuntimeError(f"nats-server not {what} in {timeout} s: {self.log.read_text()[-2000:]}")
 
     def kill(self) -> None:
         """SIGKILL, as a machine loss would."""

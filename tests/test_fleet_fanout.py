@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -26,6 +29,19 @@ class Engine:
         self.sent.append((subject, data))
 
 
+@asynccontextmanager
+async def publishing(engine: Engine, max_bytes: int) -> AsyncIterator[FanOut]:
+    """A :class:`FanOut` publishing to ``engine`` until the block ends."""
+    fanout = FanOut(engine.publish, max_bytes=max_bytes)
+    runner = asyncio.ensure_future(fanout.run())
+    try:
+        yield fanout
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+
+
 async def settle() -> None:
     for _ in range(20):
         await asyncio.sleep(0)
@@ -34,9 +50,7 @@ async def settle() -> None:
 def test_offers_never_wait_and_the_queue_keeps_at_most_its_bytes() -> None:
     async def main() -> None:
         engine = Engine()
-        fanout = FanOut(engine.publish, max_bytes=1000)
-        runner = asyncio.ensure_future(fanout.run())
-        try:
+        async with publishing(engine, 1000) as fanout:
             engine.open.clear()  # stalled
             offered = [(f"rtms.s.{i}", bytes([i]) * 100) for i in range(50)]
             taken = [fanout.offer(s, d) for s, d in offered]  # synchronous: cannot wait
@@ -58,8 +72,6 @@ def test_offers_never_wait_and_the_queue_keeps_at_most_its_bytes() -> None:
             assert fanout.offer("rtms.s.x", b"x" * 1000)
             await settle()
             assert engine.sent[-1] == ("rtms.s.x", b"x" * 1000)
-        finally:
-            runner.cancel()
 
     asyncio.run(main())
 
@@ -67,9 +79,7 @@ def test_offers_never_wait_and_the_queue_keeps_at_most_its_bytes() -> None:
 def test_a_message_larger_than_the_bound_goes_alone() -> None:
     async def main() -> None:
         engine = Engine()
-        fanout = FanOut(engine.publish, max_bytes=100)
-        runner = asyncio.ensure_future(fanout.run())
-        try:
+        async with publishing(engine, 100) as fanout:
             engine.open.clear()
             assert fanout.offer("rtms.s.video", b"v" * 500)  # nothing else waits
             await settle()  # taken by the publisher
@@ -79,8 +89,6 @@ def test_a_message_larger_than_the_bound_goes_alone() -> None:
             await settle()
             assert [d[:1] for _, d in engine.sent] == [b"v", b"w"]
             assert fanout.dropped == 1
-        finally:
-            runner.cancel()
 
     asyncio.run(main())
 
@@ -89,16 +97,12 @@ def test_a_refused_publish_is_counted_and_the_rest_go_on() -> None:
     async def main() -> None:
         engine = Engine()
         engine.refuse.add("rtms.s.bad")
-        fanout = FanOut(engine.publish, max_bytes=1000)
-        runner = asyncio.ensure_future(fanout.run())
-        try:
+        async with publishing(engine, 1000) as fanout:
             for subject in ("rtms.s.a", "rtms.s.bad", "rtms.s.b"):
                 fanout.offer(subject, b"1")
             await settle()
             assert [s for s, _ in engine.sent] == ["rtms.s.a", "rtms.s.b"]
             assert (fanout.published, fanout.failed) == (2, 1)
-        finally:
-            runner.cancel()
 
     asyncio.run(main())
 
@@ -130,9 +134,7 @@ def test_a_node_keeps_the_default_bound_unless_told() -> None:
 def test_waiting_for_the_queue_to_be_sent_is_bounded() -> None:
     async def main() -> None:
         engine = Engine()
-        fanout = FanOut(engine.publish, max_bytes=1000)
-        runner = asyncio.ensure_future(fanout.run())
-        try:
+        async with publishing(engine, 1000) as fanout:
             assert await fanout.wait_sent(0.01)  # nothing queued
             for i in range(3):
                 fanout.offer("rtms.s.a", bytes([i]))
@@ -144,7 +146,5 @@ def test_waiting_for_the_queue_to_be_sent_is_bounded() -> None:
             began = loop.time()
             assert not await fanout.wait_sent(0.2)
             assert 0.2 <= loop.time() - began < 1.0
-        finally:
-            runner.cancel()
 
     asyncio.run(main())
